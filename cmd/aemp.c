@@ -1,0 +1,1 @@
+/* aemp.c: not written yet */

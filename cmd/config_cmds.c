@@ -1,0 +1,1 @@
+/* config_cmds.c: not written yet */

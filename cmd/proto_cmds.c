@@ -1,0 +1,1 @@
+/* proto_cmds.c: not written yet */

@@ -1,0 +1,275 @@
+/* aemp.h - the public API of libaemp, a C implementation of AnyEvent::MP.
+ *
+ * A node (one per event loop) owns ports named "NODEID#PORTNAME". Messages are
+ * cJSON arrays. Everything runs on one libevent event_base; nothing here is
+ * thread-safe and nothing blocks.
+ *
+ * Ownership conventions, stated once and repeated where it matters:
+ *  - A `cJSON *` parameter documented "taken" belongs to the callee from the
+ *    call on, even when the call fails. A `const cJSON *` is borrowed for the
+ *    duration of the call (or of the callback) only.
+ *  - A returned `char *` or `cJSON *` is owned by the caller (free() or
+ *    cJSON_Delete()). A returned `const char *` is borrowed and its lifetime
+ *    is stated.
+ *  - Errors are 0 or a negative AEMP_E* code; aemp_strerror() names them and
+ *    functions that take `char *err, size_t errlen` also write a sentence a
+ *    user can act on.
+ */
+#ifndef AEMP_H
+#define AEMP_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+
+#define AEMP_VERSION "0.1.0"
+
+enum aemp_error {
+    AEMP_OK = 0,
+    AEMP_EINVAL = -1,    /* bad argument (malformed port ID, wrong JSON type) */
+    AEMP_ENOMEM = -2,    /* out of memory */
+    AEMP_ENOENT = -3,    /* no such port, profile or function */
+    AEMP_EEXIST = -4,    /* already there (e.g. port already in a group) */
+    AEMP_EPERM = -5,     /* refused (e.g. killing a node port) */
+    AEMP_ECONFIG = -6,   /* configuration unreadable, invalid or cyclic */
+    AEMP_EIO = -7,       /* operating system error (socket, file) */
+    AEMP_ETIMEDOUT = -8, /* no answer in time */
+    AEMP_EPROTO = -9,    /* the peer broke the protocol */
+    AEMP_ESTATE = -10,   /* not possible in this state (e.g. not configured) */
+    AEMP_EAUTH = -11,    /* authentication refused or impossible */
+};
+
+/* Static text for an AEMP_E* code. */
+const char *aemp_strerror(int err);
+
+typedef struct aemp_node aemp_node;
+typedef struct aemp_guard aemp_guard;
+
+/* ------------------------------------------------------------------ node */
+
+/* Create a node on `base` (borrowed; must outlive the node) or, when `base`
+ * is NULL, on an event_base the node creates and owns. The node has a
+ * provisional random ID until aemp_configure(). Returns NULL when out of
+ * memory. Free with aemp_node_free(). */
+aemp_node *aemp_node_new(struct event_base *base);
+
+/* Close all connections and listeners, drop all ports, monitors, timers and
+ * guards' targets without calling any callback, and free the node. Guards the
+ * caller still holds stay valid (inert) until aemp_guard_free(). NULL is ok. */
+void aemp_node_free(aemp_node *node);
+
+/* The node's event_base (borrowed, lives as long as the node). */
+struct event_base *aemp_node_base(aemp_node *node);
+
+/* Configure the node from profile `profile` (NULL: the host's node name) of
+ * the configuration file (aemp_config_path()), with `kv` (borrowed JSON
+ * object or NULL) as key/values layered above the built-in defaults and
+ * below the file. Sets the node ID ("anon/" becomes "anon/" + random),
+ * starts listeners, seeds and services. Call once, before using ports.
+ * Returns 0 or an AEMP_E* code with a message in `err`. */
+int aemp_configure(aemp_node *node, const char *profile, const cJSON *kv, char *err,
+                   size_t errlen);
+
+/* Like aemp_configure() but from an already merged effective configuration
+ * `cfg` (borrowed object, keys as in the config file). */
+int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_t errlen);
+
+/* The node ID (borrowed, valid until the node is freed or reconfigured). */
+const char *aemp_node_id(const aemp_node *node);
+
+/* The effective configuration (borrowed, valid while the node lives), or NULL
+ * before aemp_configure(). */
+const cJSON *aemp_node_config(const aemp_node *node);
+
+/* Run the event loop until aemp_node_stop() or nothing is left to do.
+ * Returns 0, or AEMP_EIO if the loop failed. */
+int aemp_node_run(aemp_node *node);
+
+/* Make aemp_node_run() return after the current callback. */
+void aemp_node_stop(aemp_node *node);
+
+/* ----------------------------------------------------------------- ports */
+
+/* The node part of a port ID: a new string the caller frees. NULL on ENOMEM. */
+char *aemp_node_of(const char *port);
+
+/* Create a new local port with a never-reused name and return its ID (caller
+ * frees). The port has no callback yet: a message to it kills it. */
+char *aemp_port(aemp_node *node);
+
+/* A receive callback. `self` is the port (borrowed for the call), `msg` the
+ * message array (borrowed for the call; the first element is the tag when the
+ * sender used one). Return 0, or -1 to report failure: the port is then killed
+ * with reason ["die", MESSAGE], MESSAGE from aemp_fail() or a default text. */
+typedef int (*aemp_rcv_fn)(aemp_node *node, const char *self, const cJSON *msg, void *ud);
+
+/* Set (fn != NULL) or remove (fn == NULL) the callback of local port `port`:
+ * the default callback when `tag` is NULL, else the callback for messages
+ * whose first element is the string `tag`. Creates the port when `port` names
+ * a local port that does not exist yet and fn is not NULL (this is how spawned
+ * functions bring $SELF to life). `ud` is borrowed until the callback is
+ * replaced or removed or the port dies. AEMP_EINVAL for a remote port or a
+ * node port. */
+int aemp_rcv(aemp_node *node, const char *port, const char *tag, aemp_rcv_fn fn, void *ud);
+
+/* Send `msg` (taken; a JSON array) to `port`, local or remote. Local delivery
+ * happens from the event loop, never inside this call; order between one
+ * sender and one port is kept. Returns 0 when accepted for delivery (that is
+ * not a proof of delivery), AEMP_EINVAL for a malformed port or a msg that is
+ * not an array. */
+int aemp_snd(aemp_node *node, const char *port, cJSON *msg);
+
+/* aemp_snd() with the message given as JSON text of an array (borrowed). */
+int aemp_snd_json(aemp_node *node, const char *port, const char *json_array);
+
+/* Kill `port`. `reason` (taken; array or NULL) empty or NULL is a normal
+ * kill, anything else abnormal. Killing an unknown port is fine (0); killing
+ * a node port is refused (AEMP_EPERM). */
+int aemp_kil(aemp_node *node, const char *port, cJSON *reason);
+
+/* The port whose callback runs right now ($SELF), borrowed for the duration
+ * of that callback; NULL outside callbacks. */
+const char *aemp_self(const aemp_node *node);
+
+/* Set the text of the "die" reason of the callback that is running; use it
+ * right before returning -1. printf-style. */
+void aemp_fail(aemp_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------- monitors, guards */
+
+/* Release what a guard guards (cancel the monitor, timer, registration) if it
+ * is still active, then free the guard. A guard whose target already fired or
+ * whose node was freed is inert; freeing it is still required. NULL is ok. */
+void aemp_guard_free(aemp_guard *guard);
+
+/* A monitor callback: `port` (borrowed) died with `reason` (borrowed array,
+ * empty for a normal kill). Called exactly once. */
+typedef void (*aemp_mon_fn)(aemp_node *node, const char *port, const cJSON *reason, void *ud);
+
+/* The four forms of mon. Each fires exactly once when `port` dies (for a
+ * nonexistent local port: from the event loop with ["no_such_port", ...]; for
+ * a remote port whose node is lost: ["transport_error", NODE, TEXT]).
+ * `guard` may be NULL (the monitor lives until it fires); else *guard gets a
+ * new guard the caller must aemp_guard_free(), which cancels the monitor if
+ * it has not fired. */
+
+/* Call `fn(node, port, reason, ud)`. */
+int aemp_mon(aemp_node *node, const char *port, aemp_mon_fn fn, void *ud, aemp_guard **guard);
+
+/* Kill `victim` with the same reason, but only when the reason is abnormal. */
+int aemp_mon_kil(aemp_node *node, const char *port, const char *victim, aemp_guard **guard);
+
+/* Kill the port whose callback is running ($SELF) on abnormal death of
+ * `port`; AEMP_ESTATE outside a callback. */
+int aemp_mon_self(aemp_node *node, const char *port, aemp_guard **guard);
+
+/* Send `msg` (taken; array) with the reason's elements appended to `dest`. */
+int aemp_mon_snd(aemp_node *node, const char *port, const char *dest, cJSON *msg,
+                 aemp_guard **guard);
+
+/* mon_guard: call release(ud) when `port` dies (any reason) or the guard is
+ * freed, whichever comes first; exactly once. */
+int aemp_mon_guard(aemp_node *node, const char *port, void (*release)(void *ud), void *ud,
+                   aemp_guard **guard);
+
+/* --------------------------------------------------------- timers and cal */
+
+typedef void (*aemp_after_fn)(aemp_node *node, void *ud);
+
+/* Call fn(node, ud) once after `seconds`. `guard` as for monitors. */
+int aemp_after(aemp_node *node, double seconds, aemp_after_fn fn, void *ud,
+               aemp_guard **guard);
+
+/* The result of aemp_cal(): exactly one of `reply` (the reply message array)
+ * and `error` (a reason array: ["timeout"] or the reason the destination died)
+ * is non-NULL; both borrowed for the call. */
+typedef void (*aemp_cal_fn)(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud);
+
+/* Send `msg` (taken; array) to `port` with the ID of a fresh reply port
+ * appended, and call fn once with the first reply. With timeout > 0 the call
+ * fails with ["timeout"] after that many seconds; with timeout <= 0 it waits
+ * as long as `port` lives (monitor). */
+int aemp_cal(aemp_node *node, const char *port, cJSON *msg, double timeout, aemp_cal_fn fn,
+             void *ud);
+
+/* ------------------------------------------------------ spawn, functions */
+
+/* A registered function. For spawn `self` is the new port (its callbacks must
+ * be set with aemp_rcv() or it will not exist); for a plain node-port call
+ * `self` is NULL. `args` borrowed for the call. Return -1 to report failure
+ * (kills `self` with ["die", MESSAGE]). */
+typedef int (*aemp_func_fn)(aemp_node *node, const char *self, const cJSON *args, void *ud);
+
+/* Register `fn` under `name` (copied) on this node; replaces an existing entry.
+ * Only registered names can be spawned or called from the network. */
+int aemp_register(aemp_node *node, const char *name, aemp_func_fn fn, void *ud);
+
+/* Spawn registered function `func` on node `nodeid` with `args` (taken; array
+ * or NULL). Returns the new port's ID at once (caller frees), NULL on bad
+ * arguments. On the local node the function runs from the event loop. */
+char *aemp_spawn(aemp_node *node, const char *nodeid, const char *func, cJSON *args);
+
+/* Start a service: a registered name, or "PATH.so:SYMBOL" which is dlopen()ed;
+ * SYMBOL must have the type aemp_service_init_fn. */
+typedef int (*aemp_service_init_fn)(aemp_node *node, const cJSON *args);
+int aemp_service_start(aemp_node *node, const char *spec, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- nodes */
+
+/* Node up (up = 1) / down (up = 0, reason borrowed) callbacks. */
+typedef void (*aemp_node_mon_fn)(aemp_node *node, const char *nodeid, int up,
+                                 const cJSON *reason, void *ud);
+int aemp_mon_nodes(aemp_node *node, aemp_node_mon_fn fn, void *ud, aemp_guard **guard);
+
+/* New arrays of node IDs (caller owns). */
+cJSON *aemp_up_nodes(aemp_node *node);
+cJSON *aemp_known_nodes(aemp_node *node);
+int aemp_node_is_up(aemp_node *node, const char *nodeid);
+
+/* --------------------------------------------------------------- groups */
+
+/* Register local `port` in `group` network-wide until the port dies or the
+ * guard is freed. AEMP_EEXIST if it is already a member, AEMP_EINVAL for a
+ * remote port. */
+int aemp_grp_reg(aemp_node *node, const char *group, const char *port, aemp_guard **guard);
+
+/* Current members of `group` (new array of port IDs, caller owns) or NULL. */
+cJSON *aemp_grp_get(aemp_node *node, const char *group);
+
+/* Called on every change of `group`; first call (if there are members) with
+ * all members as `added`. All arrays borrowed for the call. */
+typedef void (*aemp_grp_fn)(aemp_node *node, const char *group, const cJSON *members,
+                            const cJSON *added, const cJSON *removed, void *ud);
+int aemp_grp_mon(aemp_node *node, const char *group, aemp_grp_fn fn, void *ud,
+                 aemp_guard **guard);
+
+/* -------------------------------------------------------------- logging */
+
+/* Levels as AnyEvent::Log: 1 fatal .. 5 warn, 6 note, 7 info, 8 debug,
+ * 9 trace. The process-wide level starts from AEMP_WARNLEVEL or
+ * PERL_ANYEVENT_MP_WARNLEVEL, default 5. */
+void aemp_log_set_level(int level);
+int aemp_log_level(void);
+void aemp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Log every message sent and received (level 9 lines written regardless of
+ * the level) when on. */
+void aemp_trace_set(aemp_node *node, int on);
+
+/* --------------------------------------------------------- configuration */
+
+/* The configuration file path: $PERL_ANYEVENT_MP_RC, else $AEMP_RC, else
+ * $HOME/.perl-anyevent-mp. New string, caller frees. */
+char *aemp_config_path(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1 @@
+/* cal.c: not written yet */

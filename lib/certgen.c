@@ -1,0 +1,1 @@
+/* certgen.c: not written yet */

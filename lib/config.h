@@ -1,0 +1,43 @@
+/* config.h - the configuration file shared with the Perl aemp tool:
+ * loading, profile layering with parent chains, atomic saving.
+ * Pure except config_load()/config_save(), which do file I/O. */
+#ifndef AEMP_CONFIG_H
+#define AEMP_CONFIG_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/* Built-in defaults (new object, caller owns): monitor_timeout 30,
+ * connect_interval 2, binds ["*"], seeds [], services [], framing_format
+ * ["json"], auth_offer, auth_accept, autocork false, nodelay true. */
+cJSON *config_defaults(void);
+
+/* Read the file at `path` (borrowed). A missing file yields an empty config
+ * {"version":1}. A file that cannot be read or parsed, or whose top level is
+ * not an object: AEMP_ECONFIG with a message naming the file and the
+ * problem. *out gets a new object the caller owns. */
+int config_load(const char *path, cJSON **out, char *err, size_t errlen);
+
+/* The shipped profiles (profiles/*.json, installed under the data dir, or the
+ * directory in $AEMP_PROFILE_DIR) as one object {"NAME": {...}}; new object,
+ * caller owns; empty object when none are found. */
+cJSON *config_shipped_profiles(void);
+
+/* Effective configuration of `profile` (borrowed name; NULL = node name):
+ * defaults < kv (borrowed object or NULL) < global part of `file` < parent
+ * chain root first < the profile. Shipped profiles lie beneath the file's
+ * own profiles of the same name. A parent cycle is AEMP_ECONFIG naming the
+ * cycle ("a -> b -> a"); an unknown parent is AEMP_ECONFIG too. Adds
+ * "nodeid" (profile's nodeid, else the profile name) and leaves "anon/"
+ * untouched (the node replaces it). *out: new object, caller owns. */
+int config_effective(const cJSON *file, const char *profile, const cJSON *kv, cJSON **out,
+                     char *err, size_t errlen);
+
+/* Write `cfg` (borrowed) to `path` atomically: PATH~new~, old file linked as
+ * PATH~, rename over PATH. AEMP_EIO with a message on failure. */
+int config_save(const char *path, const cJSON *cfg, char *err, size_t errlen);
+
+/* The host's node name (uname -n) into buf. */
+void config_nodename(char *buf, size_t len);
+
+#endif

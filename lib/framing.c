@@ -1,0 +1,1 @@
+/* framing.c: not written yet */

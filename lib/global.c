@@ -1,0 +1,1 @@
+/* global.c: not written yet */

@@ -1,0 +1,1 @@
+/* handshake.c: not written yet */

@@ -1,0 +1,1 @@
+/* md6.c: not written yet */

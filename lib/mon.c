@@ -1,0 +1,1 @@
+/* mon.c: not written yet */

@@ -1,0 +1,37 @@
+/* node.h - the core's internals shared by the library's modules: the node
+ * structure and the entry points the transport and the node port use.
+ * Not part of the public API. */
+#ifndef AEMP_NODE_H
+#define AEMP_NODE_H
+
+#include "aemp.h"
+#include "strmap.h"
+
+struct transport; /* transport.c */
+struct global;    /* global.c */
+
+struct aemp_node {
+    struct event_base *base;
+    int own_base;
+    char *id;
+    cJSON *cfg;                  /* effective configuration or NULL */
+    struct transport *transport; /* owned by transport.c, NULL until started */
+    struct global *global;       /* owned by global.c */
+    /* core fields: see node.c (port table, deferred queue, registry, ...) */
+    struct node_core *core;
+};
+
+/* ---- called by the transport (never from inside a core callback) ---- */
+
+/* A message `msg` (taken; array [PORTNAME, ...]) arrived from `srcnode`. */
+void node_deliver(aemp_node *node, const char *srcnode, cJSON *msg);
+
+/* An authenticated connection to `nodeid` is up. */
+void node_remote_up(aemp_node *node, const char *nodeid);
+
+/* The connection to `nodeid` is lost (or could not be made): fire every
+ * monitor on its ports with ["transport_error", nodeid, text], forget remote
+ * monitoring state for it, report it down to mon_nodes callbacks. */
+void node_remote_down(aemp_node *node, const char *nodeid, const char *text);
+
+#endif

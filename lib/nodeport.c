@@ -1,0 +1,1 @@
+/* nodeport.c: not written yet */

@@ -1,0 +1,40 @@
+/* transport.h - connections between nodes: listeners, outgoing connects,
+ * per-node send queues, the handshake driver and framing on sockets.
+ *
+ * The core (node.c) talks to other nodes only through these functions, and
+ * the transport reports back only through the node_remote_* functions of
+ * node.h. */
+#ifndef AEMP_TRANSPORT_H
+#define AEMP_TRANSPORT_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+struct aemp_node;
+
+/* Start listeners on the configured binds and connect to the seeds of the
+ * node's effective configuration. 0, or an AEMP_E* code with a message. */
+int transport_start(struct aemp_node *node, char *err, size_t errlen);
+
+/* Send `msg` (taken; array [PORTNAME, ...]) to remote node `nodeid`. Queues
+ * while connecting; connects if needed. Never calls back into the core
+ * synchronously. */
+void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg);
+
+/* 1 when an authenticated connection to `nodeid` exists. */
+int transport_is_up(struct aemp_node *node, const char *nodeid);
+
+/* Append the IDs of nodes that are up / known to `arr` (borrowed). */
+void transport_up_nodes(struct aemp_node *node, cJSON *arr);
+void transport_known_nodes(struct aemp_node *node, cJSON *arr);
+
+/* Remember `addrs` (borrowed array of "host:port") as ways to reach `nodeid`. */
+void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs);
+
+/* Our listen addresses as a new array of "host:port" (caller owns). */
+cJSON *transport_listen_addrs(struct aemp_node *node);
+
+/* Close everything, free the transport state; no callbacks. */
+void transport_free(struct aemp_node *node);
+
+#endif

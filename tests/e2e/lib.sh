@@ -1,0 +1,89 @@
+# lib.sh - shared helpers for the multi-process tests. Source it first.
+#
+# Gives each test a temporary HOME and config file, a time bound for the whole
+# script, and reaps every process started with `start_bg` on exit.
+# Counting: `pass NAME` / `fail NAME WHY`; `finish` prints "N passed, N failed"
+# and exits 1 if anything failed.
+set -u
+
+: "${AEMP_BIN:?AEMP_BIN must point at the built aemp binary}"
+AEMP="$AEMP_BIN"
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/aemp-test.XXXXXX")
+export HOME="$T_DIR/home"
+mkdir -p "$HOME"
+export PERL_ANYEVENT_MP_RC="$HOME/.perl-anyevent-mp"
+unset AEMP_RC
+T_PIDS=()
+T_PASS=0
+T_FAIL=0
+T_LIMIT=${T_LIMIT:-300}
+
+t_cleanup() {
+    local p
+    for p in "${T_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+    done
+    sleep 0.2
+    for p in "${T_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+        [ -n "$p" ] && wait "$p" 2>/dev/null
+    done
+    [ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null && wait "$T_WATCHDOG" 2>/dev/null
+    if [ "${T_KEEP:-0}" = 1 ]; then echo "# kept $T_DIR"; else rm -rf "$T_DIR"; fi
+}
+trap t_cleanup EXIT
+trap 'echo "# interrupted"; exit 1' INT TERM
+
+# Watchdog: the whole script ends after T_LIMIT seconds.
+( sleep "$T_LIMIT"; echo "# test script exceeded ${T_LIMIT}s" >&2; kill -TERM $$ ) 2>/dev/null &
+T_WATCHDOG=$!
+
+pass() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
+fail() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $1: ${2:-}"; }
+
+# check NAME CMD...: pass if CMD succeeds.
+check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "command failed: $*"; fi; }
+
+# expect_status NAME STATUS CMD...: run CMD, compare its exit status.
+expect_status() {
+    local n=$1 want=$2; shift 2
+    "$@" >"$T_DIR/last.out" 2>"$T_DIR/last.err"
+    local got=$?
+    if [ "$got" = "$want" ]; then pass "$n"; else
+        fail "$n" "exit $got, wanted $want; stderr: $(head -c 300 "$T_DIR/last.err")"; fi
+}
+
+# start_bg LOGFILE CMD...: start CMD in the background, remember its PID in $BG_PID.
+start_bg() {
+    local log=$1; shift
+    "$@" >"$log" 2>&1 &
+    BG_PID=$!
+    T_PIDS+=("$BG_PID")
+}
+
+# stop_pid PID [SIGNAL]: end one process we started and reap it.
+stop_pid() {
+    kill "-${2:-TERM}" "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+    local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -gt "$deadline" ] && return 1
+        sleep 0.1
+    done
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+finish() {
+    echo "$T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" = 0 ]
+    exit $?
+}
