@@ -25,6 +25,11 @@ void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON
 {
     (void)node; (void)nodeid; (void)addrs;
 }
+int transport_node_is_seed(struct aemp_node *node, const char *nodeid)
+{
+    (void)node; (void)nodeid;
+    return 0;
+}
 cJSON *transport_listen_addrs(struct aemp_node *node)
 {
     (void)node;

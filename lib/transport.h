@@ -31,6 +31,10 @@ void transport_known_nodes(struct aemp_node *node, cJSON *arr);
 /* Remember `addrs` (borrowed array of "host:port") as ways to reach `nodeid`. */
 void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs);
 
+/* 1 when `nodeid` was reached through one of the configured seed addresses
+ * (Global prefers seeds as masters). */
+int transport_node_is_seed(struct aemp_node *node, const char *nodeid);
+
 /* Our listen addresses as a new array of "host:port" (caller owns). */
 cJSON *transport_listen_addrs(struct aemp_node *node);
 

@@ -1,0 +1,37 @@
+/* cmds.h - what the subcommand files share with the dispatcher (aemp.c).
+ *
+ * Exit statuses of every subcommand: 0 success, 1 failure (timeout, refused,
+ * not delivered, bad config file), 2 bad usage. Messages go to stderr as one
+ * line "aemp: SUBCOMMAND: what went wrong". */
+#ifndef AEMP_CMDS_H
+#define AEMP_CMDS_H
+
+#include <cjson/cJSON.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* State shared by a chain of subcommands in one invocation. */
+struct cmd_ctx {
+    char *rc_path;       /* config file path (owned) */
+    cJSON *rc;           /* the loaded config file (owned); NULL until loaded */
+    int rc_dirty;        /* save at the end of the chain */
+    char *profile;       /* profile selected by `profile NAME` (owned) or NULL */
+};
+
+/* Load ctx->rc if not loaded yet; on failure print the reason, return 1. */
+int cmd_load_rc(struct cmd_ctx *ctx);
+
+/* Protocol subcommands (proto_cmds.c). argv[0] is the subcommand name; they
+ * take every remaining argument and return an exit status. */
+int cmd_run(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
+
+/* Decode a protocol-command argument as 1.30 does: text starting with
+ * `[`, `{` or `"` is JSON (NULL and a message in err if invalid), anything
+ * else a JSON string. New item, caller owns. */
+cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen);
+
+#endif
