@@ -1,1 +1,296 @@
-/* aemp.c: not written yet */
+/* aemp.c - the aemp command: one table of subcommands and a dispatcher that
+ * runs a chain of them (PROTOCOL.md section 9). Configuration subcommands
+ * consume their arguments and the next word is the next subcommand; the
+ * configuration file is saved once, at the end, and only when every part
+ * of the chain succeeded. */
+#include "cmds.h"
+
+#include "aemp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_CONFIG, K_PROTO, K_REFUSED, K_HELP };
+
+typedef int proto_fn(struct cmd_ctx *ctx, int argc, char **argv);
+
+struct subcmd {
+    const char *name;
+    enum kind kind;
+    cmd_cfg_fn *cfg;   /* K_CONFIG */
+    proto_fn *proto;   /* K_PROTO */
+    const char *key;   /* configuration key the row edits, or NULL */
+    int nargs;         /* arguments consumed; -1: all that follow */
+    const char *usage; /* arguments, after the name */
+    const char *help;  /* one line; for K_REFUSED the reason */
+};
+
+#define SET(name, key, arg, help) {"set" name, K_CONFIG, cmd_cfg_set, NULL, key, 1, arg, help}
+#define DEL(name, key, help) {"del" name, K_CONFIG, cmd_cfg_del, NULL, key, 0, "", help}
+#define CFG(name, fn, key, n, arg, help) {name, K_CONFIG, fn, NULL, key, n, arg, help}
+#define PROTO(name, fn, arg, help) {name, K_PROTO, NULL, fn, NULL, -1, arg, help}
+#define REFUSED(name, arg, why) {name, K_REFUSED, NULL, NULL, NULL, -1, arg, why}
+
+static const struct subcmd subcmds[] = {
+    CFG("profile", cmd_cfg_profile, NULL, 1, "NAME",
+        "following configuration subcommands act on profile NAME"),
+    SET("nodeid", "nodeid", "NODEID", "set the node ID (\"anon/\" for a random one)"),
+    DEL("nodeid", "nodeid", "remove the node ID (the profile name is used)"),
+    CFG("gensecret", cmd_cfg_gensecret, NULL, 0, "", "generate a random shared secret"),
+    SET("secret", "secret", "SECRET", "set the shared secret"),
+    DEL("secret", "secret", "remove the shared secret"),
+    CFG("gencert", cmd_cfg_gencert, NULL, 0, "", "generate a self-signed key and certificate"),
+    CFG("setcert", cmd_cfg_setcert, NULL, 1, "FILE", "use the key and certificate PEM in FILE"),
+    DEL("cert", "cert", "remove the certificate"),
+    SET("seeds", "seeds", "HOST:PORT,...", "set the seed nodes (`aemp seeds` alone shows them)"),
+    DEL("seeds", "seeds", "remove the seed nodes"),
+    CFG("addseed", cmd_cfg_add, "seeds", 1, "HOST:PORT", "add a seed node"),
+    CFG("delseed", cmd_cfg_remove, "seeds", 1, "HOST:PORT", "remove a seed node"),
+    SET("binds", "binds", "HOST:PORT,...", "set the listen addresses"),
+    DEL("binds", "binds", "remove the listen addresses (default [\"*\"])"),
+    CFG("addbind", cmd_cfg_add, "binds", 1, "HOST:PORT", "add a listen address"),
+    CFG("delbind", cmd_cfg_remove, "binds", 1, "HOST:PORT", "remove a listen address"),
+    SET("services", "services", "SERVICE,...", "set the services to start"),
+    DEL("services", "services", "remove all services"),
+    CFG("addservice", cmd_cfg_add, "services", 1, "SERVICE", "add one instance of a service"),
+    CFG("delservice", cmd_cfg_remove, "services", 1, "SERVICE", "remove one instance of a service"),
+    SET("parent", "parent", "PROFILE", "inherit values from PROFILE"),
+    DEL("parent", "parent", "inherit from the global part again"),
+    SET("monitor_timeout", "monitor_timeout", "SECONDS", "seconds without traffic before a node is lost"),
+    DEL("monitor_timeout", "monitor_timeout", "back to the default (30)"),
+    SET("connect_interval", "connect_interval", "SECONDS", "seconds between connect attempts"),
+    DEL("connect_interval", "connect_interval", "back to the default (2)"),
+    SET("framing_format", "framing_format", "FORMAT,...", "framings offered (json)"),
+    DEL("framing_format", "framing_format", "back to the default"),
+    SET("auth_offer", "auth_offer", "METHOD,...", "authentication methods we send"),
+    DEL("auth_offer", "auth_offer", "back to the default"),
+    SET("auth_accept", "auth_accept", "METHOD,...", "authentication methods we accept"),
+    DEL("auth_accept", "auth_accept", "back to the default"),
+    SET("autocork", "autocork", "BOOL", "batch writes until the end of a loop turn"),
+    DEL("autocork", "autocork", "back to the default (false)"),
+    SET("nodelay", "nodelay", "BOOL", "disable Nagle's algorithm"),
+    DEL("nodelay", "nodelay", "back to the default (true)"),
+    CFG("delprofile", cmd_cfg_delprofile, NULL, 1, "NAME", "remove profile NAME"),
+    CFG("showprofile", cmd_cfg_showprofile, NULL, 1, "NAME", "print profile NAME's own values"),
+    CFG("showconfig", cmd_cfg_showconfig, NULL, -1, "[NAME [KEY VALUE...]]",
+        "print the effective configuration of a profile"),
+    PROTO("run", cmd_run, "[KEY VALUE...]", "run a node configured with KEY VALUE... until killed"),
+    PROTO("snd", cmd_snd, "PORT ARG...", "send a message and prove it was delivered"),
+    PROTO("cal", cmd_cal, "PORT ARG...", "send a message with a reply port, print the reply"),
+    PROTO("mon", cmd_mon, "PORT", "wait until PORT dies, print the reason"),
+    PROTO("trace", cmd_trace, "NODE", "print the network as seen from NODE"),
+    REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
+    REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
+    REFUSED("restart", "NODE", "relies on Perl's AnyEvent::Watchdog; restart the node with "
+                               "whatever supervises it"),
+    {"help", K_HELP, NULL, NULL, NULL, -1, "[SUBCOMMAND]", "list subcommands or explain one"},
+};
+
+#define N_SUBCMDS (sizeof subcmds / sizeof subcmds[0])
+
+static const struct subcmd *find_exact(const char *name)
+{
+    for (size_t i = 0; i < N_SUBCMDS; i++)
+        if (!strcmp(subcmds[i].name, name)) return &subcmds[i];
+    return NULL;
+}
+
+/* NAME, else the alias: X for setX, and 1.x's clrX for delX. */
+static const struct subcmd *find_subcmd(const char *name)
+{
+    const struct subcmd *s = find_exact(name);
+    char alt[128];
+    if (s) return s;
+    if (strlen(name) > 100) return NULL;
+    snprintf(alt, sizeof alt, "set%s", name);
+    if ((s = find_exact(alt))) return s;
+    if (!strncmp(name, "clr", 3)) {
+        snprintf(alt, sizeof alt, "del%s", name + 3);
+        return find_exact(alt);
+    }
+    return NULL;
+}
+
+static void print_group(FILE *out, const char *title, enum kind kind)
+{
+    fprintf(out, "\n%s\n", title);
+    for (size_t i = 0; i < N_SUBCMDS; i++) {
+        const struct subcmd *s = &subcmds[i];
+        if (s->kind != kind) continue;
+        char line[128];
+        snprintf(line, sizeof line, "%s %s", s->name, s->usage);
+        fprintf(out, "  %-34s %s\n", line, s->help);
+    }
+}
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "usage: aemp SUBCOMMAND [ARGS...] [SUBCOMMAND [ARGS...]]...\n"
+                 "       aemp '[\"SUBCOMMAND\", ARGS...]'   (one JSON array of all arguments)\n"
+                 "       aemp --help | --version | help SUBCOMMAND\n");
+    print_group(out,
+                "configuration subcommands (chainable; they edit the global part, or the "
+                "profile\nchosen by a preceding `profile NAME`; every setX is also called X):",
+                K_CONFIG);
+    print_group(out, "protocol subcommands (take every remaining argument):", K_PROTO);
+    print_group(out, "not supported by this C tool:", K_REFUSED);
+    print_group(out, "other:", K_HELP);
+    fprintf(out, "\nArguments starting with [, { or \" are JSON. See aemp(1).\n");
+}
+
+static int help_one(const char *name)
+{
+    const struct subcmd *s = find_subcmd(name);
+    if (!s) {
+        fprintf(stderr, "aemp: unknown subcommand '%s' (see aemp --help)\n", name);
+        return EXIT_USAGE;
+    }
+    printf("usage: aemp %s %s\n  %s\n", s->name, s->usage, s->help);
+    if (s->kind == K_CONFIG && !strncmp(s->name, "set", 3) && s->cfg == cmd_cfg_set)
+        printf("  alias: %s\n", s->name + 3);
+    return EXIT_OK;
+}
+
+/* The argument list: a first argument starting with `[` is a JSON array that
+ * replaces all arguments (non-string elements become their JSON text). New
+ * array of new strings in *out (free with free_args), NULL-terminated. */
+static int build_args(int argc, char **argv, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (argc < 2 || argv[1][0] != '[') {
+        char **a = calloc((size_t)argc + 1, sizeof *a);
+        if (!a) return -1;
+        for (int i = 1; i < argc; i++) a[i - 1] = strdup(argv[i]);
+        *out = a;
+        *n = argc - 1;
+        return 0;
+    }
+    cJSON *arr = cJSON_Parse(argv[1]);
+    if (!cJSON_IsArray(arr) || argc > 2) {
+        cJSON_Delete(arr);
+        fprintf(stderr, "aemp: the first argument starts with '[' but is not a JSON array "
+                        "of all arguments\n");
+        return -2;
+    }
+    int len = cJSON_GetArraySize(arr);
+    char **a = calloc((size_t)len + 1, sizeof *a);
+    const cJSON *it;
+    int i = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!a) break;
+        a[i++] = cJSON_IsString(it) ? strdup(it->valuestring) : cJSON_PrintUnformatted(it);
+    }
+    cJSON_Delete(arr);
+    if (!a) return -1;
+    *out = a;
+    *n = len;
+    return 0;
+}
+
+static void free_args(char **a, int n)
+{
+    for (int i = 0; a && i < n; i++) free(a[i]);
+    free(a);
+}
+
+/* Run one configuration row with the arguments that follow; *used gets how
+ * many it consumed. Returns an exit status. */
+static int run_config(struct cmd_ctx *ctx, const struct subcmd *s, int left, char **args,
+                      int *used)
+{
+    int want = s->nargs < 0 ? left : s->nargs;
+    if (left < want) {
+        fprintf(stderr, "aemp: %s: missing argument (usage: aemp %s %s)\n", s->name, s->name,
+                s->usage);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < want; i++) {
+        if (!args[i]) {
+            fprintf(stderr, "aemp: out of memory\n");
+            return EXIT_FAIL;
+        }
+    }
+    *used = want;
+    int rc = cmd_load_rc(ctx);
+    if (rc) return rc;
+    ctx->cmd = s->name;
+    return s->cfg(ctx, s->key, want, args);
+}
+
+/* Execute the chain args[0..n-1]; returns the exit status. */
+static int run_chain(struct cmd_ctx *ctx, int n, char **args)
+{
+    for (int i = 0; i < n;) {
+        const char *word = args[i];
+        if (!word) return EXIT_FAIL;
+        /* `seeds` as the last word shows them; with an argument it sets them. */
+        if (!strcmp(word, "seeds") && i == n - 1) {
+            int rc = cmd_load_rc(ctx);
+            ctx->cmd = "seeds";
+            return rc ? rc : cmd_cfg_showseeds(ctx, "seeds", 0, NULL);
+        }
+        const struct subcmd *s = find_subcmd(word);
+        if (!s) {
+            fprintf(stderr, "aemp: unknown subcommand '%s' (see aemp --help)\n", word);
+            return EXIT_USAGE;
+        }
+        switch (s->kind) {
+        case K_HELP:
+            if (i + 1 < n) return help_one(args[i + 1]);
+            print_help(stdout);
+            return EXIT_OK;
+        case K_REFUSED:
+            fprintf(stderr, "aemp: %s: not supported by the C aemp: it %s\n", s->name, s->help);
+            return EXIT_FAIL;
+        case K_PROTO: {
+            /* Save first: the node reads the file the chain just edited. */
+            int rc = cmd_save_rc(ctx);
+            if (rc) return rc;
+            ctx->cmd = s->name;
+            return s->proto(ctx, n - i, args + i);
+        }
+        case K_CONFIG: {
+            int used = 0;
+            int rc = run_config(ctx, s, n - i - 1, args + i + 1, &used);
+            if (rc) return rc;
+            i += 1 + used;
+            break;
+        }
+        }
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: aemp SUBCOMMAND [ARGS...] (see aemp --help)\n");
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        print_help(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("aemp %s (C implementation of AnyEvent::MP 1.30)\n", AEMP_VERSION);
+        return EXIT_OK;
+    }
+    char **args = NULL;
+    int n = 0;
+    int brc = build_args(argc, argv, &args, &n);
+    if (brc) {
+        if (brc == -1) fprintf(stderr, "aemp: out of memory\n");
+        return brc == -1 ? EXIT_FAIL : EXIT_USAGE;
+    }
+    struct cmd_ctx ctx = {0};
+    int rc = run_chain(&ctx, n, args);
+    if (!rc) rc = cmd_save_rc(&ctx);
+    free_args(args, n);
+    cJSON_Delete(ctx.rc);
+    free(ctx.rc_path);
+    free(ctx.profile);
+    return rc;
+}

@@ -16,6 +16,7 @@ struct cmd_ctx {
     cJSON *rc;           /* the loaded config file (owned); NULL until loaded */
     int rc_dirty;        /* save at the end of the chain */
     char *profile;       /* profile selected by `profile NAME` (owned) or NULL */
+    const char *cmd;     /* name of the running subcommand, for messages (borrowed) */
 };
 
 /* Load ctx->rc if not loaded yet; on failure print the reason, return 1. */
@@ -33,5 +34,19 @@ int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
  * `[`, `{` or `"` is JSON (NULL and a message in err if invalid), anything
  * else a JSON string. New item, caller owns. */
 cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen);
+
+/* Configuration subcommands (config_cmds.c). `key` is the configuration key
+ * the table row names (or NULL), argv[0..argc-1] the arguments the row
+ * consumes (borrowed, without the subcommand name). They edit ctx->rc in
+ * memory, set rc_dirty, print a one-line message on failure and return an
+ * exit status; the dispatcher saves once at the end of the chain. */
+typedef int cmd_cfg_fn(struct cmd_ctx *ctx, const char *key, int argc, char **argv);
+cmd_cfg_fn cmd_cfg_set, cmd_cfg_del, cmd_cfg_add, cmd_cfg_remove, cmd_cfg_gensecret,
+    cmd_cfg_gencert, cmd_cfg_setcert, cmd_cfg_profile, cmd_cfg_delprofile, cmd_cfg_showprofile,
+    cmd_cfg_showconfig, cmd_cfg_showseeds;
+
+/* Save ctx->rc to ctx->rc_path if it is dirty; print the reason and return 1
+ * on failure, else 0. */
+int cmd_save_rc(struct cmd_ctx *ctx);
 
 #endif

@@ -1,1 +1,442 @@
-/* config_cmds.c: not written yet */
+/* config_cmds.c - the configuration subcommands of aemp (PROTOCOL.md
+ * section 9): they edit the loaded configuration tree in place, so keys we
+ * do not know survive, and leave saving to the dispatcher. */
+#include "cmds.h"
+
+#include "aemp.h"
+#include "certgen.h"
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Kinds of values the known configuration keys take. */
+enum vkind { V_STRING, V_LIST, V_NUMBER, V_BOOL, V_ANY };
+
+static enum vkind key_kind(const char *key)
+{
+    static const char *const lists[] = {"seeds",      "binds",       "services", "framing_format",
+                                        "auth_offer", "auth_accept", NULL};
+    for (const char *const *l = lists; *l; l++)
+        if (!strcmp(key, *l)) return V_LIST;
+    if (!strcmp(key, "monitor_timeout") || !strcmp(key, "connect_interval")) return V_NUMBER;
+    if (!strcmp(key, "autocork") || !strcmp(key, "nodelay")) return V_BOOL;
+    if (!strcmp(key, "nodeid") || !strcmp(key, "secret") || !strcmp(key, "cert") ||
+        !strcmp(key, "parent"))
+        return V_STRING;
+    return V_ANY;
+}
+
+/* Print "aemp: SUBCOMMAND: message" and return `status`. */
+__attribute__((format(printf, 3, 4))) static int fail(struct cmd_ctx *ctx, int status,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "aemp: %s: ", ctx->cmd ? ctx->cmd : "config");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen)
+{
+    if (arg[0] != '[' && arg[0] != '{' && arg[0] != '"') {
+        cJSON *s = cJSON_CreateString(arg);
+        if (!s) snprintf(err, errlen, "out of memory");
+        return s;
+    }
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithOpts(arg, &end, 1);
+    if (!v)
+        snprintf(err, errlen, "invalid JSON argument '%s' (near offset %d)", arg,
+                 end ? (int)(end - arg) : 0);
+    return v;
+}
+
+/* A comma list "a,b" as a JSON array of strings; empty pieces are dropped,
+ * so "" is the empty list. */
+static cJSON *comma_list(const char *arg)
+{
+    cJSON *a = cJSON_CreateArray();
+    const char *p = arg;
+    while (a && *p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n) {
+            char *piece = strndup(p, n);
+            if (piece) cJSON_AddItemToArray(a, cJSON_CreateString(piece));
+            free(piece);
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    return a;
+}
+
+static cJSON *parse_bool(const char *arg)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on", NULL};
+    static const char *const no[] = {"0", "false", "no", "off", NULL};
+    for (const char *const *y = yes; *y; y++)
+        if (!strcasecmp(arg, *y)) return cJSON_CreateTrue();
+    for (const char *const *n = no; *n; n++)
+        if (!strcasecmp(arg, *n)) return cJSON_CreateFalse();
+    return NULL;
+}
+
+static cJSON *parse_number(const char *arg)
+{
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(arg, &end);
+    if (!*arg || *end || errno || !isfinite(d) || d < 0) return NULL;
+    return cJSON_CreateNumber(d);
+}
+
+/* The value `arg` gives `key`: JSON when it starts with [ { ", else by the
+ * key's kind (comma list, number, boolean, string). New item or NULL after
+ * printing why (usage error). */
+static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *arg)
+{
+    char err[256];
+    enum vkind k = key_kind(key);
+    cJSON *v = NULL;
+    if (arg[0] == '[' || arg[0] == '{' || arg[0] == '"') {
+        v = cmd_arg_json(arg, err, sizeof err);
+        if (!v) fail(ctx, EXIT_USAGE, "%s", err);
+        if (v && k == V_LIST && cJSON_IsString(v)) {
+            cJSON *a = cJSON_CreateArray();
+            cJSON_AddItemToArray(a, v);
+            v = a;
+        }
+        return v;
+    }
+    switch (k) {
+    case V_LIST: v = comma_list(arg); break;
+    case V_NUMBER:
+        if (!(v = parse_number(arg))) fail(ctx, EXIT_USAGE, "'%s' is not a number of seconds", arg);
+        break;
+    case V_BOOL:
+        if (!(v = parse_bool(arg))) fail(ctx, EXIT_USAGE, "'%s' is not a boolean (0/1/true/false)", arg);
+        break;
+    default: v = cJSON_CreateString(arg); break;
+    }
+    return v;
+}
+
+/* The object the subcommands edit: the selected profile (created on demand
+ * when `create`) or the global part. Borrowed from ctx->rc; NULL when the
+ * profile does not exist and `create` is 0. */
+static cJSON *target(struct cmd_ctx *ctx, int create)
+{
+    if (!ctx->profile) return ctx->rc;
+    cJSON *profs = cJSON_GetObjectItemCaseSensitive(ctx->rc, "profile");
+    if (!cJSON_IsObject(profs)) {
+        if (!create) return NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(ctx->rc, "profile");
+        profs = cJSON_AddObjectToObject(ctx->rc, "profile");
+    }
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(profs, ctx->profile);
+    if (!cJSON_IsObject(p)) {
+        if (!create) return NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(profs, ctx->profile);
+        p = cJSON_AddObjectToObject(profs, ctx->profile);
+    }
+    return p;
+}
+
+/* Put `v` (taken) under `key` of `obj`, replacing an older value. */
+static void put(cJSON *obj, const char *key, cJSON *v)
+{
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
+    else
+        cJSON_AddItemToObject(obj, key, v);
+}
+
+static int set_value(struct cmd_ctx *ctx, const char *key, cJSON *v)
+{
+    cJSON *t = target(ctx, 1);
+    if (!t) {
+        cJSON_Delete(v);
+        return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+    }
+    put(t, key, v);
+    ctx->rc_dirty = 1;
+    return EXIT_OK;
+}
+
+int cmd_cfg_set(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    cJSON *v = value_for_key(ctx, key, argv[0]);
+    if (!v) return EXIT_USAGE;
+    return set_value(ctx, key, v);
+}
+
+int cmd_cfg_del(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    cJSON *t = target(ctx, 0);
+    if (t && cJSON_GetObjectItemCaseSensitive(t, key)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(t, key);
+        ctx->rc_dirty = 1;
+    }
+    return EXIT_OK;
+}
+
+/* The list under `key` of the edited object, made an array if it is not. */
+static cJSON *list_of(struct cmd_ctx *ctx, const char *key)
+{
+    cJSON *t = target(ctx, 1);
+    if (!t) return NULL;
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(t, key);
+    if (cJSON_IsArray(a)) return a;
+    a = cJSON_CreateArray();
+    put(t, key, a);
+    return a;
+}
+
+/* Remove entries equal to `v`; only the first one when `once`. */
+static int remove_equal(cJSON *list, const cJSON *v, int once)
+{
+    int removed = 0, i = 0;
+    for (cJSON *it = list->child; it;) {
+        cJSON *next = it->next;
+        if (cJSON_Compare(it, v, 1)) {
+            cJSON_DeleteItemFromArray(list, i);
+            removed++;
+            if (once) break;
+        } else {
+            i++;
+        }
+        it = next;
+    }
+    return removed;
+}
+
+/* Services may run more than once, so addservice appends and delservice
+ * removes one instance; seeds and binds are sets. */
+int cmd_cfg_add(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    char err[256];
+    cJSON *v = cmd_arg_json(argv[0], err, sizeof err);
+    if (!v) return fail(ctx, EXIT_USAGE, "%s", err);
+    cJSON *list = list_of(ctx, key);
+    if (!list) {
+        cJSON_Delete(v);
+        return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+    }
+    if (strcmp(key, "services")) remove_equal(list, v, 0);
+    cJSON_AddItemToArray(list, v);
+    ctx->rc_dirty = 1;
+    return EXIT_OK;
+}
+
+int cmd_cfg_remove(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    char err[256];
+    cJSON *v = cmd_arg_json(argv[0], err, sizeof err);
+    if (!v) return fail(ctx, EXIT_USAGE, "%s", err);
+    cJSON *t = target(ctx, 0);
+    cJSON *list = t ? cJSON_GetObjectItemCaseSensitive(t, key) : NULL;
+    if (cJSON_IsArray(list) && remove_equal(list, v, !strcmp(key, "services")))
+        ctx->rc_dirty = 1;
+    cJSON_Delete(v);
+    return EXIT_OK;
+}
+
+int cmd_cfg_gensecret(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    unsigned char raw[32];
+    char text[sodium_base64_ENCODED_LEN(sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    if (sodium_init() < 0) return fail(ctx, EXIT_FAIL, "%s", "libsodium failed to initialise");
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(text, sizeof text, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    return set_value(ctx, "secret", cJSON_CreateString(text));
+}
+
+int cmd_cfg_gencert(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    char cn[256], err[512];
+    if (ctx->profile) snprintf(cn, sizeof cn, "%s", ctx->profile);
+    else config_nodename(cn, sizeof cn);
+    char *pem = NULL;
+    if (certgen_selfsigned(cn, &pem, err, sizeof err)) return fail(ctx, EXIT_FAIL, "%s", err);
+    int rc = set_value(ctx, "cert", cJSON_CreateString(pem));
+    free(pem);
+    return rc;
+}
+
+int cmd_cfg_setcert(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    FILE *f = fopen(argv[0], "rb");
+    if (!f) {
+        fprintf(stderr, "aemp: %s: %s: %s\n", ctx->cmd, argv[0], strerror(errno));
+        return EXIT_FAIL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, mem);
+    int bad = ferror(f) || !mem;
+    fclose(f);
+    if (mem) fclose(mem);
+    if (bad || !buf) {
+        free(buf);
+        return fail(ctx, EXIT_FAIL, "%s: cannot read the file", argv[0]);
+    }
+    if (!strstr(buf, "-----BEGIN")) {
+        free(buf);
+        return fail(ctx, EXIT_FAIL,
+                    "%s: no PEM data (-----BEGIN ...) found; give a file with the key and "
+                    "certificate in PEM format",
+                    argv[0]);
+    }
+    int rc = set_value(ctx, "cert", cJSON_CreateString(buf));
+    free(buf);
+    return rc;
+}
+
+int cmd_cfg_profile(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    char *name = strdup(argv[0]);
+    if (!name) return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+    free(ctx->profile);
+    ctx->profile = name;
+    return EXIT_OK;
+}
+
+int cmd_cfg_delprofile(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    cJSON *profs = cJSON_GetObjectItemCaseSensitive(ctx->rc, "profile");
+    if (cJSON_IsObject(profs) && cJSON_GetObjectItemCaseSensitive(profs, argv[0])) {
+        cJSON_DeleteItemFromObjectCaseSensitive(profs, argv[0]);
+        ctx->rc_dirty = 1;
+    }
+    return EXIT_OK;
+}
+
+static int print_json(struct cmd_ctx *ctx, const cJSON *v)
+{
+    char *s = cJSON_Print(v);
+    if (!s) return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+    printf("%s\n", s);
+    cJSON_free(s);
+    return EXIT_OK;
+}
+
+/* The profile's own values: the shipped profile with the user's over it. */
+int cmd_cfg_showprofile(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    const char *name = argv[0];
+    cJSON *shipped = config_shipped_profiles();
+    const cJSON *ship = cJSON_GetObjectItemCaseSensitive(shipped, name);
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ctx->rc, "profile"), name);
+    int rc;
+    if (!cJSON_IsObject(ship) && !cJSON_IsObject(user)) {
+        rc = fail(ctx, EXIT_FAIL, "no profile named '%s'", name);
+    } else {
+        cJSON *own = cJSON_CreateObject();
+        const cJSON *it;
+        for (int pass = 0; pass < 2; pass++) {
+            const cJSON *src = pass ? user : ship;
+            if (!cJSON_IsObject(src)) continue;
+            cJSON_ArrayForEach(it, src) put(own, it->string, cJSON_Duplicate(it, 1));
+        }
+        rc = print_json(ctx, own);
+        cJSON_Delete(own);
+    }
+    cJSON_Delete(shipped);
+    return rc;
+}
+
+/* Effective configuration of NAME (default: the selected profile, else the
+ * node name) with the given key/values as configure arguments. */
+static int effective(struct cmd_ctx *ctx, const char *name, const cJSON *kv, cJSON **out)
+{
+    char err[512];
+    if (config_effective(ctx->rc, name, kv, out, err, sizeof err))
+        return fail(ctx, EXIT_FAIL, "%s", err);
+    return EXIT_OK;
+}
+
+int cmd_cfg_showconfig(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    const char *name = argc > 0 ? argv[0] : ctx->profile;
+    if (argc > 1 && (argc - 1) % 2)
+        return fail(ctx, EXIT_USAGE, "key '%s' has no value (usage: showconfig [NAME [KEY VALUE...]])",
+                    argv[argc - 1]);
+    cJSON *kv = cJSON_CreateObject();
+    for (int i = 1; kv && i + 1 < argc; i += 2) {
+        cJSON *v = value_for_key(ctx, argv[i], argv[i + 1]);
+        if (!v) {
+            cJSON_Delete(kv);
+            return EXIT_USAGE;
+        }
+        put(kv, argv[i], v);
+    }
+    cJSON *eff = NULL;
+    int rc = effective(ctx, name, kv, &eff);
+    if (!rc) rc = print_json(ctx, eff);
+    cJSON_Delete(eff);
+    cJSON_Delete(kv);
+    return rc;
+}
+
+int cmd_cfg_showseeds(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
+{
+    cJSON *eff = NULL;
+    int rc = effective(ctx, ctx->profile, NULL, &eff);
+    if (rc) return rc;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(eff, "seeds"))
+    {
+        if (cJSON_IsString(it)) {
+            printf("%s\n", it->valuestring);
+        } else {
+            char *s = cJSON_PrintUnformatted(it);
+            if (s) printf("%s\n", s);
+            cJSON_free(s);
+        }
+    }
+    cJSON_Delete(eff);
+    return EXIT_OK;
+}
+
+int cmd_load_rc(struct cmd_ctx *ctx)
+{
+    char err[1024];
+    if (ctx->rc) return EXIT_OK;
+    if (!ctx->rc_path && !(ctx->rc_path = aemp_config_path())) {
+        fprintf(stderr, "aemp: out of memory\n");
+        return EXIT_FAIL;
+    }
+    if (config_load(ctx->rc_path, &ctx->rc, err, sizeof err)) {
+        fprintf(stderr, "aemp: %s\n", err);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int cmd_save_rc(struct cmd_ctx *ctx)
+{
+    char err[1024];
+    if (!ctx->rc || !ctx->rc_dirty) return EXIT_OK;
+    if (config_save(ctx->rc_path, ctx->rc, err, sizeof err)) {
+        fprintf(stderr, "aemp: %s\n", err);
+        return EXIT_FAIL;
+    }
+    ctx->rc_dirty = 0;
+    return EXIT_OK;
+}

@@ -18,7 +18,7 @@ cJSON *config_defaults(void);
  * problem. *out gets a new object the caller owns. */
 int config_load(const char *path, cJSON **out, char *err, size_t errlen);
 
-/* The shipped profiles (profiles/*.json, installed under the data dir, or the
+/* The shipped profiles (profiles/NAME.json, installed under the data dir, or the
  * directory in $AEMP_PROFILE_DIR) as one object {"NAME": {...}}; new object,
  * caller owns; empty object when none are found. */
 cJSON *config_shipped_profiles(void);
