@@ -158,7 +158,7 @@ static void add_shipped(cJSON *all, const char *dir, const char *ent)
     cJSON *p = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(p)) {
-        aemp_log(2, "shipped profile %s is not a JSON object, ignored", path);
+        aemp_log(5, "shipped profile %s is not a JSON object, ignored", path);
         cJSON_Delete(p);
         return;
     }
@@ -442,9 +442,9 @@ int config_save(const char *path, const cJSON *cfg, char *err, size_t errlen)
     if (rc) goto out;
     /* Keep the previous version as PATH~ (hard link, so PATH never
      * disappears); a missing old file is the first save. */
-    if (unlink(old) != 0 && errno != ENOENT) aemp_log(2, "%s: %s", old, strerror(errno));
+    if (unlink(old) != 0 && errno != ENOENT) aemp_log(5, "%s: %s", old, strerror(errno));
     if (link(path, old) != 0 && errno != ENOENT)
-        aemp_log(2, "%s: cannot keep a backup: %s", old, strerror(errno));
+        aemp_log(5, "%s: cannot keep a backup: %s", old, strerror(errno));
     if (rename(tmp, path) != 0) {
         snprintf(err, errlen, "%s: cannot replace the configuration file: %s", path,
                  strerror(errno));
