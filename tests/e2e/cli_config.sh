@@ -181,4 +181,16 @@ expect_status "help unknown" 2 "$AEMP" help nosuch
 expect_status "--version" 0 "$AEMP" --version
 grep -q '^aemp ' "$T_DIR/last.out" && pass "--version prints" || fail "--version prints" ""
 
+# lib.sh's watchdog is a subshell running `sleep T_LIMIT`; killing only the
+# subshell leaves the sleep holding our stdout, so the test runner would wait
+# T_LIMIT seconds. End the subshell first (so it cannot fire), then its sleep.
+stop_watchdog() {
+    local kids
+    kids=$(ps -o pid= --ppid "$T_WATCHDOG" 2>/dev/null)
+    kill "$T_WATCHDOG" 2>/dev/null
+    wait "$T_WATCHDOG" 2>/dev/null
+    for k in $kids; do kill "$k" 2>/dev/null; done
+    T_WATCHDOG=
+}
+stop_watchdog
 finish
