@@ -132,25 +132,30 @@ static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *ar
     return v;
 }
 
-/* The object the subcommands edit: the selected profile (created on demand
- * when `create`) or the global part. Borrowed from ctx->rc; NULL when the
- * profile does not exist and `create` is 0. */
-static cJSON *target(struct cmd_ctx *ctx, int create)
+/* The object the subcommands edit into *out: the selected profile (created
+ * on demand when `create`) or the global part, borrowed from ctx->rc; NULL
+ * when the profile does not exist and `create` is 0. When the file holds
+ * something other than an object there, print why and return EXIT_FAIL: we
+ * never replace data of the user's that we do not understand. */
+static int target(struct cmd_ctx *ctx, int create, cJSON **out)
 {
-    if (!ctx->profile) return ctx->rc;
+    *out = ctx->rc;
+    if (!ctx->profile) return EXIT_OK;
+    *out = NULL;
     cJSON *profs = cJSON_GetObjectItemCaseSensitive(ctx->rc, "profile");
-    if (!cJSON_IsObject(profs)) {
-        if (!create) return NULL;
-        cJSON_DeleteItemFromObjectCaseSensitive(ctx->rc, "profile");
-        profs = cJSON_AddObjectToObject(ctx->rc, "profile");
-    }
+    if (profs && !cJSON_IsObject(profs))
+        return fail(ctx, EXIT_FAIL, "%s: \"profile\" is not an object; fix the file by hand",
+                    ctx->rc_path);
+    if (!profs && create) profs = cJSON_AddObjectToObject(ctx->rc, "profile");
+    if (!profs) return create ? fail(ctx, EXIT_FAIL, "out of memory") : EXIT_OK;
     cJSON *p = cJSON_GetObjectItemCaseSensitive(profs, ctx->profile);
-    if (!cJSON_IsObject(p)) {
-        if (!create) return NULL;
-        cJSON_DeleteItemFromObjectCaseSensitive(profs, ctx->profile);
-        p = cJSON_AddObjectToObject(profs, ctx->profile);
-    }
-    return p;
+    if (p && !cJSON_IsObject(p))
+        return fail(ctx, EXIT_FAIL, "%s: profile '%s' is not an object; fix the file by hand",
+                    ctx->rc_path, ctx->profile);
+    if (!p && create && !(p = cJSON_AddObjectToObject(profs, ctx->profile)))
+        return fail(ctx, EXIT_FAIL, "out of memory");
+    *out = p;
+    return EXIT_OK;
 }
 
 /* Put `v` (taken) under `key` of `obj`, replacing an older value. */
@@ -164,10 +169,11 @@ static void put(cJSON *obj, const char *key, cJSON *v)
 
 static int set_value(struct cmd_ctx *ctx, const char *key, cJSON *v)
 {
-    cJSON *t = target(ctx, 1);
-    if (!t) {
+    cJSON *t;
+    int rc = target(ctx, 1, &t);
+    if (rc) {
         cJSON_Delete(v);
-        return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+        return rc;
     }
     put(t, key, v);
     ctx->rc_dirty = 1;
@@ -183,7 +189,9 @@ int cmd_cfg_set(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 
 int cmd_cfg_del(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
-    cJSON *t = target(ctx, 0);
+    cJSON *t;
+    int rc = target(ctx, 0, &t);
+    if (rc) return rc;
     if (t && cJSON_GetObjectItemCaseSensitive(t, key)) {
         cJSON_DeleteItemFromObjectCaseSensitive(t, key);
         ctx->rc_dirty = 1;
@@ -191,15 +199,23 @@ int cmd_cfg_del(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     return EXIT_OK;
 }
 
-/* The list under `key` of the edited object, made an array if it is not. */
+/* The list under `key` of the edited object; a single value there becomes
+ * the first element of a new list rather than being lost. */
 static cJSON *list_of(struct cmd_ctx *ctx, const char *key)
 {
-    cJSON *t = target(ctx, 1);
-    if (!t) return NULL;
+    cJSON *t;
+    if (target(ctx, 1, &t)) return NULL;
     cJSON *a = cJSON_GetObjectItemCaseSensitive(t, key);
     if (cJSON_IsArray(a)) return a;
+    cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(t, key);
     a = cJSON_CreateArray();
-    put(t, key, a);
+    if (!a) {
+        if (old) cJSON_AddItemToObject(t, key, old);
+        fail(ctx, EXIT_FAIL, "out of memory");
+        return NULL;
+    }
+    if (old) cJSON_AddItemToArray(a, old);
+    cJSON_AddItemToObject(t, key, a);
     return a;
 }
 
@@ -231,7 +247,7 @@ int cmd_cfg_add(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     cJSON *list = list_of(ctx, key);
     if (!list) {
         cJSON_Delete(v);
-        return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+        return EXIT_FAIL;
     }
     if (strcmp(key, "services")) remove_equal(list, v, 0);
     cJSON_AddItemToArray(list, v);
@@ -244,7 +260,11 @@ int cmd_cfg_remove(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     char err[256];
     cJSON *v = cmd_arg_json(argv[0], err, sizeof err);
     if (!v) return fail(ctx, EXIT_USAGE, "%s", err);
-    cJSON *t = target(ctx, 0);
+    cJSON *t;
+    if (target(ctx, 0, &t)) {
+        cJSON_Delete(v);
+        return EXIT_FAIL;
+    }
     cJSON *list = t ? cJSON_GetObjectItemCaseSensitive(t, key) : NULL;
     if (cJSON_IsArray(list) && remove_equal(list, v, !strcmp(key, "services")))
         ctx->rc_dirty = 1;

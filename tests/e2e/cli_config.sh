@@ -163,6 +163,16 @@ expect_status "refused eval" 1 "$AEMP" eval node 1
 grep -q 'not supported' "$T_DIR/last.err" && pass "eval refusal explains" || fail "eval refusal" "$(cat "$T_DIR/last.err")"
 expect_status "no arguments" 2 "$AEMP"
 
+# Data of the wrong type is reported, not replaced.
+printf '{"version":1,"profile":{"odd":"text"},"seeds":"solo:1"}' >"$RC"
+before=$(sum)
+expect_status "profile of the wrong type" 1 "$AEMP" profile odd binds 1
+grep -q "profile 'odd' is not an object" "$T_DIR/last.err" && pass "wrong type explained" \
+    || fail "wrong type explained" "$(cat "$T_DIR/last.err")"
+[ "$(sum)" = "$before" ] && pass "wrong type: file unchanged" || fail "wrong type: file unchanged" "rewritten"
+expect_status "addseed to a single seed" 0 "$AEMP" addseed two:2
+is "single seed kept as first element" 'j["seeds"]' "['solo:1', 'two:2']"
+
 printf '{\n   "version" : 1,\n   "secret" : \n' >"$RC"
 before=$(sum)
 expect_status "corrupt file" 1 "$AEMP" setsecret new
