@@ -26,11 +26,13 @@ struct subcmd {
     const char *help;  /* one line; for K_REFUSED the reason */
 };
 
+/* clang-format off */
 #define SET(name, key, arg, help) {"set" name, K_CONFIG, cmd_cfg_set, NULL, key, 1, arg, help}
 #define DEL(name, key, help) {"del" name, K_CONFIG, cmd_cfg_del, NULL, key, 0, "", help}
 #define CFG(name, fn, key, n, arg, help) {name, K_CONFIG, fn, NULL, key, n, arg, help}
 #define PROTO(name, fn, arg, help) {name, K_PROTO, NULL, fn, NULL, -1, arg, help}
 #define REFUSED(name, arg, why) {name, K_REFUSED, NULL, NULL, NULL, -1, arg, why}
+/* clang-format on */
 
 static const struct subcmd subcmds[] = {
     CFG("profile", cmd_cfg_profile, NULL, 1, "NAME",
@@ -57,7 +59,8 @@ static const struct subcmd subcmds[] = {
     CFG("delservice", cmd_cfg_remove, "services", 1, "SERVICE", "remove one instance of a service"),
     SET("parent", "parent", "PROFILE", "inherit values from PROFILE"),
     DEL("parent", "parent", "inherit from the global part again"),
-    SET("monitor_timeout", "monitor_timeout", "SECONDS", "seconds without traffic before a node is lost"),
+    SET("monitor_timeout", "monitor_timeout", "SECONDS",
+        "seconds without traffic before a node is lost"),
     DEL("monitor_timeout", "monitor_timeout", "back to the default (30)"),
     SET("connect_interval", "connect_interval", "SECONDS", "seconds between connect attempts"),
     DEL("connect_interval", "connect_interval", "back to the default (2)"),
@@ -82,8 +85,9 @@ static const struct subcmd subcmds[] = {
     PROTO("trace", cmd_trace, "NODE", "print the network as seen from NODE"),
     REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
     REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
-    REFUSED("restart", "NODE", "relies on Perl's AnyEvent::Watchdog; restart the node with "
-                               "whatever supervises it"),
+    REFUSED("restart", "NODE",
+            "relies on Perl's AnyEvent::Watchdog; restart the node with "
+            "whatever supervises it"),
     {"help", K_HELP, NULL, NULL, NULL, -1, "[SUBCOMMAND]", "list subcommands or explain one"},
 };
 
@@ -162,7 +166,8 @@ static int build_args(int argc, char **argv, char ***out, int *n)
     if (argc < 2 || argv[1][0] != '[') {
         char **a = calloc((size_t)argc + 1, sizeof *a);
         if (!a) return -1;
-        for (int i = 1; i < argc; i++) a[i - 1] = strdup(argv[i]);
+        for (int i = 1; i < argc; i++)
+            a[i - 1] = strdup(argv[i]);
         *out = a;
         *n = argc - 1;
         return 0;
@@ -192,14 +197,14 @@ static int build_args(int argc, char **argv, char ***out, int *n)
 
 static void free_args(char **a, int n)
 {
-    for (int i = 0; a && i < n; i++) free(a[i]);
+    for (int i = 0; a && i < n; i++)
+        free(a[i]);
     free(a);
 }
 
 /* Run one configuration row with the arguments that follow; *used gets how
  * many it consumed. Returns an exit status. */
-static int run_config(struct cmd_ctx *ctx, const struct subcmd *s, int left, char **args,
-                      int *used)
+static int run_config(struct cmd_ctx *ctx, const struct subcmd *s, int left, char **args, int *used)
 {
     int want = s->nargs < 0 ? left : s->nargs;
     if (left < want) {

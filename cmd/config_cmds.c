@@ -120,14 +120,19 @@ static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *ar
         return v;
     }
     switch (k) {
-    case V_LIST: v = comma_list(arg); break;
+    case V_LIST:
+        v = comma_list(arg);
+        break;
     case V_NUMBER:
         if (!(v = parse_number(arg))) fail(ctx, EXIT_USAGE, "'%s' is not a number of seconds", arg);
         break;
     case V_BOOL:
-        if (!(v = parse_bool(arg))) fail(ctx, EXIT_USAGE, "'%s' is not a boolean (0/1/true/false)", arg);
+        if (!(v = parse_bool(arg)))
+            fail(ctx, EXIT_USAGE, "'%s' is not a boolean (0/1/true/false)", arg);
         break;
-    default: v = cJSON_CreateString(arg); break;
+    default:
+        v = cJSON_CreateString(arg);
+        break;
     }
     return v;
 }
@@ -266,8 +271,7 @@ int cmd_cfg_remove(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
         return EXIT_FAIL;
     }
     cJSON *list = t ? cJSON_GetObjectItemCaseSensitive(t, key) : NULL;
-    if (cJSON_IsArray(list) && remove_equal(list, v, !strcmp(key, "services")))
-        ctx->rc_dirty = 1;
+    if (cJSON_IsArray(list) && remove_equal(list, v, !strcmp(key, "services"))) ctx->rc_dirty = 1;
     cJSON_Delete(v);
     return EXIT_OK;
 }
@@ -286,8 +290,10 @@ int cmd_cfg_gensecret(struct cmd_ctx *ctx, const char *key, int argc, char **arg
 int cmd_cfg_gencert(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
     char cn[256], err[512];
-    if (ctx->profile) snprintf(cn, sizeof cn, "%s", ctx->profile);
-    else config_nodename(cn, sizeof cn);
+    if (ctx->profile)
+        snprintf(cn, sizeof cn, "%s", ctx->profile);
+    else
+        config_nodename(cn, sizeof cn);
     char *pem = NULL;
     if (certgen_selfsigned(cn, &pem, err, sizeof err)) return fail(ctx, EXIT_FAIL, "%s", err);
     int rc = set_value(ctx, "cert", cJSON_CreateString(pem));
@@ -307,7 +313,8 @@ int cmd_cfg_setcert(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     FILE *mem = open_memstream(&buf, &len);
     char chunk[4096];
     size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, mem);
+    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
     int bad = ferror(f) || !mem;
     fclose(f);
     if (mem) fclose(mem);
@@ -395,7 +402,8 @@ int cmd_cfg_showconfig(struct cmd_ctx *ctx, const char *key, int argc, char **ar
 {
     const char *name = argc > 0 ? argv[0] : ctx->profile;
     if (argc > 1 && (argc - 1) % 2)
-        return fail(ctx, EXIT_USAGE, "key '%s' has no value (usage: showconfig [NAME [KEY VALUE...]])",
+        return fail(ctx, EXIT_USAGE,
+                    "key '%s' has no value (usage: showconfig [NAME [KEY VALUE...]])",
                     argv[argc - 1]);
     cJSON *kv = cJSON_CreateObject();
     for (int i = 1; kv && i + 1 < argc; i += 2) {

@@ -10,8 +10,23 @@ static int not_yet(const char *sub)
     return EXIT_FAIL;
 }
 
-int cmd_run(struct cmd_ctx *ctx, int argc, char **argv) { return not_yet(argv[0]); }
-int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv) { return not_yet(argv[0]); }
-int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv) { return not_yet(argv[0]); }
-int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv) { return not_yet(argv[0]); }
-int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv) { return not_yet(argv[0]); }
+int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    return not_yet(argv[0]);
+}
+int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    return not_yet(argv[0]);
+}
+int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    return not_yet(argv[0]);
+}
+int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    return not_yet(argv[0]);
+}
+int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    return not_yet(argv[0]);
+}

@@ -34,8 +34,8 @@ static int fill_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const cha
     if (!rc) rc = gnutls_x509_crt_set_key(crt, key);
     if (!rc) rc = gnutls_x509_crt_set_basic_constraints(crt, 1, -1);
     if (!rc)
-        rc = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN |
-                                                    GNUTLS_KEY_DIGITAL_SIGNATURE);
+        rc = gnutls_x509_crt_set_key_usage(crt,
+                                           GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_DIGITAL_SIGNATURE);
     if (!rc) rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
     if (!rc) rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0);
     if (!rc) {
@@ -71,8 +71,8 @@ int certgen_selfsigned(const char *cn, char **pem, char *err, size_t errlen)
     if (!rc) rc = gnutls_x509_crt_init(&crt);
     if (!rc) {
         what = "generating the key";
-        rc = gnutls_x509_privkey_generate(
-            key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+        rc = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                          GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
     }
     if (!rc) {
         what = "making the certificate";

@@ -107,8 +107,7 @@ int config_load(const char *path, cJSON **out, char *err, size_t errlen)
             cJSON_AddNumberToObject(*out, "version", 1);
             return 0;
         }
-        snprintf(err, errlen, "%s: cannot read the configuration file: %s", path,
-                 strerror(errno));
+        snprintf(err, errlen, "%s: cannot read the configuration file: %s", path, strerror(errno));
         return AEMP_ECONFIG;
     }
     const char *end = NULL;
@@ -176,7 +175,8 @@ cJSON *config_shipped_profiles(void)
     DIR *d = opendir(dir);
     if (!d) return all;
     struct dirent *e;
-    while ((e = readdir(d))) add_shipped(all, dir, e->d_name);
+    while ((e = readdir(d)))
+        add_shipped(all, dir, e->d_name);
     closedir(d);
     return all;
 }
@@ -207,8 +207,8 @@ static void overlay(cJSON *dst, const cJSON *src, const char *const *skip)
  * New object (caller owns), or NULL when neither exists. */
 static cJSON *own_profile(const cJSON *file, const cJSON *shipped, const char *name)
 {
-    const cJSON *user = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(file, "profile"), name);
+    const cJSON *user =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(file, "profile"), name);
     const cJSON *ship = cJSON_GetObjectItemCaseSensitive(shipped, name);
     if (!cJSON_IsObject(user)) user = NULL;
     if (!cJSON_IsObject(ship)) ship = NULL;
@@ -232,8 +232,8 @@ static void cycle_text(char *buf, size_t len, const char *const *names, int n, i
 
 /* Collect `name` and its ancestors into chain[] (own values, owned) and
  * names[] (borrowed from `file`/`shipped`, or `name`); *n gets the count. */
-static int collect_chain(const cJSON *file, const cJSON *shipped, const char *name,
-                         cJSON **chain, const char **names, int *n, char *err, size_t errlen)
+static int collect_chain(const cJSON *file, const cJSON *shipped, const char *name, cJSON **chain,
+                         const char **names, int *n, char *err, size_t errlen)
 {
     *n = 0;
     chain[0] = own_profile(file, shipped, name);
@@ -298,7 +298,8 @@ int config_effective(const cJSON *file, const char *profile, const cJSON *kv, cJ
             cJSON_AddStringToObject(res, "nodeid", profile);
         *out = res;
     }
-    for (int i = 0; i < n; i++) cJSON_Delete(chain[i]);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(chain[i]);
     cJSON_Delete(shipped);
     return rc;
 }
@@ -316,7 +317,8 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
     if (b->oom) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
-        while (b->len + n + 1 > cap) cap *= 2;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
         char *np = realloc(b->p, cap);
         if (!np) {
             b->oom = 1;
@@ -330,11 +332,15 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-static void sb_str(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
 
 static void sb_indent(struct sbuf *b, int depth)
 {
-    for (int i = 0; i < depth; i++) sb_add(b, "   ", 3);
+    for (int i = 0; i < depth; i++)
+        sb_add(b, "   ", 3);
 }
 
 /* The item as compact JSON (scalars, and keys through a string item). */
@@ -367,8 +373,10 @@ static void sb_pretty(struct sbuf *b, const cJSON *it, int depth)
         sb_indent(b, depth + 1);
         if (obj) {
             cJSON *key = cJSON_CreateString(c->string);
-            if (!key) b->oom = 1;
-            else sb_scalar(b, key);
+            if (!key)
+                b->oom = 1;
+            else
+                sb_scalar(b, key);
             cJSON_Delete(key);
             sb_str(b, " : ");
         }
@@ -405,8 +413,10 @@ static int write_new(const char *tmp, const char *text, char *err, size_t errlen
     while (ok && off < len) {
         ssize_t w = write(fd, text + off, len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) ok = 0;
-        else off += (size_t)w;
+        if (w <= 0)
+            ok = 0;
+        else
+            off += (size_t)w;
     }
     if (ok && fsync(fd) != 0) ok = 0;
     int saved = errno;
@@ -465,8 +475,10 @@ out:
 void config_nodename(char *buf, size_t len)
 {
     struct utsname u;
-    if (uname(&u) == 0) snprintf(buf, len, "%s", u.nodename);
-    else snprintf(buf, len, "localhost");
+    if (uname(&u) == 0)
+        snprintf(buf, len, "%s", u.nodename);
+    else
+        snprintf(buf, len, "localhost");
 }
 
 char *aemp_config_path(void)

@@ -122,16 +122,16 @@ static void test_precedence(void)
     cJSON *eff = NULL;
     char err[256] = "";
     CHECK_INT(config_effective(file, "leaf", kv, &eff, err, sizeof err), 0);
-    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(eff, "nodelay")));   /* defaults */
-    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(eff, "autocork")));  /* kv over defaults */
-    CHECK_STR(first_of(eff, "framing_format"), "kv");           /* kv over defaults */
-    CHECK_INT(num_of(eff, "connect_interval"), 5);              /* global over kv */
-    CHECK_STR(first_of(eff, "binds"), "global:1");              /* global over defaults */
-    CHECK_STR(first_of(eff, "services"), "root_svc");           /* root over global */
-    CHECK_STR(first_of(eff, "seeds"), "mid:3");                 /* mid over global */
-    CHECK_STR(str_of(eff, "secret"), "mid");                    /* mid over root */
-    CHECK_INT(num_of(eff, "monitor_timeout"), 14);              /* leaf over all */
-    CHECK_STR(str_of(eff, "nodeid"), "leaf");                   /* profile name */
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(eff, "nodelay")));  /* defaults */
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(eff, "autocork"))); /* kv over defaults */
+    CHECK_STR(first_of(eff, "framing_format"), "kv");          /* kv over defaults */
+    CHECK_INT(num_of(eff, "connect_interval"), 5);             /* global over kv */
+    CHECK_STR(first_of(eff, "binds"), "global:1");             /* global over defaults */
+    CHECK_STR(first_of(eff, "services"), "root_svc");          /* root over global */
+    CHECK_STR(first_of(eff, "seeds"), "mid:3");                /* mid over global */
+    CHECK_STR(str_of(eff, "secret"), "mid");                   /* mid over root */
+    CHECK_INT(num_of(eff, "monitor_timeout"), 14);             /* leaf over all */
+    CHECK_STR(str_of(eff, "nodeid"), "leaf");                  /* profile name */
     CHECK(!cJSON_GetObjectItem(eff, "profile"));
     CHECK(!cJSON_GetObjectItem(eff, "version"));
     cJSON_Delete(eff);
@@ -231,7 +231,7 @@ static void test_shipped(void)
     cJSON *eff = NULL;
     char err[256] = "";
     CHECK_INT(config_effective(file, "seed", NULL, &eff, err, sizeof err), 0);
-    CHECK_STR(first_of(eff, "binds"), "*:4040"); /* shipped */
+    CHECK_STR(first_of(eff, "binds"), "*:4040");  /* shipped */
     CHECK_INT(num_of(eff, "monitor_timeout"), 9); /* user over shipped */
     cJSON_Delete(eff);
     CHECK_INT(config_effective(none, "seed", NULL, &eff, err, sizeof err), 0);
@@ -451,7 +451,6 @@ static void test_certgen(void)
     free(other);
 }
 
-T_MAIN(T(test_defaults), T(test_precedence), T(test_nodeid), T(test_cycle),
-       T(test_unknown_parent), T(test_shipped), T(test_load_missing), T(test_load_errors),
-       T(test_perl_file_roundtrip), T(test_atomic_save), T(test_failed_save_keeps_file),
-       T(test_config_path), T(test_certgen))
+T_MAIN(T(test_defaults), T(test_precedence), T(test_nodeid), T(test_cycle), T(test_unknown_parent),
+       T(test_shipped), T(test_load_missing), T(test_load_errors), T(test_perl_file_roundtrip),
+       T(test_atomic_save), T(test_failed_save_keeps_file), T(test_config_path), T(test_certgen))
