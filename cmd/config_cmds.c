@@ -353,12 +353,39 @@ int cmd_cfg_delprofile(struct cmd_ctx *ctx, const char *key, int argc, char **ar
     return EXIT_OK;
 }
 
+/* Write `v` to `out` in the Perl tool's JSON::XS pretty style (3-space
+ * indent, `"key" : value`), the style of the file itself; 0 or -1. */
+static int write_pretty(FILE *out, const cJSON *v, int depth)
+{
+    int obj = cJSON_IsObject(v);
+    if ((!obj && !cJSON_IsArray(v)) || !v->child) {
+        char *s = cJSON_PrintUnformatted(v);
+        if (!s) return -1;
+        fputs(s, out);
+        cJSON_free(s);
+        return 0;
+    }
+    fputs(obj ? "{\n" : "[\n", out);
+    for (const cJSON *c = v->child; c; c = c->next) {
+        fprintf(out, "%*s", 3 * (depth + 1), "");
+        if (obj) {
+            cJSON *key = cJSON_CreateString(c->string);
+            int bad = !key || write_pretty(out, key, 0);
+            cJSON_Delete(key);
+            if (bad) return -1;
+            fputs(" : ", out);
+        }
+        if (write_pretty(out, c, depth + 1)) return -1;
+        fputs(c->next ? ",\n" : "\n", out);
+    }
+    fprintf(out, "%*s%s", 3 * depth, "", obj ? "}" : "]");
+    return 0;
+}
+
 static int print_json(struct cmd_ctx *ctx, const cJSON *v)
 {
-    char *s = cJSON_Print(v);
-    if (!s) return fail(ctx, EXIT_FAIL, "%s", "out of memory");
-    printf("%s\n", s);
-    cJSON_free(s);
+    if (write_pretty(stdout, v, 0)) return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+    putchar('\n');
     return EXIT_OK;
 }
 

@@ -28,6 +28,8 @@ is "version kept" 'j["version"]' 1
 expect_status "showconfig seed" 0 "$AEMP" showconfig seed
 is "showconfig seed: binds" 'j["binds"]' "['*:4040']" "$T_DIR/last.out"
 is "showconfig seed: nodeid" 'j["nodeid"]' "seed" "$T_DIR/last.out"
+grep -qx '   "nodeid" : "seed"' "$T_DIR/last.out" && pass "showconfig in the Perl tool's pretty style" \
+    || fail "showconfig pretty style" "$(head -c 200 "$T_DIR/last.out")"
 is "showconfig seed: defaults merged" 'j["monitor_timeout"], j["auth_offer"][0]' \
     "(30, 'tls_md6_64_256')" "$T_DIR/last.out"
 perm=$(stat -c %a "$RC")
