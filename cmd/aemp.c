@@ -290,6 +290,11 @@ int main(int argc, char **argv)
         if (brc == -1) fprintf(stderr, "aemp: out of memory\n");
         return brc == -1 ? EXIT_FAIL : EXIT_USAGE;
     }
+    if (n == 0) {
+        fprintf(stderr, "aemp: the JSON array of arguments is empty (see aemp --help)\n");
+        free_args(args, n);
+        return EXIT_USAGE;
+    }
     struct cmd_ctx ctx = {0};
     int rc = run_chain(&ctx, n, args);
     if (!rc) rc = cmd_save_rc(&ctx);

@@ -164,6 +164,8 @@ expect_status "no-op chain does not save" 0 "$AEMP" showconfig x
 expect_status "refused eval" 1 "$AEMP" eval node 1
 grep -q 'not supported' "$T_DIR/last.err" && pass "eval refusal explains" || fail "eval refusal" "$(cat "$T_DIR/last.err")"
 expect_status "no arguments" 2 "$AEMP"
+expect_status "empty JSON array" 2 "$AEMP" '[]'
+expect_status "broken JSON array" 2 "$AEMP" '["binds"'
 
 # Data of the wrong type is reported, not replaced.
 printf '{"version":1,"profile":{"odd":"text"},"seeds":"solo:1"}' >"$RC"
