@@ -35,7 +35,21 @@ trap t_cleanup EXIT
 trap 'echo "# interrupted"; exit 1' INT TERM
 
 # Watchdog: the whole script ends after T_LIMIT seconds.
-( sleep "$T_LIMIT"; echo "# test script exceeded ${T_LIMIT}s" >&2; kill -TERM $$ ) 2>/dev/null &
+# Its sleep must not hold the test runner's output pipe open, and it must end
+# when the watchdog is ended, so it gets no stdout and a TERM trap.
+(
+    trap 'kill "$t_sleep" 2>/dev/null; exit 0' TERM
+    sleep "$T_LIMIT" </dev/null >/dev/null 2>&1 &
+    t_sleep=$!
+    wait "$t_sleep"
+    echo "# test script exceeded ${T_LIMIT}s" >&2
+    kill -TERM $$
+    # bash runs the TERM trap only after its foreground command: end that
+    # command (our own child processes, by PID) so the trap runs now.
+    for p in $(ps -o pid= --ppid $$); do
+        [ "$p" != "$BASHPID" ] && kill -TERM "$p" 2>/dev/null
+    done
+) >/dev/null &
 T_WATCHDOG=$!
 
 pass() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
