@@ -1,1 +1,290 @@
-/* framing.c: not written yet */
+/* framing.c - the "json" framing (PROTOCOL.md section 3): a byte stream of
+ * JSON texts with no separator, each an array [PORTNAME, ...].
+ *
+ * The reader finds text boundaries with a small state machine (nesting depth
+ * of [ and {, inside-string, escape) whose state survives between feeds, so a
+ * large text arriving in many small chunks is scanned once (no rescans). A
+ * text that lies entirely within one fed chunk is parsed in place, without
+ * copying; only the unfinished tail of a chunk is buffered. Complete texts are
+ * handed to cJSON_ParseWithLengthOpts. Pure: no I/O, no global state. */
+#include "framing.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aemp.h"
+
+struct framing_reader {
+    size_t max_msg;
+    /* The unfinished text seen so far (always fully scanned); owned. */
+    char *buf;
+    size_t blen, bcap;
+    /* Bytes fed but not yet scanned, kept when a callback asked to stop;
+     * owned. They come after `buf` in the stream. */
+    char *rest;
+    size_t rlen, rcap;
+    /* Scanner state for the text in `buf`. */
+    int in_text; /* a text has started (its '[' was seen) */
+    size_t depth;
+    int in_str, esc;
+    int failed; /* an error was reported; refuse further input */
+};
+
+/* Write a formatted message into err[errlen] when the caller gave a buffer. */
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Append n bytes to a growable byte array (*p, *len, *cap); doubling keeps
+ * the total copying linear. 0 or -1 on ENOMEM. */
+static int append(char **p, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t nc = *cap ? *cap : 256;
+        while (nc < *len + n)
+            nc *= 2;
+        char *np = realloc(*p, nc);
+        if (!np)
+            return -1;
+        *p = np;
+        *cap = nc;
+    }
+    if (n)
+        memcpy(*p + *len, s, n);
+    *len += n;
+    return 0;
+}
+
+/* Create a reader; see framing.h. */
+struct framing_reader *framing_reader_new(size_t max_msg)
+{
+    struct framing_reader *r = calloc(1, sizeof *r);
+    if (r)
+        r->max_msg = max_msg;
+    return r;
+}
+
+/* Free the reader and all bytes it buffered. NULL is ok. */
+void framing_reader_free(struct framing_reader *r)
+{
+    if (!r)
+        return;
+    free(r->buf);
+    free(r->rest);
+    free(r);
+}
+
+/* Bytes held back: the unfinished text plus unscanned bytes after a stop. */
+size_t framing_reader_pending(const struct framing_reader *r)
+{
+    return r->blen + r->rlen;
+}
+
+/* Scan s[i..n) continuing the reader's state (a text has begun). Returns the
+ * index just past the text's closing bracket, or n when the text is not yet
+ * complete (the state then describes everything scanned). */
+static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
+{
+    size_t depth = r->depth;
+    int in_str = r->in_str, esc = r->esc;
+    while (i < n) {
+        if (in_str) {
+            if (esc) {
+                esc = 0;
+                i++;
+                continue;
+            }
+            /* Skip plain string bytes quickly. */
+            while (i < n && s[i] != '"' && s[i] != '\\')
+                i++;
+            if (i == n)
+                break;
+            if (s[i] == '\\')
+                esc = 1;
+            else
+                in_str = 0;
+            i++;
+            continue;
+        }
+        char c = s[i++];
+        switch (c) {
+        case '"':
+            in_str = 1;
+            break;
+        case '[':
+        case '{':
+            depth++;
+            break;
+        case ']':
+        case '}':
+            if (--depth == 0) {
+                r->depth = 0;
+                r->in_str = r->esc = 0;
+                return i;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    r->depth = depth;
+    r->in_str = in_str;
+    r->esc = esc;
+    return n;
+}
+
+/* Parse one complete text p[0..len) and hand it to fn. Returns 0 to go on,
+ * 1 when fn asked to stop, AEMP_EPROTO (message in err) when the text is not
+ * valid JSON or not an array starting with a string. Keepalives ([]) are
+ * dropped without calling fn. */
+static int deliver(const char *p, size_t len, framing_msg_fn fn, void *ud, char *err,
+                   size_t errlen)
+{
+    const char *end = NULL;
+    cJSON *msg = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+    if (!msg || end != p + len) {
+        cJSON_Delete(msg);
+        set_err(err, errlen, "invalid JSON text in the message stream (%zu bytes: %.*s%s)",
+                len, (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
+        return AEMP_EPROTO;
+    }
+    if (!cJSON_IsArray(msg)) {
+        cJSON_Delete(msg);
+        set_err(err, errlen, "a message is not a JSON array");
+        return AEMP_EPROTO;
+    }
+    if (!msg->child) { /* keepalive */
+        cJSON_Delete(msg);
+        return 0;
+    }
+    if (!cJSON_IsString(msg->child)) {
+        cJSON_Delete(msg);
+        set_err(err, errlen, "a message's first element is not a port name string");
+        return AEMP_EPROTO;
+    }
+    return fn(ud, msg) ? 1 : 0;
+}
+
+/* Consume s[0..n). On return *used is how many bytes were consumed (all of
+ * them unless fn asked to stop: then those after the stopping text remain).
+ * Returns 0, 1 (stopped) or AEMP_EPROTO/AEMP_ENOMEM. */
+static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn fn, void *ud,
+               char *err, size_t errlen, size_t *used)
+{
+    size_t i = 0;
+    int rc = 0;
+    while (i < n) {
+        size_t start = i;
+        if (!r->in_text) {
+            char c = s[i];
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                i++;
+                continue;
+            }
+            if (c != '[') {
+                set_err(err, errlen,
+                        "a message is not a JSON array (starts with '%c', byte 0x%02x)",
+                        (c >= 0x20 && c < 0x7f) ? c : '?', (unsigned char)c);
+                rc = AEMP_EPROTO;
+                break;
+            }
+            r->in_text = 1;
+            r->depth = 0;
+            r->in_str = r->esc = 0;
+        }
+        /* Never scan past what max_msg allows (plus one byte to notice). */
+        size_t allow = r->max_msg - r->blen; /* blen <= max_msg always */
+        size_t lim = n - i > allow ? i + allow + 1 : n;
+        size_t end = scan(r, s, i, lim);
+        /* scan() resets depth to 0 exactly when the text closed. */
+        int done = r->depth == 0;
+        size_t total = r->blen + (end - i);
+        if (total > r->max_msg) {
+            set_err(err, errlen, "a message is longer than the limit of %zu bytes", r->max_msg);
+            rc = AEMP_EPROTO;
+            break;
+        }
+        if (!done) { /* unfinished: keep the tail */
+            if (append(&r->buf, &r->blen, &r->bcap, s + i, end - i)) {
+                set_err(err, errlen, "out of memory buffering a message");
+                rc = AEMP_ENOMEM;
+                break;
+            }
+            i = end;
+            continue;
+        }
+        r->in_text = 0;
+        if (r->blen == 0) { /* the whole text is in this chunk: parse in place */
+            rc = deliver(s + start, end - start, fn, ud, err, errlen);
+        } else {
+            if (append(&r->buf, &r->blen, &r->bcap, s + i, end - i)) {
+                set_err(err, errlen, "out of memory buffering a message");
+                rc = AEMP_ENOMEM;
+                break;
+            }
+            rc = deliver(r->buf, r->blen, fn, ud, err, errlen);
+            r->blen = 0;
+        }
+        i = end;
+        if (rc)
+            break;
+    }
+    *used = i;
+    return rc;
+}
+
+/* Feed bytes; see framing.h. Bytes left after a stop are kept in `rest` and
+ * processed first on the next feed (which may pass len 0 just to resume). */
+int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
+                        framing_msg_fn fn, void *ud, char *err, size_t errlen)
+{
+    if (r->failed) {
+        set_err(err, errlen, "the message stream already failed");
+        return AEMP_EPROTO;
+    }
+    size_t used = 0;
+    int rc;
+    if (r->rlen) {
+        /* Earlier bytes wait: process them together with the new ones. The
+         * rest buffer is detached while run() works on it. */
+        if (append(&r->rest, &r->rlen, &r->rcap, data, len)) {
+            set_err(err, errlen, "out of memory buffering the message stream");
+            r->failed = 1;
+            return AEMP_ENOMEM;
+        }
+        char *s = r->rest;
+        size_t n = r->rlen;
+        r->rlen = 0;
+        rc = run(r, s, n, fn, ud, err, errlen, &used);
+        if (rc == 1) {
+            memmove(s, s + used, n - used);
+            r->rlen = n - used;
+        }
+    } else {
+        rc = run(r, data, len, fn, ud, err, errlen, &used);
+        if (rc == 1 && append(&r->rest, &r->rlen, &r->rcap, data + used, len - used)) {
+            set_err(err, errlen, "out of memory buffering the message stream");
+            rc = AEMP_ENOMEM;
+        }
+    }
+    if (rc < 0)
+        r->failed = 1;
+    return rc;
+}
+
+/* The unformatted JSON text of msg; see framing.h. */
+char *framing_encode(const cJSON *msg, size_t *len)
+{
+    char *s = cJSON_PrintUnformatted(msg);
+    if (s && len)
+        *len = strlen(s);
+    return s;
+}

@@ -1,0 +1,332 @@
+/* Tests of the "json" framing reader and encoder: boundaries under every
+ * split of the input, strings with brackets and escapes, nesting, UTF-8,
+ * whitespace, keepalives, protocol errors, the size limit, stopping from the
+ * callback, and a throughput measurement. Expected messages are written out
+ * literally here, never produced by the code under test. */
+#include <time.h>
+
+#include "aemp.h"
+#include "framing.h"
+#include "t.h"
+
+/* What the callback saw: each message re-printed, joined by '\n'. */
+struct seen {
+    char out[8192];
+    size_t len;
+    int count;
+    int stop_at; /* stop after this many messages (0: never) */
+};
+
+/* Callback: record msg (taken) and stop when asked. */
+static int collect(void *ud, cJSON *msg)
+{
+    struct seen *s = ud;
+    char *txt = cJSON_PrintUnformatted(msg);
+    size_t n = strlen(txt);
+    if (s->len + n + 2 < sizeof s->out) {
+        memcpy(s->out + s->len, txt, n);
+        s->len += n;
+        s->out[s->len++] = '\n';
+        s->out[s->len] = 0;
+    }
+    free(txt);
+    cJSON_Delete(msg);
+    s->count++;
+    return s->stop_at && s->count >= s->stop_at;
+}
+
+/* Feed `in` in pieces given by the cut points cuts[0..ncuts) (ascending),
+ * each piece copied into an exact-size heap block so that ASan sees any read
+ * past a chunk. Returns the last feed's result; fills *s. */
+static int feed_cuts(const char *in, size_t inlen, const size_t *cuts, size_t ncuts,
+                     size_t max_msg, struct seen *s, char *err, size_t errlen)
+{
+    struct framing_reader *r = framing_reader_new(max_msg);
+    size_t prev = 0;
+    int rc = 0;
+    for (size_t k = 0; k <= ncuts && rc == 0; k++) {
+        size_t end = k < ncuts ? cuts[k] : inlen;
+        size_t n = end - prev;
+        char *chunk = malloc(n ? n : 1);
+        memcpy(chunk, in + prev, n);
+        rc = framing_reader_feed(r, chunk, n, collect, s, err, errlen);
+        free(chunk);
+        prev = end;
+    }
+    if (rc == 0 && framing_reader_pending(r) != 0)
+        rc = 99; /* leftover bytes: a boundary was missed */
+    framing_reader_free(r);
+    return rc;
+}
+
+static const char stream[] =
+    "[\"a\",1,\"x]\"]"
+    "  \n\r\t[]"
+    "[\"b\",{\"k\":[1,{\"z\":\"}\"}]},\"q\\\"[\"]"
+    "[\"\\\\\",\"\\\\\\\"]\"]\n"
+    "[\"\xc3\xa9t\xc3\xa9\",\"\xe2\x82\xac\",[[[]]],{}]"
+    "[]"
+    "[\"\",null,true,false,-1.5e3]";
+
+static const char expected[] = "[\"a\",1,\"x]\"]\n"
+                               "[\"b\",{\"k\":[1,{\"z\":\"}\"}]},\"q\\\"[\"]\n"
+                               "[\"\\\\\",\"\\\\\\\"]\"]\n"
+                               "[\"\xc3\xa9t\xc3\xa9\",\"\xe2\x82\xac\",[[[]]],{}]\n"
+                               "[\"\",null,true,false,-1500]\n";
+
+/* The whole stream in one chunk. */
+static void test_whole(void)
+{
+    struct seen s = {0};
+    char err[256] = "";
+    CHECK_INT(feed_cuts(stream, sizeof stream - 1, NULL, 0, 1 << 20, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 5);
+    CHECK_STR(s.out, expected);
+}
+
+/* Every byte in its own chunk. */
+static void test_byte_by_byte(void)
+{
+    size_t n = sizeof stream - 1;
+    size_t cuts[sizeof stream];
+    for (size_t i = 0; i < n - 1; i++)
+        cuts[i] = i + 1;
+    struct seen s = {0};
+    char err[256] = "";
+    CHECK_INT(feed_cuts(stream, n, cuts, n - 1, 1 << 20, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 5);
+    CHECK_STR(s.out, expected);
+}
+
+/* Every split into two chunks (including empty ones), and every split into
+ * three chunks. */
+static void test_splits(void)
+{
+    size_t n = sizeof stream - 1;
+    int bad = 0;
+    for (size_t a = 0; a <= n; a++) {
+        struct seen s = {0};
+        char err[256] = "";
+        size_t cuts[1] = {a};
+        if (feed_cuts(stream, n, cuts, 1, 1 << 20, &s, err, sizeof err) != 0 ||
+            strcmp(s.out, expected))
+            bad++;
+        for (size_t b = a; b <= n; b++) {
+            struct seen s3 = {0};
+            size_t cuts3[2] = {a, b};
+            if (feed_cuts(stream, n, cuts3, 2, 1 << 20, &s3, err, sizeof err) != 0 ||
+                strcmp(s3.out, expected))
+                bad++;
+        }
+    }
+    CHECK_INT(bad, 0);
+}
+
+/* Only keepalives and whitespace: nothing delivered, nothing pending. */
+static void test_keepalive(void)
+{
+    struct seen s = {0};
+    char err[256] = "";
+    const char in[] = "[] [ ]\n[\n]\r\n";
+    CHECK_INT(feed_cuts(in, sizeof in - 1, NULL, 0, 100, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 0);
+}
+
+/* Feed one text into a fresh reader; return the result and the message. */
+static int feed_one(const char *in, size_t max_msg, struct seen *s, char *err, size_t errlen)
+{
+    return feed_cuts(in, strlen(in), NULL, 0, max_msg, s, err, errlen);
+}
+
+/* Protocol errors: invalid JSON, non-arrays, a non-string first element. */
+static void test_errors(void)
+{
+    static const char *bad[] = {
+        "1",        "{}",         "\"x\"",       "[1]",           "[null,1]",
+        "[\"a\",]", "[\"a\" 1]", "[\"a\",1}",   "[\"a\",tru]",   "x",
+        "[[\"a\"]]", "[{}]",      "[\"a\",\"\\x\"]", "]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct seen s = {0};
+        char err[256] = "";
+        int rc = feed_one(bad[i], 1000, &s, err, sizeof err);
+        if (rc != AEMP_EPROTO)
+            fprintf(stderr, "# input %s gave %d\n", bad[i], rc);
+        CHECK_INT(rc, AEMP_EPROTO);
+        CHECK(err[0] != 0);
+        CHECK_INT(s.count, 0);
+    }
+    /* Good messages before the bad one are delivered; the reader then
+     * refuses more input. */
+    struct framing_reader *r = framing_reader_new(1000);
+    struct seen s = {0};
+    char err[256] = "";
+    const char in[] = "[\"ok\"] 7 [\"later\"]";
+    CHECK_INT(framing_reader_feed(r, in, sizeof in - 1, collect, &s, err, sizeof err),
+              AEMP_EPROTO);
+    CHECK_STR(s.out, "[\"ok\"]\n");
+    CHECK_INT(framing_reader_feed(r, "[\"x\"]", 5, collect, &s, err, sizeof err), AEMP_EPROTO);
+    CHECK_INT(s.count, 1);
+    framing_reader_free(r);
+}
+
+/* The size limit, for a text in one chunk and for one arriving in pieces;
+ * a text of exactly max_msg bytes passes. */
+static void test_oversize(void)
+{
+    struct seen s = {0};
+    char err[256] = "";
+    CHECK_INT(feed_one("[\"abcdef\"]", 10, &s, err, sizeof err), 0); /* 10 bytes */
+    CHECK_INT(s.count, 1);
+    err[0] = 0;
+    CHECK_INT(feed_one("[\"abcdefg\"]", 10, &s, err, sizeof err), AEMP_EPROTO);
+    CHECK(strstr(err, "10") != NULL);
+    CHECK_INT(s.count, 1);
+
+    /* A 1 MB text of which no more than the limit is ever buffered. */
+    struct framing_reader *r = framing_reader_new(1000);
+    char chunk[100];
+    memset(chunk, 'a', sizeof chunk);
+    chunk[0] = '[';
+    chunk[1] = '"';
+    int rc = 0;
+    size_t fed = 0;
+    for (int i = 0; i < 10000 && rc == 0; i++) {
+        rc = framing_reader_feed(r, chunk + (i ? 2 : 0), sizeof chunk - (i ? 2 : 0), collect,
+                                 &s, err, sizeof err);
+        fed++;
+        CHECK(framing_reader_pending(r) <= 1000);
+    }
+    CHECK_INT(rc, AEMP_EPROTO);
+    CHECK(fed <= 11);
+    framing_reader_free(r);
+
+    /* Whitespace between texts does not count towards the limit. */
+    struct seen s2 = {0};
+    CHECK_INT(feed_one("        [\"abcdef\"]          [\"abcdef\"]   ", 10, &s2, err, sizeof err),
+              0);
+    CHECK_INT(s2.count, 2);
+}
+
+/* A callback that stops: the rest stays buffered and a later feed (even of
+ * zero bytes) continues where it stopped, also across chunks. */
+static void test_stop(void)
+{
+    struct framing_reader *r = framing_reader_new(1000);
+    struct seen s = {.stop_at = 1};
+    char err[256] = "";
+    const char a[] = "[\"1\"][\"2\"] [\"3\"][\"4";
+    CHECK_INT(framing_reader_feed(r, a, sizeof a - 1, collect, &s, err, sizeof err), 1);
+    CHECK_STR(s.out, "[\"1\"]\n");
+    CHECK_INT(framing_reader_pending(r), sizeof a - 1 - 5);
+    s.stop_at = 2;
+    CHECK_INT(framing_reader_feed(r, NULL, 0, collect, &s, err, sizeof err), 1);
+    CHECK_STR(s.out, "[\"1\"]\n[\"2\"]\n");
+    s.stop_at = 0;
+    const char b[] = "\"][\"5\"]";
+    CHECK_INT(framing_reader_feed(r, b, sizeof b - 1, collect, &s, err, sizeof err), 0);
+    CHECK_STR(s.out, "[\"1\"]\n[\"2\"]\n[\"3\"]\n[\"4\"]\n[\"5\"]\n");
+    CHECK_INT(framing_reader_pending(r), 0);
+    framing_reader_free(r);
+
+    /* Stop on the last text of a chunk whose previous text was split. */
+    r = framing_reader_new(1000);
+    struct seen s2 = {.stop_at = 1};
+    CHECK_INT(framing_reader_feed(r, "[\"x", 3, collect, &s2, err, sizeof err), 0);
+    CHECK_INT(framing_reader_pending(r), 3);
+    CHECK_INT(framing_reader_feed(r, "y\"] [\"z\"]", 9, collect, &s2, err, sizeof err), 1);
+    CHECK_STR(s2.out, "[\"xy\"]\n");
+    CHECK_INT(framing_reader_pending(r), 6);
+    s2.stop_at = 0;
+    CHECK_INT(framing_reader_feed(r, NULL, 0, collect, &s2, err, sizeof err), 0);
+    CHECK_STR(s2.out, "[\"xy\"]\n[\"z\"]\n");
+    CHECK_INT(framing_reader_pending(r), 0);
+    framing_reader_free(r);
+}
+
+/* A big text in tiny chunks stays linear: 4 MB in 7-byte pieces must take
+ * well under a second (a rescanning reader would take minutes). */
+static void test_big_in_small_chunks(void)
+{
+    size_t n = 4u << 20;
+    char *big = malloc(n + 1);
+    big[0] = '[';
+    big[1] = '"';
+    for (size_t i = 2; i < n - 2; i++)
+        big[i] = "ab[]{}\\\"c"[i % 9];
+    /* each '\\' in the pattern escapes the '"' after it; n - 4 is no '\\' */
+    big[n - 3] = 'x';
+    big[n - 2] = '"';
+    big[n - 1] = ']';
+    struct framing_reader *r = framing_reader_new(n);
+    struct seen s = {0};
+    char err[256] = "";
+    clock_t t0 = clock();
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += 7)
+        rc = framing_reader_feed(r, big + i, n - i < 7 ? n - i : 7, collect, &s, err, sizeof err);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK_INT(rc, 0);
+    CHECK_INT(s.count, 1);
+    CHECK_INT(framing_reader_pending(r), 0);
+    CHECK(secs < 2.0);
+    printf("# 4 MB text in 7-byte chunks: %.3f s\n", secs);
+    framing_reader_free(r);
+    free(big);
+}
+
+/* framing_encode gives the unformatted text and its length. */
+static void test_encode(void)
+{
+    cJSON *m = cJSON_Parse("[ \"port\" , 1, {\"a\" : [true, null]}, \"\\u00e9\" ]");
+    size_t len = 0;
+    char *s = framing_encode(m, &len);
+    CHECK_STR(s, "[\"port\",1,{\"a\":[true,null]},\"\xc3\xa9\"]");
+    CHECK_INT(len, strlen("[\"port\",1,{\"a\":[true,null]},\"\xc3\xa9\"]"));
+    free(s);
+    cJSON_Delete(m);
+}
+
+/* Callback for the benchmark: count and free. */
+static int count_only(void *ud, cJSON *msg)
+{
+    (*(long *)ud)++;
+    cJSON_Delete(msg);
+    return 0;
+}
+
+/* Throughput for ["tag",1,"abc"] fed in 64 KiB chunks (reported, and a
+ * generous lower bound checked). */
+static void test_throughput(void)
+{
+    const char one[] = "[\"tag\",1,\"abc\"]";
+    size_t ol = sizeof one - 1;
+    size_t total = 32u << 20;
+    size_t nmsg = total / ol;
+    char *buf = malloc(nmsg * ol);
+    for (size_t i = 0; i < nmsg; i++)
+        memcpy(buf + i * ol, one, ol);
+    size_t blen = nmsg * ol;
+    struct framing_reader *r = framing_reader_new(1 << 20);
+    long got = 0;
+    char err[256] = "";
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = 0;
+    for (size_t i = 0; i < blen && rc == 0; i += 65536)
+        rc = framing_reader_feed(r, buf + i, blen - i < 65536 ? blen - i : 65536, count_only,
+                                 &got, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    CHECK_INT(rc, 0);
+    CHECK_INT(got, (long)nmsg);
+    CHECK_INT(framing_reader_pending(r), 0);
+    printf("# throughput: %ld messages in %.3f s = %.0f msg/s\n", got, secs, got / secs);
+    CHECK(got / secs > 50000);
+    framing_reader_free(r);
+    free(buf);
+}
+
+T_MAIN(T(test_whole), T(test_byte_by_byte), T(test_splits), T(test_keepalive), T(test_errors),
+       T(test_oversize), T(test_stop), T(test_big_in_small_chunks), T(test_encode),
+       T(test_throughput))
