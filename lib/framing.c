@@ -35,8 +35,7 @@ struct framing_reader {
 /* Write a formatted message into err[errlen] when the caller gave a buffer. */
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || !errlen)
-        return;
+    if (!err || !errlen) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
@@ -52,13 +51,11 @@ static int append(char **p, size_t *len, size_t *cap, const char *s, size_t n)
         while (nc < *len + n)
             nc *= 2;
         char *np = realloc(*p, nc);
-        if (!np)
-            return -1;
+        if (!np) return -1;
         *p = np;
         *cap = nc;
     }
-    if (n)
-        memcpy(*p + *len, s, n);
+    if (n) memcpy(*p + *len, s, n);
     *len += n;
     return 0;
 }
@@ -67,16 +64,14 @@ static int append(char **p, size_t *len, size_t *cap, const char *s, size_t n)
 struct framing_reader *framing_reader_new(size_t max_msg)
 {
     struct framing_reader *r = calloc(1, sizeof *r);
-    if (r)
-        r->max_msg = max_msg;
+    if (r) r->max_msg = max_msg;
     return r;
 }
 
 /* Free the reader and all bytes it buffered. NULL is ok. */
 void framing_reader_free(struct framing_reader *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->buf);
     free(r->rest);
     free(r);
@@ -105,8 +100,7 @@ static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
             /* Skip plain string bytes quickly. */
             while (i < n && s[i] != '"' && s[i] != '\\')
                 i++;
-            if (i == n)
-                break;
+            if (i == n) break;
             if (s[i] == '\\')
                 esc = 1;
             else
@@ -145,15 +139,14 @@ static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
  * 1 when fn asked to stop, AEMP_EPROTO (message in err) when the text is not
  * valid JSON or not an array starting with a string. Keepalives ([]) are
  * dropped without calling fn. */
-static int deliver(const char *p, size_t len, framing_msg_fn fn, void *ud, char *err,
-                   size_t errlen)
+static int deliver(const char *p, size_t len, framing_msg_fn fn, void *ud, char *err, size_t errlen)
 {
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(p, len, &end, 0);
     if (!msg || end != p + len) {
         cJSON_Delete(msg);
-        set_err(err, errlen, "invalid JSON text in the message stream (%zu bytes: %.*s%s)",
-                len, (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
+        set_err(err, errlen, "invalid JSON text in the message stream (%zu bytes: %.*s%s)", len,
+                (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
         return AEMP_EPROTO;
     }
     if (!cJSON_IsArray(msg)) {
@@ -234,8 +227,7 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
             r->blen = 0;
         }
         i = end;
-        if (rc)
-            break;
+        if (rc) break;
     }
     *used = i;
     return rc;
@@ -243,8 +235,8 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
 
 /* Feed bytes; see framing.h. Bytes left after a stop are kept in `rest` and
  * processed first on the next feed (which may pass len 0 just to resume). */
-int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
-                        framing_msg_fn fn, void *ud, char *err, size_t errlen)
+int framing_reader_feed(struct framing_reader *r, const char *data, size_t len, framing_msg_fn fn,
+                        void *ud, char *err, size_t errlen)
 {
     if (r->failed) {
         set_err(err, errlen, "the message stream already failed");
@@ -275,8 +267,7 @@ int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
             rc = AEMP_ENOMEM;
         }
     }
-    if (rc < 0)
-        r->failed = 1;
+    if (rc < 0) r->failed = 1;
     return rc;
 }
 
@@ -284,7 +275,6 @@ int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
 char *framing_encode(const cJSON *msg, size_t *len)
 {
     char *s = cJSON_PrintUnformatted(msg);
-    if (s && len)
-        *len = strlen(s);
+    if (s && len) *len = strlen(s);
     return s;
 }

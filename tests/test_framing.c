@@ -38,8 +38,8 @@ static int collect(void *ud, cJSON *msg)
 /* Feed `in` in pieces given by the cut points cuts[0..ncuts) (ascending),
  * each piece copied into an exact-size heap block so that ASan sees any read
  * past a chunk. Returns the last feed's result; fills *s. */
-static int feed_cuts(const char *in, size_t inlen, const size_t *cuts, size_t ncuts,
-                     size_t max_msg, struct seen *s, char *err, size_t errlen)
+static int feed_cuts(const char *in, size_t inlen, const size_t *cuts, size_t ncuts, size_t max_msg,
+                     struct seen *s, char *err, size_t errlen)
 {
     struct framing_reader *r = framing_reader_new(max_msg);
     size_t prev = 0;
@@ -59,14 +59,13 @@ static int feed_cuts(const char *in, size_t inlen, const size_t *cuts, size_t nc
     return rc;
 }
 
-static const char stream[] =
-    "[\"a\",1,\"x]\"]"
-    "  \n\r\t[]"
-    "[\"b\",{\"k\":[1,{\"z\":\"}\"}]},\"q\\\"[\"]"
-    "[\"\\\\\",\"\\\\\\\"]\"]\n"
-    "[\"\xc3\xa9t\xc3\xa9\",\"\xe2\x82\xac\",[[[]]],{}]"
-    "[]"
-    "[\"\",null,true,false,-1.5e3]";
+static const char stream[] = "[\"a\",1,\"x]\"]"
+                             "  \n\r\t[]"
+                             "[\"b\",{\"k\":[1,{\"z\":\"}\"}]},\"q\\\"[\"]"
+                             "[\"\\\\\",\"\\\\\\\"]\"]\n"
+                             "[\"\xc3\xa9t\xc3\xa9\",\"\xe2\x82\xac\",[[[]]],{}]"
+                             "[]"
+                             "[\"\",null,true,false,-1.5e3]";
 
 static const char expected[] = "[\"a\",1,\"x]\"]\n"
                                "[\"b\",{\"k\":[1,{\"z\":\"}\"}]},\"q\\\"[\"]\n"
@@ -142,16 +141,15 @@ static int feed_one(const char *in, size_t max_msg, struct seen *s, char *err, s
 static void test_errors(void)
 {
     static const char *bad[] = {
-        "1",        "{}",         "\"x\"",       "[1]",           "[null,1]",
-        "[\"a\",]", "[\"a\" 1]", "[\"a\",1}",   "[\"a\",tru]",   "x",
+        "1",         "{}",        "\"x\"",           "[1]",         "[null,1]",
+        "[\"a\",]",  "[\"a\" 1]", "[\"a\",1}",       "[\"a\",tru]", "x",
         "[[\"a\"]]", "[{}]",      "[\"a\",\"\\x\"]", "]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct seen s = {0};
         char err[256] = "";
         int rc = feed_one(bad[i], 1000, &s, err, sizeof err);
-        if (rc != AEMP_EPROTO)
-            fprintf(stderr, "# input %s gave %d\n", bad[i], rc);
+        if (rc != AEMP_EPROTO) fprintf(stderr, "# input %s gave %d\n", bad[i], rc);
         CHECK_INT(rc, AEMP_EPROTO);
         CHECK(err[0] != 0);
         CHECK_INT(s.count, 0);
@@ -162,8 +160,7 @@ static void test_errors(void)
     struct seen s = {0};
     char err[256] = "";
     const char in[] = "[\"ok\"] 7 [\"later\"]";
-    CHECK_INT(framing_reader_feed(r, in, sizeof in - 1, collect, &s, err, sizeof err),
-              AEMP_EPROTO);
+    CHECK_INT(framing_reader_feed(r, in, sizeof in - 1, collect, &s, err, sizeof err), AEMP_EPROTO);
     CHECK_STR(s.out, "[\"ok\"]\n");
     CHECK_INT(framing_reader_feed(r, "[\"x\"]", 5, collect, &s, err, sizeof err), AEMP_EPROTO);
     CHECK_INT(s.count, 1);
@@ -192,8 +189,8 @@ static void test_oversize(void)
     int rc = 0;
     size_t fed = 0;
     for (int i = 0; i < 10000 && rc == 0; i++) {
-        rc = framing_reader_feed(r, chunk + (i ? 2 : 0), sizeof chunk - (i ? 2 : 0), collect,
-                                 &s, err, sizeof err);
+        rc = framing_reader_feed(r, chunk + (i ? 2 : 0), sizeof chunk - (i ? 2 : 0), collect, &s,
+                                 err, sizeof err);
         fed++;
         CHECK(framing_reader_pending(r) <= 1000);
     }
@@ -314,8 +311,8 @@ static void test_throughput(void)
     clock_gettime(CLOCK_MONOTONIC, &a);
     int rc = 0;
     for (size_t i = 0; i < blen && rc == 0; i += 65536)
-        rc = framing_reader_feed(r, buf + i, blen - i < 65536 ? blen - i : 65536, count_only,
-                                 &got, err, sizeof err);
+        rc = framing_reader_feed(r, buf + i, blen - i < 65536 ? blen - i : 65536, count_only, &got,
+                                 err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     CHECK_INT(rc, 0);
