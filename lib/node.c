@@ -1,1 +1,686 @@
-/* node.c: not written yet */
+/* node.c - node identity and configuration, the port table, and the local
+ * half of snd/rcv/kil: messages to local ports wait in a FIFO drained from
+ * the event loop, and each is handed to the port's tagged or default
+ * callback with $SELF set. */
+#include "core.h"
+
+#include "config.h"
+#include "global.h"
+#include "transport.h"
+
+#include <event2/event.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* How many queued items one drain handles before yielding to the loop, so
+ * that ports sending to themselves cannot starve I/O. */
+#define DRAIN_BATCH 4096
+
+static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/* n random alphanumeric characters and a NUL into buf[n + 1] (about 95
+ * bits for n = 16). */
+static void random_alnum(char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = alnum[randombytes_uniform(sizeof alnum - 1)];
+    buf[n] = 0;
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg);
+
+aemp_node *aemp_node_new(struct event_base *base)
+{
+    if (sodium_init() < 0) return NULL;
+    aemp_node *node = calloc(1, sizeof *node);
+    struct node_core *c = calloc(1, sizeof *c);
+    if (!node || !c) goto fail;
+    node->core = c;
+    if (!base) {
+        base = event_base_new();
+        if (!base) goto fail;
+        node->own_base = 1;
+    }
+    node->base = base;
+    c->qev = event_new(base, -1, 0, drain_cb, node);
+    if (!c->qev) goto fail;
+    random_alnum(c->cookie, 16);
+    random_alnum(c->scookie, 16);
+    char id[32] = "anon/";
+    random_alnum(id + 5, 16);
+    node->id = strdup(id);
+    if (!node->id) goto fail;
+    return node;
+fail:
+    if (node && node->own_base && node->base) event_base_free(node->base);
+    if (c && c->qev) event_free(c->qev);
+    free(c);
+    free(node);
+    return NULL;
+}
+
+/* Drop queued work without running it. */
+static void queue_clear(struct node_core *c)
+{
+    while (c->qhead) {
+        struct qitem *q = c->qhead;
+        c->qhead = q->next;
+        cJSON_Delete(q->msg);
+        free(q->srcnode);
+        free(q->name);
+        free(q);
+    }
+    c->qtail = NULL;
+}
+
+static void port_free(struct port *p)
+{
+    while (p->tags) {
+        struct tagcb *t = p->tags;
+        p->tags = t->next;
+        free(t->tag);
+        free(t);
+    }
+    free(p);
+}
+
+void aemp_node_free(aemp_node *node)
+{
+    if (!node) return;
+    struct node_core *c = node->core;
+    transport_free(node);
+    global_free(node);
+    queue_clear(c);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&c->ports, &it, &k, &v))
+        port_free(v);
+    strmap_free(&c->ports);
+    mon_free_all(node);
+    cal_free_all(node);
+    while (c->nodemons) {
+        struct nodemon *nm = c->nodemons;
+        c->nodemons = nm->next;
+        free(nm);
+    }
+    /* Guards the caller still holds become inert; their targets are gone. */
+    for (aemp_guard *g = c->guards; g; g = g->next) {
+        g->node = NULL;
+        g->target = NULL;
+    }
+    spawn_free_all(node);
+    event_free(c->qev);
+    if (node->own_base) event_base_free(node->base);
+    cJSON_Delete(node->cfg);
+    free(node->id);
+    free(c);
+    free(node);
+}
+
+struct event_base *aemp_node_base(aemp_node *node)
+{
+    return node->base;
+}
+
+const char *aemp_node_id(const aemp_node *node)
+{
+    return node->id;
+}
+
+const cJSON *aemp_node_config(const aemp_node *node)
+{
+    return node->cfg;
+}
+
+int aemp_node_run(aemp_node *node)
+{
+    return event_base_dispatch(node->base) < 0 ? AEMP_EIO : 0;
+}
+
+void aemp_node_stop(aemp_node *node)
+{
+    event_base_loopbreak(node->base);
+}
+
+/* ------------------------------------------------------------ configure */
+
+int aemp_configure(aemp_node *node, const char *profile, const cJSON *kv, char *err,
+                   size_t errlen)
+{
+    char *path = aemp_config_path();
+    if (!path) return AEMP_ENOMEM;
+    cJSON *file = NULL, *eff = NULL;
+    int rc = config_load(path, &file, err, errlen);
+    free(path);
+    if (rc == 0) rc = config_effective(file, profile, kv, &eff, err, errlen);
+    cJSON_Delete(file);
+    if (rc == 0) rc = aemp_configure_effective(node, eff, err, errlen);
+    cJSON_Delete(eff);
+    return rc;
+}
+
+int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_t errlen)
+{
+    if (node->cfg) {
+        snprintf(err, errlen, "node %s is already configured", node->id);
+        return AEMP_ESTATE;
+    }
+    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(cfg, "nodeid");
+    if (!cJSON_IsString(jid) || !*jid->valuestring) {
+        snprintf(err, errlen, "the configuration has no node ID (key \"nodeid\")");
+        return AEMP_ECONFIG;
+    }
+    for (const char *s = jid->valuestring; *s; s++)
+        if (!strchr(alnum, *s) && !strchr("_-.:/", *s)) {
+            snprintf(err, errlen,
+                     "node ID \"%s\" has the character '%c'; use only letters, digits "
+                     "and _ - . : /",
+                     jid->valuestring, *s);
+            return AEMP_ECONFIG;
+        }
+    char *id;
+    if (!strcmp(jid->valuestring, "anon/")) {
+        char buf[32] = "anon/";
+        random_alnum(buf + 5, 16);
+        id = strdup(buf);
+    } else {
+        id = strdup(jid->valuestring);
+    }
+    cJSON *dup = cJSON_Duplicate(cfg, 1);
+    if (!id || !dup) {
+        free(id);
+        cJSON_Delete(dup);
+        return AEMP_ENOMEM;
+    }
+    free(node->id);
+    node->id = id;
+    node->cfg = dup;
+    cJSON_ReplaceItemInObjectCaseSensitive(dup, "nodeid", cJSON_CreateString(id));
+    int rc = transport_start(node, err, errlen);
+    if (rc == 0) rc = global_start(node, err, errlen);
+    if (rc == 0) rc = spawn_start_services(node, err, errlen);
+    if (rc == 0) aemp_log(7, "node %s configured", id);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- names */
+
+char *aemp_node_of(const char *port)
+{
+    const char *h = strchr(port, '#');
+    return h ? strndup(port, (size_t)(h - port)) : strdup(port);
+}
+
+int core_is_local(const aemp_node *node, const char *port, const char **name)
+{
+    const char *h = strchr(port, '#');
+    size_t n = h ? (size_t)(h - port) : strlen(port);
+    if (strncmp(port, node->id, n) || node->id[n]) return 0;
+    *name = h ? h + 1 : "";
+    return 1;
+}
+
+void core_new_name(aemp_node *node, int spawn, char buf[64])
+{
+    struct node_core *c = node->core;
+    unsigned long long n = spawn ? ++c->sctr : ++c->ctr;
+    /* The counter in bijective base 26 (a, b, ... z, aa, ab, ...), as 1.30. */
+    char digits[16];
+    int i = 0;
+    while (n) {
+        n--;
+        digits[i++] = (char)('a' + n % 26);
+        n /= 26;
+    }
+    int len = snprintf(buf, 64, "%s.", spawn ? c->scookie : c->cookie);
+    while (i && len < 63)
+        buf[len++] = digits[--i];
+    buf[len] = 0;
+}
+
+char *aemp_port(aemp_node *node)
+{
+    char name[64];
+    core_new_name(node, 0, name);
+    struct port *p = calloc(1, sizeof *p);
+    size_t n = strlen(node->id) + 1 + strlen(name) + 1;
+    char *id = malloc(n);
+    if (!p || !id || strmap_put(&node->core->ports, name, p, NULL)) {
+        free(p);
+        free(id);
+        return NULL;
+    }
+    snprintf(id, n, "%s#%s", node->id, name);
+    return id;
+}
+
+/* ------------------------------------------------------------------ rcv */
+
+int aemp_rcv(aemp_node *node, const char *port, const char *tag, aemp_rcv_fn fn, void *ud)
+{
+    const char *name;
+    if (!core_is_local(node, port, &name) || !*name) return AEMP_EINVAL;
+    struct port *p = strmap_get(&node->core->ports, name);
+    if (!p) {
+        if (!fn) return 0;
+        p = calloc(1, sizeof *p);
+        if (!p || strmap_put(&node->core->ports, name, p, NULL)) {
+            free(p);
+            return AEMP_ENOMEM;
+        }
+    }
+    if (!tag) {
+        p->fn = fn;
+        p->ud = ud;
+        return 0;
+    }
+    struct tagcb **tp = &p->tags;
+    while (*tp && strcmp((*tp)->tag, tag))
+        tp = &(*tp)->next;
+    if (!fn) {
+        struct tagcb *t = *tp;
+        if (t) {
+            *tp = t->next;
+            free(t->tag);
+            free(t);
+        }
+        return 0;
+    }
+    if (!*tp) {
+        struct tagcb *t = calloc(1, sizeof *t);
+        if (!t || !(t->tag = strdup(tag))) {
+            free(t);
+            return AEMP_ENOMEM;
+        }
+        *tp = t;
+    }
+    (*tp)->fn = fn;
+    (*tp)->ud = ud;
+    return 0;
+}
+
+const char *aemp_self(const aemp_node *node)
+{
+    return node->core->self;
+}
+
+void aemp_fail(aemp_node *node, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(node->core->failmsg, sizeof node->core->failmsg, fmt, ap);
+    va_end(ap);
+}
+
+/* Adapter so that rcv callbacks and spawned functions share core_run_as. */
+struct rcv_call {
+    aemp_rcv_fn fn;
+    void *ud;
+};
+
+static int rcv_trampoline(aemp_node *node, const char *self, const cJSON *args, void *ud)
+{
+    struct rcv_call *rc = ud;
+    return rc->fn(node, self, args, rc->ud);
+}
+
+void core_run_as(aemp_node *node, const char *self, aemp_func_fn fn, const cJSON *args,
+                 void *ud)
+{
+    struct node_core *c = node->core;
+    const char *saved = c->self;
+    char *me = strdup(self); /* the callback may kill the port it runs for */
+    if (!me) return;
+    c->self = me;
+    c->failmsg[0] = 0;
+    int rc = fn(node, me, args, ud);
+    c->self = saved;
+    if (rc < 0) {
+        const char *why = c->failmsg[0] ? c->failmsg : "callback reported failure";
+        aemp_log(8, "port %s dies: %s", me, why);
+        cJSON *reason = cJSON_CreateArray();
+        cJSON_AddItemToArray(reason, cJSON_CreateString("die"));
+        cJSON_AddItemToArray(reason, cJSON_CreateString(why));
+        aemp_kil(node, me, reason);
+    }
+    free(me);
+}
+
+/* Hand `msg` ([PORTNAME, ...], borrowed) to local port `name`: its tagged
+ * callback if the first element names one, else its default callback; no
+ * callback kills the port. Messages to unknown ports are dropped. */
+static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
+{
+    const cJSON *jname = cJSON_GetArrayItem(msg, 0);
+    if (!cJSON_IsString(jname)) {
+        aemp_log(5, "message from %s without a port name dropped", srcnode);
+        return;
+    }
+    const char *name = jname->valuestring;
+    cJSON *dest = cJSON_DetachItemFromArray(msg, 0);
+    if (!*name) {
+        nodeport_handle(node, srcnode, msg);
+        cJSON_Delete(dest);
+        return;
+    }
+    struct port *p = strmap_get(&node->core->ports, name);
+    if (!p) {
+        aemp_log(9, "message for unknown port %s dropped", name);
+        cJSON_Delete(dest);
+        return;
+    }
+    struct rcv_call call = {p->fn, p->ud};
+    const cJSON *tag = msg->child;
+    if (cJSON_IsString(tag))
+        for (struct tagcb *t = p->tags; t; t = t->next)
+            if (!strcmp(t->tag, tag->valuestring)) {
+                call.fn = t->fn;
+                call.ud = t->ud;
+                break;
+            }
+    size_t n = strlen(node->id) + strlen(name) + 2;
+    char *self = malloc(n);
+    if (self) {
+        snprintf(self, n, "%s#%s", node->id, name);
+        if (call.fn) {
+            core_run_as(node, self, rcv_trampoline, msg, &call);
+        } else {
+            cJSON *reason = cJSON_CreateArray();
+            cJSON_AddItemToArray(reason, cJSON_CreateString("die"));
+            cJSON_AddItemToArray(reason,
+                                 cJSON_CreateString("received message on port without callback"));
+            aemp_kil(node, self, reason);
+        }
+        free(self);
+    }
+    cJSON_Delete(dest);
+}
+
+/* ------------------------------------------------------------ the queue */
+
+static void queue_push(aemp_node *node, struct qitem *q)
+{
+    struct node_core *c = node->core;
+    if (c->qtail)
+        c->qtail->next = q;
+    else
+        c->qhead = q;
+    c->qtail = q;
+    event_active(c->qev, 0, 0);
+}
+
+void core_enqueue(aemp_node *node, const char *srcnode, cJSON *msg)
+{
+    struct qitem *q = calloc(1, sizeof *q);
+    if (!q || !(q->srcnode = strdup(srcnode))) {
+        free(q);
+        cJSON_Delete(msg);
+        aemp_log(2, "out of memory: local message dropped");
+        return;
+    }
+    q->msg = msg;
+    queue_push(node, q);
+}
+
+void core_enqueue_check(aemp_node *node, const char *name)
+{
+    struct qitem *q = calloc(1, sizeof *q);
+    if (!q || !(q->name = strdup(name))) {
+        free(q);
+        return;
+    }
+    queue_push(node, q);
+}
+
+/* Fire no_such_port monitors when a monitored local port never came to be. */
+static void check_exists(aemp_node *node, const char *name)
+{
+    if (strmap_get(&node->core->ports, name)) return;
+    size_t n = strlen(node->id) + strlen(name) + 2;
+    char *id = malloc(n);
+    if (!id) return;
+    snprintf(id, n, "%s#%s", node->id, name);
+    cJSON *reason = cJSON_CreateArray();
+    cJSON_AddItemToArray(reason, cJSON_CreateString("no_such_port"));
+    cJSON_AddItemToArray(reason, cJSON_CreateString("cannot monitor nonexistent port"));
+    cJSON_AddItemToArray(reason, cJSON_CreateString(id));
+    mon_fire(node, id, reason);
+    cJSON_Delete(reason);
+    free(id);
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    aemp_node *node = arg;
+    struct node_core *c = node->core;
+    for (int i = 0; i < DRAIN_BATCH && c->qhead; i++) {
+        struct qitem *q = c->qhead;
+        c->qhead = q->next;
+        if (!c->qhead) c->qtail = NULL;
+        if (q->msg) {
+            core_trace(node, "rcv", q->srcnode, q->msg);
+            dispatch(node, q->srcnode, q->msg);
+            cJSON_Delete(q->msg);
+        } else {
+            check_exists(node, q->name);
+        }
+        free(q->srcnode);
+        free(q->name);
+        free(q);
+    }
+    if (c->qhead) event_active(c->qev, 0, 0);
+}
+
+/* ------------------------------------------------------------- snd, kil */
+
+void core_send_node(aemp_node *node, const char *nodeid, cJSON *msg)
+{
+    if (!strcmp(nodeid, node->id)) {
+        core_enqueue(node, node->id, msg);
+        return;
+    }
+    core_trace(node, "snd", nodeid, msg);
+    transport_send(node, nodeid, msg);
+}
+
+int aemp_snd(aemp_node *node, const char *port, cJSON *msg)
+{
+    if (!port || !*port || *port == '#' || !cJSON_IsArray(msg)) {
+        cJSON_Delete(msg);
+        return AEMP_EINVAL;
+    }
+    const char *h = strchr(port, '#');
+    cJSON *name = cJSON_CreateString(h ? h + 1 : "");
+    if (!name) {
+        cJSON_Delete(msg);
+        return AEMP_ENOMEM;
+    }
+    cJSON_InsertItemInArray(msg, 0, name);
+    char nodeid[256];
+    size_t n = h ? (size_t)(h - port) : strlen(port);
+    if (n >= sizeof nodeid) {
+        cJSON_Delete(msg);
+        return AEMP_EINVAL;
+    }
+    memcpy(nodeid, port, n);
+    nodeid[n] = 0;
+    core_send_node(node, nodeid, msg);
+    return 0;
+}
+
+int aemp_snd_json(aemp_node *node, const char *port, const char *json_array)
+{
+    cJSON *msg = cJSON_Parse(json_array);
+    if (!cJSON_IsArray(msg)) {
+        cJSON_Delete(msg);
+        return AEMP_EINVAL;
+    }
+    return aemp_snd(node, port, msg);
+}
+
+void core_kill_local(aemp_node *node, const char *name, cJSON *reason)
+{
+    struct port *p = strmap_del(&node->core->ports, name);
+    if (p) port_free(p);
+    size_t n = strlen(node->id) + strlen(name) + 2;
+    char *id = malloc(n);
+    if (id) {
+        snprintf(id, n, "%s#%s", node->id, name);
+        if (p) mon_fire(node, id, reason);
+        free(id);
+    }
+    cJSON_Delete(reason);
+}
+
+int aemp_kil(aemp_node *node, const char *port, cJSON *reason)
+{
+    if (!reason) reason = cJSON_CreateArray();
+    if (!port || !cJSON_IsArray(reason)) {
+        cJSON_Delete(reason);
+        return AEMP_EINVAL;
+    }
+    const char *h = strchr(port, '#');
+    if (!h || !h[1]) {
+        cJSON_Delete(reason);
+        return AEMP_EPERM;
+    }
+    const char *name;
+    if (core_is_local(node, port, &name)) {
+        core_kill_local(node, name, reason);
+        return 0;
+    }
+    /* ["", "kil", PORTNAME, REASON...] to the port's node. */
+    char *nodeid = aemp_node_of(port);
+    cJSON *msg = cJSON_CreateArray();
+    cJSON_AddItemToArray(msg, cJSON_CreateString(""));
+    cJSON_AddItemToArray(msg, cJSON_CreateString("kil"));
+    cJSON_AddItemToArray(msg, cJSON_CreateString(h + 1));
+    while (reason->child)
+        cJSON_AddItemToArray(msg, cJSON_DetachItemViaPointer(reason, reason->child));
+    cJSON_Delete(reason);
+    if (nodeid) core_send_node(node, nodeid, msg);
+    else cJSON_Delete(msg);
+    free(nodeid);
+    return 0;
+}
+
+/* ---------------------------------------------- from the transport layer */
+
+void node_deliver(aemp_node *node, const char *srcnode, cJSON *msg)
+{
+    core_trace(node, "rcv", srcnode, msg);
+    dispatch(node, srcnode, msg);
+    cJSON_Delete(msg);
+}
+
+static void nodemons_call(aemp_node *node, const char *nodeid, int up, const cJSON *reason)
+{
+    /* A callback may release its own or another listener: released ones are
+     * only marked while we walk, and swept afterwards. */
+    struct node_core *c = node->core;
+    c->nm_busy++;
+    for (struct nodemon *nm = c->nodemons; nm; nm = nm->next)
+        if (nm->fn) nm->fn(node, nodeid, up, reason, nm->ud);
+    if (--c->nm_busy) return;
+    for (struct nodemon *nm = c->nodemons, *next; nm; nm = next) {
+        next = nm->next;
+        if (nm->fn) continue;
+        if (nm->prev) nm->prev->next = nm->next;
+        else c->nodemons = nm->next;
+        if (nm->next) nm->next->prev = nm->prev;
+        free(nm);
+    }
+}
+
+void node_remote_up(aemp_node *node, const char *nodeid)
+{
+    aemp_log(7, "node %s is up", nodeid);
+    nodemons_call(node, nodeid, 1, NULL);
+}
+
+void node_remote_down(aemp_node *node, const char *nodeid, const char *text)
+{
+    aemp_log(7, "node %s is down: %s", nodeid, text);
+    cJSON *reason = cJSON_CreateArray();
+    cJSON_AddItemToArray(reason, cJSON_CreateString("transport_error"));
+    cJSON_AddItemToArray(reason, cJSON_CreateString(nodeid));
+    cJSON_AddItemToArray(reason, cJSON_CreateString(text));
+    mon_fire_node(node, nodeid, reason);
+    nodemons_call(node, nodeid, 0, reason);
+    cJSON_Delete(reason);
+}
+
+/* ---------------------------------------------------------- node lists */
+
+static void nodemon_cancel(aemp_guard *g)
+{
+    struct node_core *c = g->node->core;
+    struct nodemon *nm = g->target;
+    if (c->nm_busy) {
+        nm->fn = NULL; /* swept by nodemons_call */
+        return;
+    }
+    if (nm->prev) nm->prev->next = nm->next;
+    else c->nodemons = nm->next;
+    if (nm->next) nm->next->prev = nm->prev;
+    free(nm);
+}
+
+int aemp_mon_nodes(aemp_node *node, aemp_node_mon_fn fn, void *ud, aemp_guard **guard)
+{
+    struct nodemon *nm = calloc(1, sizeof *nm);
+    if (!nm) return AEMP_ENOMEM;
+    nm->fn = fn;
+    nm->ud = ud;
+    if (guard) {
+        *guard = guard_new(node, nodemon_cancel, nm);
+        if (!*guard) {
+            free(nm);
+            return AEMP_ENOMEM;
+        }
+    }
+    nm->next = node->core->nodemons;
+    if (nm->next) nm->next->prev = nm;
+    node->core->nodemons = nm;
+    return 0;
+}
+
+cJSON *aemp_up_nodes(aemp_node *node)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (a) transport_up_nodes(node, a);
+    return a;
+}
+
+cJSON *aemp_known_nodes(aemp_node *node)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (a) transport_known_nodes(node, a);
+    return a;
+}
+
+int aemp_node_is_up(aemp_node *node, const char *nodeid)
+{
+    return !strcmp(nodeid, node->id) || transport_is_up(node, nodeid);
+}
+
+/* ---------------------------------------------------------------- trace */
+
+void aemp_trace_set(aemp_node *node, int on)
+{
+    node->core->trace = on;
+}
+
+void core_trace(aemp_node *node, const char *what, const char *peer, const cJSON *msg)
+{
+    if (!node->core->trace) return;
+    char *text = cJSON_PrintUnformatted(msg);
+    log_always(9, "%s %s %s %s", what, what[0] == 's' ? "to" : "from", peer,
+               text ? text : "?");
+    free(text);
+}
