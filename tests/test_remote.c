@@ -1,0 +1,351 @@
+/* Tests of remote messaging inside one process: two or three nodes on one
+ * event loop, connected over real TCP on 127.0.0.1 with the real handshake
+ * (HMAC-MD6 or TLS with generated certificates). Multi-process tests with
+ * the aemp binary are in tests/e2e. */
+#include "aemp.h"
+#include "certgen.h"
+#include "t.h"
+#include "transport.h"
+
+#include <event2/event.h>
+#include <sys/time.h>
+
+static double now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+struct until {
+    struct event_base *base;
+    int *flag;
+    int want;
+    double deadline;
+};
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct until *u = arg;
+    if ((u->flag && *u->flag >= u->want) || now() > u->deadline) event_base_loopbreak(u->base);
+}
+
+static int run_until(struct event_base *base, int *flag, int want, double seconds)
+{
+    struct until u = {base, flag, want, now() + seconds};
+    struct event *ev = event_new(base, -1, EV_PERSIST, poll_cb, &u);
+    struct timeval tv = {0, 1000};
+    event_add(ev, &tv);
+    event_base_dispatch(base);
+    event_free(ev);
+    return flag && *flag >= want;
+}
+
+static cJSON *json(const char *text)
+{
+    return cJSON_Parse(text);
+}
+
+static int json_is(const cJSON *a, const char *text)
+{
+    cJSON *b = cJSON_Parse(text);
+    int eq = a && b && cJSON_Compare(a, b, 1);
+    if (!eq) {
+        char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+        fprintf(stderr, "# got %s, want %s\n", s ? s : "(null)", text);
+        free(s);
+    }
+    cJSON_Delete(b);
+    return eq;
+}
+
+/* A node on `base` with ID `id`, listening on an ephemeral port of
+ * 127.0.0.1 when `listen`, seeded with `seed` (an address or NULL). */
+static aemp_node *mknode(struct event_base *base, const char *id, int listen, const char *seed,
+                         const char *secret, const char *cert, double mt)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", id);
+    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
+    if (listen) cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
+    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
+    if (seed) cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
+    if (secret) cJSON_AddStringToObject(cfg, "secret", secret);
+    if (cert) cJSON_AddStringToObject(cfg, "cert", cert);
+    cJSON_AddNumberToObject(cfg, "monitor_timeout", mt);
+    cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
+    const char *offer[] = {"tls_md6_64_256", "hmac_md6_64_256"};
+    const char *accept[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"};
+    const char *framing[] = {"json"};
+    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(offer, 2));
+    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(accept, 4));
+    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+    aemp_node *n = aemp_node_new(base);
+    char err[256];
+    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
+    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
+    CHECK_INT(rc, 0);
+    cJSON_Delete(cfg);
+    return n;
+}
+
+/* The first listen address of `n` (static buffer). */
+static const char *addr_of(aemp_node *n)
+{
+    static char buf[128];
+    cJSON *a = transport_listen_addrs(n);
+    snprintf(buf, sizeof buf, "%s", cJSON_GetArrayItem(a, 0)->valuestring);
+    cJSON_Delete(a);
+    return buf;
+}
+
+struct rec {
+    int calls;
+    cJSON *last;
+    int next; /* ordering check */
+};
+
+static int rec_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
+{
+    struct rec *r = ud;
+    cJSON_Delete(r->last);
+    r->last = cJSON_Duplicate(msg, 1);
+    r->calls++;
+    return 0;
+}
+
+static void rec_mon(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+{
+    struct rec *r = ud;
+    cJSON_Delete(r->last);
+    r->last = cJSON_Duplicate(reason, 1);
+    r->calls++;
+}
+
+static void rec_free(struct rec *r)
+{
+    cJSON_Delete(r->last);
+    r->last = NULL;
+}
+
+static int seq_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
+{
+    struct rec *r = ud;
+    const cJSON *i = cJSON_GetArrayItem(msg, 1);
+    if (!cJSON_IsNumber(i) || i->valueint != r->next) r->next = -100000000;
+    else r->next++;
+    r->calls++;
+    return 0;
+}
+
+static int worker(aemp_node *node, const char *self, const cJSON *args, void *ud)
+{
+    return aemp_rcv(node, self, NULL, rec_rcv, ud);
+}
+
+static void test_snd_mon_kil_spawn_between_two_nodes(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "node-a", 1, NULL, "s3cret", NULL, 5);
+    aemp_node *b = mknode(base, "node-b", 0, addr_of(a), "s3cret", NULL, 5);
+    char *pa = aemp_port(a);
+    struct rec ra = {0}, mb = {0}, spawned = {0};
+    aemp_rcv(a, pa, NULL, rec_rcv, &ra);
+    /* snd from b reaches a through the seed connection */
+    CHECK_INT(aemp_snd(b, pa, json("[\"tag\",1,\"abc\"]")), 0);
+    CHECK(run_until(base, &ra.calls, 1, 5));
+    CHECK(json_is(ra.last, "[\"tag\",1,\"abc\"]"));
+    CHECK(aemp_node_is_up(b, "node-a"));
+    CHECK(aemp_node_is_up(a, "node-b"));
+    /* mon from b, kil on a with a reason: mon1 then kil0 */
+    aemp_mon(b, pa, rec_mon, &mb, NULL);
+    run_until(base, NULL, 0, 0.1);
+    aemp_kil(a, pa, json("[\"shut\",\"down\"]"));
+    CHECK(run_until(base, &mb.calls, 1, 5));
+    CHECK(json_is(mb.last, "[\"shut\",\"down\"]"));
+    /* spawn a registered function on a from b, then talk to it */
+    aemp_register(a, "test::worker", worker, &spawned);
+    char *sp = aemp_spawn(b, "node-a", "test::worker", NULL);
+    CHECK(sp && !strncmp(sp, "node-a#", 7));
+    aemp_snd(b, sp, json("[\"job\",42]"));
+    CHECK(run_until(base, &spawned.calls, 1, 5));
+    CHECK(json_is(spawned.last, "[\"job\",42]"));
+    /* kil of a remote port from b, seen by a monitor on a */
+    struct rec ma = {0};
+    aemp_mon(a, sp, rec_mon, &ma, NULL);
+    aemp_kil(b, sp, json("[\"from\",\"b\"]"));
+    CHECK(run_until(base, &ma.calls, 1, 5));
+    CHECK(json_is(ma.last, "[\"from\",\"b\"]"));
+    /* mon of a nonexistent remote port: no_such_port from the other node */
+    struct rec mg = {0};
+    aemp_mon(b, "node-a#ghost", rec_mon, &mg, NULL);
+    CHECK(run_until(base, &mg.calls, 1, 5));
+    CHECK(json_is(mg.last, "[\"no_such_port\",\"cannot monitor nonexistent port\",\"node-a#ghost\"]"));
+    rec_free(&ra);
+    rec_free(&mb);
+    rec_free(&ma);
+    rec_free(&mg);
+    rec_free(&spawned);
+    free(pa);
+    free(sp);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+struct calres {
+    int calls;
+    cJSON *reply, *error;
+};
+
+static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+{
+    struct calres *c = ud;
+    c->calls++;
+    if (reply) c->reply = cJSON_Duplicate(reply, 1);
+    if (error) c->error = cJSON_Duplicate(error, 1);
+}
+
+static void test_cal_node_port_across_nodes(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "node-a", 1, NULL, "s3cret", NULL, 5);
+    aemp_node *b = mknode(base, "node-b", 0, addr_of(a), "s3cret", NULL, 5);
+    struct calres c = {0}, u = {0};
+    aemp_cal(b, "node-a", json("[\"info\"]"), 5, cal_done, &c);
+    CHECK(run_until(base, &c.calls, 1, 5));
+    CHECK(json_is(c.reply, "[\"node-a\"]"));
+    aemp_cal(b, "node-a", json("[\"up_nodes\"]"), 5, cal_done, &u);
+    CHECK(run_until(base, &u.calls, 1, 5));
+    CHECK(json_is(u.reply, "[\"node-b\"]"));
+    cJSON_Delete(c.reply);
+    cJSON_Delete(u.reply);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+static void test_many_messages_in_order(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "node-a", 1, NULL, "s3cret", NULL, 5);
+    aemp_node *b = mknode(base, "node-b", 0, addr_of(a), "s3cret", NULL, 5);
+    char *pa = aemp_port(a);
+    struct rec r = {0};
+    aemp_rcv(a, pa, NULL, seq_rcv, &r);
+    int n = 100000;
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        cJSON *m = cJSON_CreateArray();
+        cJSON_AddItemToArray(m, cJSON_CreateString("seq"));
+        cJSON_AddItemToArray(m, cJSON_CreateNumber(i));
+        aemp_snd(b, pa, m);
+    }
+    CHECK(run_until(base, &r.calls, n, 60));
+    CHECK_INT(r.next, n);
+    printf("# %d messages in %.3f s\n", n, now() - t0);
+    free(pa);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+static void test_wrong_secret_refused_and_monitors_fire(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "node-a", 1, NULL, "right", NULL, 1);
+    aemp_node *b = mknode(base, "node-b", 0, addr_of(a), "wrong", NULL, 1);
+    struct rec m = {0}, r = {0};
+    char *pa = aemp_port(a);
+    aemp_rcv(a, pa, NULL, rec_rcv, &r);
+    aemp_mon(b, pa, rec_mon, &m, NULL);
+    aemp_snd(b, pa, json("[\"never\"]"));
+    CHECK(run_until(base, &m.calls, 1, 5));
+    CHECK_INT(r.calls, 0);
+    CHECK(!aemp_node_is_up(b, "node-a"));
+    const cJSON *e0 = cJSON_GetArrayItem(m.last, 0), *e1 = cJSON_GetArrayItem(m.last, 1);
+    CHECK(cJSON_IsString(e0) && !strcmp(e0->valuestring, "transport_error"));
+    CHECK(cJSON_IsString(e1) && !strcmp(e1->valuestring, "node-a"));
+    rec_free(&m);
+    rec_free(&r);
+    free(pa);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+static void test_node_loss_fires_transport_error(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "node-a", 1, NULL, "s3cret", NULL, 2);
+    aemp_node *b = mknode(base, "node-b", 0, addr_of(a), "s3cret", NULL, 2);
+    char *pa = aemp_port(a);
+    struct rec r = {0}, m = {0}, mn = {0};
+    aemp_rcv(a, pa, NULL, rec_rcv, &r);
+    aemp_snd(b, pa, json("[1]"));
+    CHECK(run_until(base, &r.calls, 1, 5));
+    aemp_mon(b, pa, rec_mon, &m, NULL);
+    aemp_mon(b, "node-a", rec_mon, &mn, NULL); /* a bare node ID */
+    run_until(base, NULL, 0, 0.05);
+    aemp_node_free(a); /* the node goes away: its sockets close */
+    CHECK(run_until(base, &m.calls, 1, 5));
+    CHECK(run_until(base, &mn.calls, 1, 5));
+    CHECK(cJSON_IsString(cJSON_GetArrayItem(m.last, 0)) &&
+          !strcmp(cJSON_GetArrayItem(m.last, 0)->valuestring, "transport_error"));
+    CHECK(!aemp_node_is_up(b, "node-a"));
+    rec_free(&r);
+    rec_free(&m);
+    rec_free(&mn);
+    free(pa);
+    aemp_node_free(b);
+    event_base_free(base);
+}
+
+static void test_tls_with_generated_certificates(void)
+{
+    char *pem = NULL, *other = NULL, err[256];
+    CHECK_INT(certgen_selfsigned("aemp-test", &pem, err, sizeof err), 0);
+    CHECK_INT(certgen_selfsigned("aemp-other", &other, err, sizeof err), 0);
+    struct event_base *base = event_base_new();
+    /* No secret at all: only TLS can authenticate. */
+    aemp_node *a = mknode(base, "node-a", 1, NULL, NULL, pem, 2);
+    aemp_node *b = mknode(base, "node-b", 0, addr_of(a), NULL, pem, 2);
+    aemp_node *c = mknode(base, "node-c", 0, addr_of(a), NULL, other, 1);
+    char *pa = aemp_port(a);
+    struct rec r = {0}, mc = {0};
+    aemp_rcv(a, pa, NULL, rec_rcv, &r);
+    aemp_snd(b, pa, json("[\"over\",\"tls\"]"));
+    CHECK(run_until(base, &r.calls, 1, 5));
+    CHECK(json_is(r.last, "[\"over\",\"tls\"]"));
+    /* c has another certificate: refused, its monitor fires */
+    aemp_mon(c, pa, rec_mon, &mc, NULL);
+    aemp_snd(c, pa, json("[\"intruder\"]"));
+    CHECK(run_until(base, &mc.calls, 1, 5));
+    CHECK_INT(r.calls, 1);
+    CHECK(!aemp_node_is_up(c, "node-a"));
+    rec_free(&r);
+    rec_free(&mc);
+    free(pa);
+    aemp_node_free(c);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+    free(pem);
+    free(other);
+}
+
+static void test_no_secret_no_cert_refuses_to_start(void)
+{
+    cJSON *cfg = json("{\"nodeid\":\"lonely\",\"binds\":[\"127.0.0.1:0\"]}");
+    aemp_node *n = aemp_node_new(NULL);
+    char err[256] = "";
+    CHECK_INT(aemp_configure_effective(n, cfg, err, sizeof err), AEMP_EAUTH);
+    CHECK(strstr(err, "gensecret") != NULL);
+    aemp_node_free(n);
+    cJSON_Delete(cfg);
+}
+
+T_MAIN(T(test_snd_mon_kil_spawn_between_two_nodes), T(test_cal_node_port_across_nodes),
+       T(test_many_messages_in_order), T(test_wrong_secret_refused_and_monitors_fire),
+       T(test_node_loss_fires_transport_error), T(test_tls_with_generated_certificates),
+       T(test_no_secret_no_cert_refuses_to_start))
