@@ -1,0 +1,141 @@
+/* bench_local.c - local figures of one node on one event loop: snd
+ * throughput to one port, memory per port, local spawn rate.
+ * Measures only; prints "NAME: VALUE UNIT" lines. */
+#include "aemp.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Resident set size in bytes, from /proc/self/statm. */
+static long rss_bytes(void)
+{
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
+    fclose(f);
+    return res * sysconf(_SC_PAGESIZE);
+}
+
+static cJSON *msg(void)
+{
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("tag"));
+    cJSON_AddItemToArray(m, cJSON_CreateNumber(1));
+    cJSON_AddItemToArray(m, cJSON_CreateString("abc"));
+    return m;
+}
+
+static aemp_node *mknode(struct event_base *base)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", "bench-local");
+    cJSON_AddArrayToObject(cfg, "binds");
+    cJSON_AddArrayToObject(cfg, "seeds");
+    cJSON_AddStringToObject(cfg, "secret", "bench");
+    aemp_node *n = aemp_node_new(base);
+    char err[256];
+    if (!n || aemp_configure_effective(n, cfg, err, sizeof err)) {
+        fprintf(stderr, "bench_local: configure: %s\n", n ? err : "out of memory");
+        exit(1);
+    }
+    cJSON_Delete(cfg);
+    return n;
+}
+
+struct counter {
+    long n, want;
+};
+
+static int count_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct counter *c = ud;
+    if (++c->n >= c->want) aemp_node_stop(node);
+    return 0;
+}
+
+static int noop_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    return 0;
+}
+
+static int spawned(aemp_node *node, const char *self, const cJSON *args, void *ud)
+{
+    struct counter *c = ud;
+    if (++c->n >= c->want) aemp_node_stop(node);
+    return 0;
+}
+
+static void bench_snd(aemp_node *node, long n)
+{
+    char *p = aemp_port(node);
+    struct counter c = {0, n};
+    aemp_rcv(node, p, NULL, count_rcv, &c);
+    double t0 = now();
+    for (long i = 0; i < n; i++) aemp_snd(node, p, msg());
+    double t1 = now();
+    aemp_node_run(node);
+    double t2 = now();
+    printf("local snd: %.0f msg/s (%ld msgs, enqueue %.3f s, deliver %.3f s, received %ld)\n",
+           n / (t2 - t0), n, t1 - t0, t2 - t1, c.n);
+    aemp_kil(node, p, NULL);
+    free(p);
+    /* let the kill settle */
+    event_base_loop(aemp_node_base(node), EVLOOP_NONBLOCK);
+}
+
+static void bench_ports(aemp_node *node, long n)
+{
+    long before = rss_bytes();
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        char *p = aemp_port(node);
+        aemp_rcv(node, p, NULL, noop_rcv, NULL);
+        free(p); /* the caller keeps nothing: the delta is the library's */
+    }
+    double t1 = now();
+    long after = rss_bytes();
+    printf("memory per port: %.0f bytes (%ld ports, RSS +%ld bytes)\n",
+           (double)(after - before) / n, n, after - before);
+    printf("port create: %.0f ports/s\n", n / (t1 - t0));
+}
+
+static void bench_spawn(aemp_node *node, long n)
+{
+    struct counter c = {0, n};
+    aemp_register(node, "bench::spawned", spawned, &c);
+    const char *self = aemp_node_id(node);
+    double t0 = now();
+    for (long i = 0; i < n; i++) free(aemp_spawn(node, self, "bench::spawned", NULL));
+    double t1 = now();
+    aemp_node_run(node);
+    double t2 = now();
+    printf("local spawn: %.0f spawns/s (%ld spawns, issue %.3f s, run %.3f s, ran %ld)\n",
+           n / (t2 - t0), n, t1 - t0, t2 - t1, c.n);
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 1000000;
+    struct event_base *base = event_base_new();
+    aemp_node *node = mknode(base);
+    /* ports first, on a heap no earlier benchmark has grown (freed memory
+     * would be reused and hide the cost); they stay until the node is freed */
+    bench_ports(node, 1000000);
+    bench_snd(node, n);
+    bench_spawn(node, n / 5);
+    aemp_node_free(node);
+    event_base_free(base);
+    return 0;
+}
