@@ -1,0 +1,370 @@
+/* bench_remote.c - remote figures between real processes over 127.0.0.1:
+ * one-way throughput, ping-pong round trips, handshake rate, memory per
+ * connection. Measures only; prints "NAME: VALUE UNIT" lines.
+ *
+ * All listener processes are fork()ed first, before this process creates
+ * any node; each creates its own node and event loop and reports
+ * "ADDR SINKPORT ECHOPORT" through a pipe. Every process is bounded by
+ * alarm(); the parent kills and reaps its children at the end. */
+#include "aemp.h"
+#include "config.h"
+#include "transport.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N_ONEWAY 1000000L
+#define N_PINGPONG 50000L
+#define N_HANDSHAKE 200
+#define N_CONN 200
+#define BATCH 1000 /* one-way: messages sent per loop iteration */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static cJSON *msg(void)
+{
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("tag"));
+    cJSON_AddItemToArray(m, cJSON_CreateNumber(1));
+    cJSON_AddItemToArray(m, cJSON_CreateString("abc"));
+    return m;
+}
+
+/* A node on `base` with the built-in defaults, ID `id`, listening on an
+ * ephemeral port of 127.0.0.1 when `listen`, seeded with `seed` or none. */
+static aemp_node *mknode(struct event_base *base, const char *id, int listen, const char *seed)
+{
+    cJSON *cfg = config_defaults();
+    cJSON_ReplaceItemInObject(cfg, "binds", cJSON_CreateArray());
+    cJSON_ReplaceItemInObject(cfg, "seeds", cJSON_CreateArray());
+    cJSON_ReplaceItemInObject(cfg, "connect_interval", cJSON_CreateNumber(0.2));
+    if (listen)
+        cJSON_AddItemToArray(cJSON_GetObjectItem(cfg, "binds"), cJSON_CreateString("127.0.0.1:0"));
+    if (seed) cJSON_AddItemToArray(cJSON_GetObjectItem(cfg, "seeds"), cJSON_CreateString(seed));
+    cJSON_AddStringToObject(cfg, "nodeid", id);
+    cJSON_AddStringToObject(cfg, "secret", "bench-secret");
+    aemp_node *n = aemp_node_new(base);
+    char err[256] = "";
+    if (!n || aemp_configure_effective(n, cfg, err, sizeof err)) {
+        fprintf(stderr, "bench_remote: configure %s: %s\n", id, n ? err : "out of memory");
+        exit(1);
+    }
+    cJSON_Delete(cfg);
+    return n;
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Run `base` until *flag >= want or `seconds` passed; 1 when reached. */
+static int run_until(struct event_base *base, const long *flag, long want, double seconds)
+{
+    struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
+    struct event *ev = evtimer_new(base, deadline_cb, NULL);
+    evtimer_add(ev, &tv);
+    double end = now() + seconds;
+    while ((!flag || *flag < want) && now() < end) event_base_loop(base, EVLOOP_ONCE);
+    event_free(ev);
+    return flag && *flag >= want;
+}
+
+static long rss_of(pid_t pid)
+{
+    char path[64];
+    long size = 0, res = 0;
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
+    fclose(f);
+    return res * sysconf(_SC_PAGESIZE);
+}
+
+/* ------------------------------------------------------------ listener */
+
+struct rx {
+    char *reply; /* where "done" / echoes go, set by ["hello", PORT] */
+    long count, want;
+};
+
+static int rx_hello(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct rx *r = ud;
+    const cJSON *p = cJSON_GetArrayItem(m, 1);
+    const cJSON *w = cJSON_GetArrayItem(m, 2);
+    if (cJSON_IsString(p)) {
+        free(r->reply);
+        r->reply = strdup(p->valuestring);
+    }
+    r->want = cJSON_IsNumber(w) ? (long)w->valuedouble : 0;
+    r->count = 0;
+    return 0;
+}
+
+static int sink_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct rx *r = ud;
+    if (++r->count == r->want && r->reply) {
+        cJSON *d = cJSON_CreateArray();
+        cJSON_AddItemToArray(d, cJSON_CreateString("done"));
+        cJSON_AddItemToArray(d, cJSON_CreateNumber(r->count));
+        aemp_snd(node, r->reply, d);
+    }
+    return 0;
+}
+
+static int echo_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct rx *r = ud;
+    if (r->reply) aemp_snd(node, r->reply, cJSON_Duplicate(m, 1));
+    return 0;
+}
+
+static void listener(int k, int wfd)
+{
+    alarm(300);
+    char id[64];
+    snprintf(id, sizeof id, "bench-rx-%d", k);
+    struct event_base *base = event_base_new();
+    aemp_node *node = mknode(base, id, 1, NULL);
+    struct rx sink = {0}, echo = {0};
+    char *ps = aemp_port(node), *pe = aemp_port(node);
+    aemp_rcv(node, ps, NULL, sink_rcv, &sink);
+    aemp_rcv(node, ps, "hello", rx_hello, &sink);
+    aemp_rcv(node, pe, NULL, echo_rcv, &echo);
+    aemp_rcv(node, pe, "hello", rx_hello, &echo);
+    cJSON *a = transport_listen_addrs(node);
+    char line[512];
+    int len = snprintf(line, sizeof line, "%s %s %s\n", cJSON_GetArrayItem(a, 0)->valuestring,
+                       ps, pe);
+    cJSON_Delete(a);
+    if (write(wfd, line, len) != len) _exit(1);
+    close(wfd);
+    for (;;) event_base_loop(base, EVLOOP_ONCE);
+}
+
+struct child {
+    pid_t pid;
+    char addr[128], sink[256], echo[256], id[64];
+};
+
+static void start_listener(struct child *c, int k)
+{
+    int fds[2];
+    if (pipe(fds)) {
+        perror("pipe");
+        exit(1);
+    }
+    fflush(stdout);
+    c->pid = fork();
+    if (c->pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (c->pid == 0) {
+        close(fds[0]);
+        listener(k, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    char line[700];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        ssize_t r = read(fds[0], line + len, sizeof line - 1 - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += r;
+        if (memchr(line, '\n', len)) break;
+    }
+    line[len] = 0;
+    close(fds[0]);
+    if (sscanf(line, "%127s %255s %255s", c->addr, c->sink, c->echo) != 3) {
+        fprintf(stderr, "bench_remote: listener %d did not report its address\n", k);
+        exit(1);
+    }
+    snprintf(c->id, sizeof c->id, "bench-rx-%d", k);
+}
+
+/* -------------------------------------------------------------- sender */
+
+struct tx {
+    aemp_node *node;
+    const char *dest;
+    long sent, total, got, done;
+    struct event *pump;
+};
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tx *t = arg;
+    for (int i = 0; i < BATCH && t->sent < t->total; i++, t->sent++)
+        aemp_snd(t->node, t->dest, msg());
+    if (t->sent < t->total) event_active(t->pump, EV_TIMEOUT, 0);
+}
+
+static int done_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct tx *t = ud;
+    const cJSON *n = cJSON_GetArrayItem(m, 1);
+    t->got = cJSON_IsNumber(n) ? (long)n->valuedouble : 0;
+    t->done = 1;
+    return 0;
+}
+
+static int pong_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct tx *t = ud;
+    t->got++;
+    if (t->sent < t->total) {
+        t->sent++;
+        aemp_snd(node, t->dest, msg());
+    }
+    return 0;
+}
+
+static void hello(aemp_node *node, const char *dest, const char *reply, long want)
+{
+    cJSON *h = cJSON_CreateArray();
+    cJSON_AddItemToArray(h, cJSON_CreateString("hello"));
+    cJSON_AddItemToArray(h, cJSON_CreateString(reply));
+    cJSON_AddItemToArray(h, cJSON_CreateNumber(want));
+    aemp_snd(node, dest, h);
+}
+
+struct calwait {
+    long n;
+};
+
+static void cal_cb(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+{
+    struct calwait *w = ud;
+    if (reply) w->n++;
+    else w->n += 1000000; /* error: counted so the loop ends; reported below */
+}
+
+/* Connect `node` to `peer` and wait for the reply to one cal ["info"]. */
+static int cal_info(aemp_node *node, struct event_base *base, const char *peer, double secs)
+{
+    struct calwait w = {0};
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("info"));
+    aemp_cal(node, peer, m, secs, cal_cb, &w);
+    run_until(base, &w.n, 1, secs + 1);
+    return w.n == 1;
+}
+
+static void bench_oneway_pingpong(struct event_base *base, struct child *c)
+{
+    aemp_node *node = mknode(base, "bench-tx", 0, c->addr);
+    if (!cal_info(node, base, c->id, 10)) {
+        printf("remote one-way: FAILED (no connection)\n");
+        aemp_node_free(node);
+        return;
+    }
+    /* one-way */
+    struct tx t = {node, c->sink, 0, N_ONEWAY, 0, 0, NULL};
+    char *rp = aemp_port(node);
+    aemp_rcv(node, rp, NULL, done_rcv, &t);
+    hello(node, c->sink, rp, N_ONEWAY);
+    t.pump = event_new(base, -1, 0, pump_cb, &t);
+    double t0 = now();
+    event_active(t.pump, EV_TIMEOUT, 0);
+    run_until(base, &t.done, 1, 120);
+    double t1 = now();
+    event_free(t.pump);
+    if (t.done)
+        printf("remote one-way: %.0f msg/s (%ld msgs in %.3f s, receiver counted %ld)\n",
+               N_ONEWAY / (t1 - t0), N_ONEWAY, t1 - t0, t.got);
+    else
+        printf("remote one-way: FAILED (no \"done\" after 120 s, sent %ld)\n", t.sent);
+    aemp_kil(node, rp, NULL);
+    free(rp);
+
+    /* ping-pong: one message in flight */
+    struct tx p = {node, c->echo, 0, N_PINGPONG, 0, 0, NULL};
+    char *pp = aemp_port(node);
+    aemp_rcv(node, pp, NULL, pong_rcv, &p);
+    hello(node, c->echo, pp, 0);
+    run_until(base, NULL, 0, 0.05); /* the hello is in before the first ping */
+    double p0 = now();
+    p.sent = 1;
+    aemp_snd(node, c->echo, msg());
+    run_until(base, &p.got, N_PINGPONG, 120);
+    double p1 = now();
+    printf("remote ping-pong: %.0f round trips/s (%ld round trips in %.3f s)\n",
+           p.got / (p1 - p0), p.got, p1 - p0);
+    aemp_kil(node, pp, NULL);
+    free(pp);
+    aemp_node_free(node);
+    run_until(base, NULL, 0, 0.01);
+}
+
+static void bench_handshake(struct event_base *base, struct child *c)
+{
+    int ok = 0;
+    char id[64];
+    double t0 = now();
+    for (int i = 0; i < N_HANDSHAKE; i++) {
+        snprintf(id, sizeof id, "bench-hs-%d-%d", (int)getpid(), i);
+        aemp_node *node = mknode(base, id, 0, c->addr);
+        ok += cal_info(node, base, c->id, 10);
+        aemp_node_free(node);
+    }
+    double t1 = now();
+    printf("handshake: %.0f handshakes/s (%d fresh nodes connected + cal in %.3f s, %d ok)\n",
+           N_HANDSHAKE / (t1 - t0), N_HANDSHAKE, t1 - t0, ok);
+}
+
+static void bench_conn_memory(struct event_base *base, struct child *c)
+{
+    aemp_node *nodes[N_CONN];
+    char id[64];
+    run_until(base, NULL, 0, 0.2);
+    long before = rss_of(c->pid);
+    struct calwait w = {0};
+    for (int i = 0; i < N_CONN; i++) {
+        snprintf(id, sizeof id, "bench-mem-%d-%d", (int)getpid(), i);
+        nodes[i] = mknode(base, id, 0, c->addr);
+        cJSON *m = cJSON_CreateArray();
+        cJSON_AddItemToArray(m, cJSON_CreateString("info"));
+        aemp_cal(nodes[i], c->id, m, 30, cal_cb, &w);
+    }
+    run_until(base, &w.n, N_CONN, 40);
+    run_until(base, NULL, 0, 0.5); /* let the listener settle */
+    long after = rss_of(c->pid);
+    printf("memory per connection: %.0f bytes (%ld connected of %d, listener RSS %ld -> %ld)\n",
+           (double)(after - before) / N_CONN, w.n, N_CONN, before, after);
+    for (int i = 0; i < N_CONN; i++) aemp_node_free(nodes[i]);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    /* every listener first, while this process has no node */
+    struct child c[3];
+    for (int k = 0; k < 3; k++) start_listener(&c[k], k);
+    alarm(600);
+    struct event_base *base = event_base_new();
+    bench_oneway_pingpong(base, &c[0]);
+    bench_handshake(base, &c[1]);
+    bench_conn_memory(base, &c[2]);
+    event_base_free(base);
+    for (int k = 0; k < 3; k++) {
+        kill(c[k].pid, SIGTERM);
+        waitpid(c[k].pid, NULL, 0);
+    }
+    return 0;
+}
