@@ -44,7 +44,7 @@ fi
 echo "== fuzz targets (libFuzzer, a few seconds each)"
 if CC=clang setup build-fuzz -Dfuzz=true --buildtype=debug && ninja -C build-fuzz >/dev/null; then
     for f in build-fuzz/tests/fuzz/fuzz_*; do
-        [ -x "$f" ] || continue
+        [ -f "$f" ] && [ -x "$f" ] || continue
         name=$(basename "$f")
         corpus=build-fuzz/corpus-$name     # libFuzzer adds to it: keep it out of the tree
         mkdir -p "$corpus"

@@ -1,0 +1,132 @@
+/* nettest.h - helpers for tests that run several nodes on one event loop
+ * and talk over real TCP on 127.0.0.1: nodes with a test configuration,
+ * running the loop until a condition, JSON comparison, recorders. */
+#ifndef AEMP_NETTEST_H
+#define AEMP_NETTEST_H
+
+#include "aemp.h"
+#include "t.h"
+#include "transport.h"
+
+#include <event2/event.h>
+#include <sys/time.h>
+
+static inline double now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+struct until {
+    struct event_base *base;
+    int *flag;
+    int want;
+    double deadline;
+};
+
+static inline void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct until *u = arg;
+    if ((u->flag && *u->flag >= u->want) || now() > u->deadline) event_base_loopbreak(u->base);
+}
+
+static inline int run_until(struct event_base *base, int *flag, int want, double seconds)
+{
+    struct until u = {base, flag, want, now() + seconds};
+    struct event *ev = event_new(base, -1, EV_PERSIST, poll_cb, &u);
+    struct timeval tv = {0, 1000};
+    event_add(ev, &tv);
+    event_base_dispatch(base);
+    event_free(ev);
+    return flag && *flag >= want;
+}
+
+static inline cJSON *json(const char *text)
+{
+    return cJSON_Parse(text);
+}
+
+static inline int json_is(const cJSON *a, const char *text)
+{
+    cJSON *b = cJSON_Parse(text);
+    int eq = a && b && cJSON_Compare(a, b, 1);
+    if (!eq) {
+        char *s = a ? cJSON_PrintUnformatted(a) : NULL;
+        fprintf(stderr, "# got %s, want %s\n", s ? s : "(null)", text);
+        free(s);
+    }
+    cJSON_Delete(b);
+    return eq;
+}
+
+/* A node on `base` with ID `id`, listening on an ephemeral port of
+ * 127.0.0.1 when `listen`, seeded with `seed` (an address or NULL). */
+static inline aemp_node *mknode(struct event_base *base, const char *id, int listen, const char *seed,
+                         const char *secret, const char *cert, double mt)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", id);
+    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
+    if (listen) cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
+    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
+    if (seed) cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
+    if (secret) cJSON_AddStringToObject(cfg, "secret", secret);
+    if (cert) cJSON_AddStringToObject(cfg, "cert", cert);
+    cJSON_AddNumberToObject(cfg, "monitor_timeout", mt);
+    cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
+    const char *offer[] = {"tls_md6_64_256", "hmac_md6_64_256"};
+    const char *accept[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"};
+    const char *framing[] = {"json"};
+    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(offer, 2));
+    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(accept, 4));
+    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+    aemp_node *n = aemp_node_new(base);
+    char err[256];
+    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
+    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
+    CHECK_INT(rc, 0);
+    cJSON_Delete(cfg);
+    return n;
+}
+
+/* The first listen address of `n` (static buffer). */
+static inline const char *addr_of(aemp_node *n)
+{
+    static char buf[128];
+    cJSON *a = transport_listen_addrs(n);
+    snprintf(buf, sizeof buf, "%s", cJSON_GetArrayItem(a, 0)->valuestring);
+    cJSON_Delete(a);
+    return buf;
+}
+
+struct rec {
+    int calls;
+    cJSON *last;
+    int next; /* ordering check */
+};
+
+static inline int rec_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
+{
+    struct rec *r = ud;
+    cJSON_Delete(r->last);
+    r->last = cJSON_Duplicate(msg, 1);
+    r->calls++;
+    return 0;
+}
+
+static inline void rec_mon(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+{
+    struct rec *r = ud;
+    cJSON_Delete(r->last);
+    r->last = cJSON_Duplicate(reason, 1);
+    r->calls++;
+}
+
+static inline void rec_free(struct rec *r)
+{
+    cJSON_Delete(r->last);
+    r->last = NULL;
+}
+
+#endif
