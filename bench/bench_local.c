@@ -95,6 +95,42 @@ static void bench_snd(aemp_node *node, long n)
     event_base_loop(aemp_node_base(node), EVLOOP_NONBLOCK);
 }
 
+/* The same, but 1000 messages per loop iteration, so the queue stays short
+ * (steady state instead of N messages resident at once). */
+struct pump {
+    aemp_node *node;
+    const char *port;
+    long sent, total;
+    struct event *ev;
+};
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pump *p = arg;
+    for (int i = 0; i < 1000 && p->sent < p->total; i++, p->sent++)
+        aemp_snd(p->node, p->port, msg());
+    if (p->sent < p->total) event_active(p->ev, EV_TIMEOUT, 0);
+}
+
+static void bench_snd_batched(aemp_node *node, long n)
+{
+    char *port = aemp_port(node);
+    struct counter c = {0, n};
+    aemp_rcv(node, port, NULL, count_rcv, &c);
+    struct pump p = {node, port, 0, n, NULL};
+    p.ev = event_new(aemp_node_base(node), -1, 0, pump_cb, &p);
+    double t0 = now();
+    event_active(p.ev, EV_TIMEOUT, 0);
+    aemp_node_run(node);
+    double t1 = now();
+    printf("local snd (1000 per loop iteration): %.0f msg/s (%ld msgs in %.3f s, received %ld)\n",
+           n / (t1 - t0), n, t1 - t0, c.n);
+    event_free(p.ev);
+    aemp_kil(node, port, NULL);
+    free(port);
+    event_base_loop(aemp_node_base(node), EVLOOP_NONBLOCK);
+}
+
 static void bench_ports(aemp_node *node, long n)
 {
     long before = rss_bytes();
@@ -134,6 +170,7 @@ int main(int argc, char **argv)
      * would be reused and hide the cost); they stay until the node is freed */
     bench_ports(node, 1000000);
     bench_snd(node, n);
+    bench_snd_batched(node, n);
     bench_spawn(node, n / 5);
     aemp_node_free(node);
     event_base_free(base);
