@@ -1,0 +1,803 @@
+/* Bad input from the network closes only the offending connection: the node
+ * never crashes and keeps serving other peers.
+ *
+ * The target node ("target") and a second node ("victim") run in forked
+ * child processes. The parent attacks the target with plain blocking
+ * sockets, acting as a correct raw AEMP client where needed (handshake.h),
+ * and between and during the attacks a well-behaved libaemp node in the
+ * parent ("client") calls "target#echo" and checks the reply. */
+#define T_TIMEOUT 60
+#include "aemp.h"
+#include "handshake.h"
+#include "t.h"
+#include "transport.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+
+#define SECRET "s3cret"
+#define MT 2.0 /* the children's monitor_timeout */
+#define MAXMSG 65536
+
+static pid_t target_pid = -1, victim_pid = -1;
+static int target_port, victim_port;
+static struct event_base *cbase;
+static aemp_node *client;
+static int atk_seq;
+
+static double now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* ------------------------------------------------------- the children */
+
+static void add_auth(cJSON *cfg)
+{
+    const char *offer[] = {"tls_md6_64_256", "hmac_md6_64_256"};
+    const char *accept[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"};
+    const char *framing[] = {"json"};
+    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(offer, 2));
+    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(accept, 4));
+    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+}
+
+/* Reply to the last element (a port ID) with the message minus that element. */
+static int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
+{
+    (void)self;
+    (void)ud;
+    int n = cJSON_GetArraySize(msg);
+    const cJSON *last = cJSON_GetArrayItem(msg, n - 1);
+    if (n < 1 || !cJSON_IsString(last)) return 0;
+    cJSON *reply = cJSON_CreateArray();
+    for (int i = 0; i < n - 1; i++)
+        cJSON_AddItemToArray(reply, cJSON_Duplicate(cJSON_GetArrayItem(msg, i), 1));
+    aemp_snd(node, last->valuestring, reply);
+    return 0;
+}
+
+static void child_main(const char *id, int wfd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGALRM, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    alarm(T_TIMEOUT + 30);
+    aemp_node *n = aemp_node_new(NULL);
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", id);
+    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
+    cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
+    cJSON_AddArrayToObject(cfg, "seeds");
+    cJSON_AddStringToObject(cfg, "secret", SECRET);
+    cJSON_AddNumberToObject(cfg, "monitor_timeout", MT);
+    cJSON_AddNumberToObject(cfg, "max_message_size", MAXMSG);
+    add_auth(cfg);
+    char err[256];
+    if (aemp_configure_effective(n, cfg, err, sizeof err)) {
+        fprintf(stderr, "# child %s: configure: %s\n", id, err);
+        _exit(2);
+    }
+    cJSON_Delete(cfg);
+    char port[128];
+    snprintf(port, sizeof port, "%s#echo", id);
+    if (aemp_rcv(n, port, NULL, echo_rcv, NULL)) _exit(3);
+    cJSON *a = transport_listen_addrs(n);
+    const char *s = cJSON_GetArrayItem(a, 0)->valuestring;
+    const char *colon = strrchr(s, ':');
+    int p = colon ? atoi(colon + 1) : 0;
+    cJSON_Delete(a);
+    if (write(wfd, &p, sizeof p) != sizeof p) _exit(4);
+    close(wfd);
+    for (;;) aemp_node_run(n); /* until SIGTERM / SIGKILL */
+}
+
+static pid_t spawn_node(const char *id, int *port)
+{
+    int pfd[2];
+    if (pipe(pfd)) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(pfd[0]);
+        child_main(id, pfd[1]);
+        _exit(0);
+    }
+    close(pfd[1]);
+    int p = 0;
+    ssize_t r = read(pfd[0], &p, sizeof p);
+    close(pfd[0]);
+    *port = r == sizeof p ? p : 0;
+    return pid;
+}
+
+static void reap(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        *pid = -1;
+    }
+}
+
+static void cleanup(void)
+{
+    reap(&target_pid);
+    reap(&victim_pid);
+    if (client) aemp_node_free(client);
+    client = NULL;
+    if (cbase) event_base_free(cbase);
+    cbase = NULL;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "# test_badinput: timeout\n";
+    if (write(2, m, sizeof m - 1)) {}
+    if (target_pid > 0) kill(target_pid, SIGKILL);
+    if (victim_pid > 0) kill(victim_pid, SIGKILL);
+    _exit(1);
+}
+
+/* ------------------------------------------------------ the good client */
+
+struct until {
+    struct event_base *base;
+    int *flag;
+    int want;
+    double deadline;
+};
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct until *u = arg;
+    if ((u->flag && *u->flag >= u->want) || now() > u->deadline) event_base_loopbreak(u->base);
+}
+
+static int run_until(int *flag, int want, double seconds)
+{
+    struct until u = {cbase, flag, want, now() + seconds};
+    struct event *ev = event_new(cbase, -1, EV_PERSIST, poll_cb, &u);
+    struct timeval tv = {0, 1000};
+    event_add(ev, &tv);
+    event_base_dispatch(cbase);
+    event_free(ev);
+    return flag && *flag >= want;
+}
+
+static void setup(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    atexit(cleanup);
+    target_pid = spawn_node("target", &target_port);
+    victim_pid = spawn_node("victim", &victim_port);
+    CHECK(target_pid > 0 && target_port > 0);
+    CHECK(victim_pid > 0 && victim_port > 0);
+    cbase = event_base_new();
+    client = aemp_node_new(cbase);
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", "client");
+    cJSON_AddArrayToObject(cfg, "binds");
+    cJSON_AddArrayToObject(cfg, "seeds");
+    cJSON_AddStringToObject(cfg, "secret", SECRET);
+    cJSON_AddNumberToObject(cfg, "monitor_timeout", MT);
+    add_auth(cfg);
+    char err[256];
+    int rc = aemp_configure_effective(client, cfg, err, sizeof err);
+    if (rc) fprintf(stderr, "# configure client: %s\n", err);
+    CHECK_INT(rc, 0);
+    cJSON_Delete(cfg);
+    char a[64];
+    cJSON *addrs = cJSON_CreateArray();
+    snprintf(a, sizeof a, "127.0.0.1:%d", target_port);
+    cJSON_AddItemToArray(addrs, cJSON_CreateString(a));
+    transport_set_addrs(client, "target", addrs);
+    cJSON_Delete(addrs);
+    addrs = cJSON_CreateArray();
+    snprintf(a, sizeof a, "127.0.0.1:%d", victim_port);
+    cJSON_AddItemToArray(addrs, cJSON_CreateString(a));
+    transport_set_addrs(client, "victim", addrs);
+    cJSON_Delete(addrs);
+}
+
+struct calres {
+    int calls;
+    cJSON *reply, *error;
+};
+
+static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+{
+    (void)node;
+    struct calres *c = ud;
+    c->calls++;
+    if (reply) c->reply = cJSON_Duplicate(reply, 1);
+    if (error) c->error = cJSON_Duplicate(error, 1);
+}
+
+/* One call to PORT from the good client: 1 when the reply is exactly
+ * ["ping", N] for a fresh N. */
+static int good_ping_port(const char *port)
+{
+    static int seq;
+    int n = ++seq;
+    struct calres c = {0};
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("ping"));
+    cJSON_AddItemToArray(m, cJSON_CreateNumber(n));
+    aemp_cal(client, port, m, 3, cal_done, &c);
+    run_until(&c.calls, 1, 4);
+    int ok = c.calls == 1 && c.reply && cJSON_GetArraySize(c.reply) == 2 &&
+             cJSON_IsString(cJSON_GetArrayItem(c.reply, 0)) &&
+             !strcmp(cJSON_GetArrayItem(c.reply, 0)->valuestring, "ping") &&
+             cJSON_IsNumber(cJSON_GetArrayItem(c.reply, 1)) &&
+             cJSON_GetArrayItem(c.reply, 1)->valueint == n;
+    if (!ok) {
+        char *r = c.reply ? cJSON_PrintUnformatted(c.reply) : NULL;
+        char *e = c.error ? cJSON_PrintUnformatted(c.error) : NULL;
+        fprintf(stderr, "# ping %d to %s: calls=%d reply=%s error=%s\n", n, port, c.calls,
+                r ? r : "-", e ? e : "-");
+        free(r);
+        free(e);
+    }
+    cJSON_Delete(c.reply);
+    cJSON_Delete(c.error);
+    return ok;
+}
+
+/* The target process is alive and serves the good client. */
+static int target_ok(void)
+{
+    int st;
+    if (waitpid(target_pid, &st, WNOHANG) != 0) {
+        fprintf(stderr, "# target process died (status 0x%x)\n", st);
+        target_pid = -1;
+        return 0;
+    }
+    return good_ping_port("target#echo");
+}
+
+/* -------------------------------------------------------- raw attacker */
+
+struct raw {
+    int fd;
+    char buf[65536];
+    size_t len;
+};
+
+static int raw_connect(struct raw *r, int port)
+{
+    r->len = 0;
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (r->fd < 0) return -1;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {0, 100000};
+    setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(r->fd, (struct sockaddr *)&sa, sizeof sa)) {
+        close(r->fd);
+        r->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static void raw_close(struct raw *r)
+{
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+}
+
+/* Send everything (short of errors: a closing peer is fine here). */
+static void raw_send(struct raw *r, const char *data, size_t len)
+{
+    double deadline = now() + 3;
+    while (len && now() < deadline) {
+        ssize_t n = send(r->fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+        if (n <= 0) return;
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void raw_sends(struct raw *r, const char *s)
+{
+    raw_send(r, s, strlen(s));
+}
+
+/* Read one line (without LF, CR kept) into out[outlen] within `secs`: 1 ok,
+ * 0 on timeout/EOF/error. */
+static int raw_line(struct raw *r, char *out, size_t outlen, double secs)
+{
+    double deadline = now() + secs;
+    for (;;) {
+        char *nl = memchr(r->buf, '\n', r->len);
+        if (nl) {
+            size_t n = (size_t)(nl - r->buf);
+            if (n >= outlen) return 0;
+            memcpy(out, r->buf, n);
+            out[n] = 0;
+            memmove(r->buf, nl + 1, r->len - n - 1);
+            r->len -= n + 1;
+            return 1;
+        }
+        if (now() > deadline || r->len == sizeof r->buf) return 0;
+        ssize_t k = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
+        if (k == 0) return 0;
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 0;
+        if (k > 0) r->len += (size_t)k;
+    }
+}
+
+/* Read (and keep, as far as room allows) whatever arrives until the peer
+ * closes: the seconds it took, or -1 when still open after `secs`. */
+static double raw_wait_closed(struct raw *r, double secs)
+{
+    double t0 = now(), deadline = t0 + secs;
+    char scratch[4096];
+    while (now() < deadline) {
+        ssize_t k = recv(r->fd, scratch, sizeof scratch, 0);
+        if (k == 0 || (k < 0 && (errno == ECONNRESET || errno == EPIPE))) return now() - t0;
+        if (k > 0) {
+            size_t room = sizeof r->buf - r->len;
+            size_t c = (size_t)k < room ? (size_t)k : room;
+            memcpy(r->buf + r->len, scratch, c);
+            r->len += c;
+        }
+    }
+    return -1;
+}
+
+/* Wait `secs` for data: 1 when the connection is still open at the end. */
+static int raw_still_open(struct raw *r, double secs)
+{
+    return raw_wait_closed(r, secs) < 0;
+}
+
+/* A greeting from a fresh attacker node ID: L gets "l1\nl2\n". */
+static void our_greeting(char *nodeid, size_t idlen, char *L, size_t Llen)
+{
+    snprintf(nodeid, idlen, "atk-%d", ++atk_seq);
+    const char *acc[] = {"hmac_md6_64_256"}, *fr[] = {"json"};
+    cJSON *a = cJSON_CreateStringArray(acc, 1), *f = cJSON_CreateStringArray(fr, 1);
+    char *l1 = hs_build_greeting(nodeid, a, f, NULL, 0);
+    char nonce[HS_NONCE_LEN + 1];
+    hs_nonce(nonce);
+    snprintf(L, Llen, "%s\n%s\n", l1, nonce);
+    free(l1);
+    cJSON_Delete(a);
+    cJSON_Delete(f);
+}
+
+/* Connect and do the greeting exchange: 0 ok with L (ours) and R (target's)
+ * filled. */
+static int raw_greet(struct raw *r, char *L, char *R, size_t len)
+{
+    char id[32], l1[HS_MAX_LINE + 1], l2[HS_MAX_LINE + 1];
+    if (raw_connect(r, target_port)) return -1;
+    our_greeting(id, sizeof id, L, len);
+    raw_sends(r, L);
+    if (!raw_line(r, l1, sizeof l1, 3) || !raw_line(r, l2, sizeof l2, 3)) return -1;
+    snprintf(R, len, "%s\n%s\n", l1, l2);
+    return 0;
+}
+
+/* Full handshake: greeting plus auth line with a correct token (or a wrong
+ * one when `bad_token`); reads the target's auth line when the token is
+ * correct. 0 ok. */
+static int raw_auth(struct raw *r, int bad_token)
+{
+    char L[3 * HS_MAX_LINE], R[3 * HS_MAX_LINE], err[256];
+    if (raw_greet(r, L, R, sizeof L)) return -1;
+    struct hs_greeting g;
+    char *nl = strchr(R, '\n');
+    if (hs_parse_greeting(R, (size_t)(nl - R), &g, err, sizeof err)) {
+        fprintf(stderr, "# target greeting: %s\n", err);
+        return -1;
+    }
+    const char *off[] = {"hmac_md6_64_256"}, *fr[] = {"json"};
+    cJSON *o = cJSON_CreateStringArray(off, 1), *f = cJSON_CreateStringArray(fr, 1);
+    const char *method, *framing;
+    int rc = hs_choose(&g, o, f, 0, &method, &framing, err, sizeof err);
+    char tok[65] = "", line[256];
+    if (!rc) rc = hs_token(method, SECRET, L, R, tok, sizeof tok);
+    if (!rc) {
+        if (bad_token) tok[0] = tok[0] == '0' ? '1' : '0';
+        snprintf(line, sizeof line, "%s;%s;%s\n", method, tok, framing);
+    }
+    hs_greeting_clear(&g);
+    cJSON_Delete(o);
+    cJSON_Delete(f);
+    if (rc) {
+        fprintf(stderr, "# choose/token: %s\n", err);
+        return -1;
+    }
+    raw_sends(r, line);
+    if (bad_token) return 0;
+    char theirs[HS_MAX_LINE + 1];
+    if (!raw_line(r, theirs, sizeof theirs, 3)) {
+        fprintf(stderr, "# no auth line from the target\n");
+        return -1;
+    }
+    if (strncmp(theirs, "hmac_md6_64_256;", 16)) {
+        fprintf(stderr, "# unexpected auth line from the target: %s\n", theirs);
+        return -1;
+    }
+    return 0;
+}
+
+/* Assert the target closes r within `secs` (and, with min > 0, not before
+ * `min` seconds), then that the node still serves. */
+static void expect_closed(struct raw *r, double min, double secs)
+{
+    double t = raw_wait_closed(r, secs);
+    if (t < 0) fprintf(stderr, "# connection still open after %g s\n", secs);
+    CHECK(t >= 0);
+    if (min > 0 && t >= 0 && t < min) fprintf(stderr, "# closed after %.3f s\n", t);
+    CHECK(t < 0 || t >= min);
+    raw_close(r);
+    CHECK(target_ok());
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_good_client_baseline(void)
+{
+    setup();
+    CHECK(target_ok());
+    CHECK(good_ping_port("victim#echo"));
+    /* a message to a port that does not exist gets no reply */
+    struct calres c = {0};
+    aemp_cal(client, "target#nosuch", cJSON_Parse("[\"x\"]"), 0.5, cal_done, &c);
+    run_until(&c.calls, 1, 2);
+    CHECK(c.calls == 1 && !c.reply && c.error);
+    cJSON_Delete(c.reply);
+    cJSON_Delete(c.error);
+}
+
+static void test_long_greeting_line(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    size_t n = 5000;
+    char *junk = malloc(n);
+    memset(junk, 'a', n);
+    memcpy(junk, "aemp;1;", 7);
+    raw_send(&r, junk, n);
+    free(junk);
+    expect_closed(&r, 0, 1.5); /* at once, not after the handshake timeout */
+}
+
+static void test_exact_limit_greeting_line_then_more(void)
+{
+    setup();
+    /* 4095 bytes + LF is allowed by the letter of the limit but it is not a
+     * greeting: the node closes because it is malformed, promptly. */
+    struct raw r;
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    char *junk = malloc(4096);
+    memset(junk, 'b', 4095);
+    junk[4095] = '\n';
+    raw_send(&r, junk, 4096);
+    raw_sends(&r, "x\n");
+    free(junk);
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_wrong_version(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    char nonce[HS_NONCE_LEN + 1], line[512];
+    hs_nonce(nonce);
+    snprintf(line, sizeof line,
+             "aemp;2;atk-v2;hmac_md6_64_256;json;provider=x;peeraddr=127.0.0.1:1\n%s\n", nonce);
+    raw_sends(&r, line);
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_garbage_greeting(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    unsigned char g[600];
+    srand(4242);
+    for (size_t i = 0; i < sizeof g; i++) g[i] = (unsigned char)(rand() & 0xff);
+    for (size_t i = 49; i < sizeof g; i += 50) g[i] = '\n';
+    raw_send(&r, (const char *)g, sizeof g);
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_echo_of_target_greeting(void)
+{
+    setup();
+    struct raw r;
+    char l1[HS_MAX_LINE + 1], l2[HS_MAX_LINE + 1], both[2 * HS_MAX_LINE + 8];
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    CHECK(raw_line(&r, l1, sizeof l1, 3) && raw_line(&r, l2, sizeof l2, 3));
+    CHECK(!strncmp(l1, "aemp;1;target;", 14));
+    snprintf(both, sizeof both, "%s\n%s\n", l1, l2);
+    raw_sends(&r, both);
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_wrong_token(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 1), 0);
+    /* closed at once, not by the handshake timeout */
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_invalid_json_after_auth(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    CHECK(raw_still_open(&r, 0.2)); /* authenticated and up */
+    raw_sends(&r, "[\"x\",}");
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_message_over_max_size(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    size_t n = 70000;
+    char *m = malloc(n + 32);
+    strcpy(m, "[\"echo\",\"");
+    size_t h = strlen(m);
+    memset(m + h, 'z', n);
+    strcpy(m + h + n, "\",\"atk#x\"]");
+    raw_send(&r, m, strlen(m));
+    free(m);
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_message_just_under_max_size_is_fine(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    char id[32];
+    /* our node ID is the last atk-N used */
+    snprintf(id, sizeof id, "atk-%d", atk_seq);
+    size_t n = 60000;
+    char *m = malloc(n + 64);
+    int h = sprintf(m, "[\"echo\",\"");
+    memset(m + h, 'y', n);
+    sprintf(m + h + n, "\",\"%s#big\"]", id);
+    raw_send(&r, m, strlen(m));
+    free(m);
+    /* the echo comes back on this connection: ["big","yyy..."] */
+    double deadline = now() + 3;
+    int got = 0;
+    while (now() < deadline && !got) {
+        raw_wait_closed(&r, 0.1);
+        got = r.len >= n && memmem(r.buf, r.len, "[\"big\",\"yyyy", 11) != NULL;
+    }
+    CHECK(got);
+    CHECK(raw_still_open(&r, 0.1));
+    raw_close(&r);
+    CHECK(target_ok());
+}
+
+static void test_silent_connection_times_out(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    expect_closed(&r, MT - 0.5, MT + 2);
+}
+
+static void test_200_stalled_half_greetings(void)
+{
+    setup();
+    enum { N = 200 };
+    static struct raw rs[N];
+    int opened = 0;
+    double t0 = now();
+    for (int i = 0; i < N; i++) {
+        if (raw_connect(&rs[i], target_port)) continue;
+        opened++;
+        raw_sends(&rs[i], "aemp;1;atk-stall;hmac_md6");
+    }
+    CHECK_INT(opened, N);
+    /* the good client is served while they are all open */
+    CHECK(good_ping_port("target#echo"));
+    /* and a fresh peer still gets through the handshake and is served */
+    struct raw fresh;
+    CHECK_INT(raw_auth(&fresh, 0), 0);
+    char m[128];
+    snprintf(m, sizeof m, "[\"echo\",\"fresh\",\"atk-%d#f\"]", atk_seq);
+    raw_sends(&fresh, m);
+    double dl = now() + 2;
+    while (now() < dl && !memmem(fresh.buf, fresh.len, "[\"f\",\"fresh\"]", 13))
+        if (!raw_still_open(&fresh, 0.05)) break;
+    CHECK(memmem(fresh.buf, fresh.len, "[\"f\",\"fresh\"]", 13) != NULL);
+    raw_close(&fresh);
+    struct pollfd pf[N];
+    for (int i = 0; i < N; i++) pf[i] = (struct pollfd){.fd = rs[i].fd, .events = POLLIN};
+    int still = 0, early = 0;
+    for (int i = 0; i < N; i++) {
+        if (rs[i].fd < 0) continue;
+        char b[512];
+        ssize_t k;
+        while ((k = recv(rs[i].fd, b, sizeof b, MSG_DONTWAIT)) > 0) {}
+        if (k == 0 || (k < 0 && errno == ECONNRESET)) {
+            if (!early++)
+                fprintf(stderr, "# stalled connection %d closed early (%.2f s)\n", i, now() - t0);
+            raw_close(&rs[i]);
+            pf[i].fd = -1;
+        } else
+            still++;
+    }
+    CHECK_INT(early, 0);
+    CHECK_INT(still, opened);
+    CHECK(good_ping_port("target#echo"));
+    /* all closed by the handshake timeout */
+    int closed = 0;
+    double deadline = t0 + MT + 3;
+    while (closed < still && now() < deadline) {
+        if (poll(pf, N, 100) <= 0) continue;
+        for (int i = 0; i < N; i++) {
+            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char b[512];
+            ssize_t k = recv(pf[i].fd, b, sizeof b, MSG_DONTWAIT);
+            if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                closed++;
+                raw_close(&rs[i]);
+                pf[i].fd = -1;
+            }
+        }
+    }
+    double took = now() - t0;
+    printf("# %d of %d stalled connections closed after %.2f s\n", closed, still, took);
+    CHECK_INT(closed, still);
+    CHECK(took >= MT - 0.5);
+    for (int i = 0; i < N; i++) raw_close(&rs[i]);
+    CHECK(target_ok());
+}
+
+static void test_not_an_array(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    CHECK(raw_still_open(&r, 0.1));
+    raw_sends(&r, "{\"a\":1}");
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_first_element_not_string(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    raw_sends(&r, "[1,2,3]");
+    expect_closed(&r, 0, 1.5);
+}
+
+static void test_unknown_port_keeps_connection(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    char id[32], m[256];
+    snprintf(id, sizeof id, "atk-%d", atk_seq);
+    raw_sends(&r, "[\"no-such-port\",\"hello\"] [] \n[\"nosuch2\",{\"a\":[1,2]}]");
+    CHECK(raw_still_open(&r, 0.5));
+    r.len = 0;
+    /* the same connection still carries traffic both ways */
+    snprintf(m, sizeof m, "[\"echo\",\"still\",\"here\",\"%s#r\"]", id);
+    raw_sends(&r, m);
+    double deadline = now() + 3;
+    int got = 0;
+    while (now() < deadline && !got) {
+        if (!raw_still_open(&r, 0.1)) break;
+        got = memmem(r.buf, r.len, "[\"r\",\"still\",\"here\"]", 20) != NULL;
+    }
+    if (!got) fprintf(stderr, "# got %zu bytes: %.*s\n", r.len, (int)r.len, r.buf);
+    CHECK(got);
+    raw_close(&r);
+    CHECK(target_ok());
+}
+
+struct monres {
+    int calls;
+    cJSON *reason;
+    double at;
+};
+
+static void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+{
+    (void)node;
+    (void)port;
+    struct monres *m = ud;
+    m->calls++;
+    m->at = now();
+    cJSON_Delete(m->reason);
+    m->reason = cJSON_Duplicate(reason, 1);
+}
+
+static void test_kill9_peer_fires_monitor(void)
+{
+    setup();
+    CHECK(good_ping_port("victim#echo")); /* a connection exists */
+    CHECK(aemp_node_is_up(client, "victim"));
+    struct monres m = {0};
+    aemp_mon(client, "victim#echo", mon_cb, &m, NULL);
+    run_until(NULL, 0, 0.2);
+    CHECK_INT(m.calls, 0);
+    double t0 = now();
+    CHECK_INT(kill(victim_pid, SIGKILL), 0);
+    int st = 0;
+    CHECK_INT(waitpid(victim_pid, &st, 0), victim_pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    victim_pid = -1;
+    CHECK(run_until(&m.calls, 1, MT + 1));
+    CHECK_INT(m.calls, 1);
+    double took = m.calls ? m.at - t0 : -1;
+    printf("# monitor fired after %.3f s\n", took);
+    CHECK(took >= 0 && took <= MT + 1);
+    CHECK(m.reason && cJSON_GetArraySize(m.reason) >= 2);
+    const cJSON *r0 = cJSON_GetArrayItem(m.reason, 0), *r1 = cJSON_GetArrayItem(m.reason, 1);
+    CHECK(cJSON_IsString(r0) && !strcmp(r0->valuestring, "transport_error"));
+    CHECK(cJSON_IsString(r1) && !strcmp(r1->valuestring, "victim"));
+    if (m.reason) {
+        char *s = cJSON_PrintUnformatted(m.reason);
+        printf("# reason %s\n", s);
+        free(s);
+    }
+    cJSON_Delete(m.reason);
+    /* the target is undisturbed */
+    CHECK(target_ok());
+}
+
+static void test_target_survived_everything(void)
+{
+    setup();
+    CHECK(target_ok());
+    /* a clean SIGTERM ends it */
+    CHECK_INT(kill(target_pid, SIGTERM), 0);
+    int st = 0;
+    CHECK_INT(waitpid(target_pid, &st, 0), target_pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+    target_pid = -1;
+}
+
+T_MAIN(T(test_good_client_baseline), T(test_long_greeting_line),
+       T(test_exact_limit_greeting_line_then_more), T(test_wrong_version),
+       T(test_garbage_greeting), T(test_echo_of_target_greeting), T(test_wrong_token),
+       T(test_invalid_json_after_auth), T(test_message_over_max_size),
+       T(test_message_just_under_max_size_is_fine), T(test_silent_connection_times_out),
+       T(test_200_stalled_half_greetings), T(test_not_an_array),
+       T(test_first_element_not_string), T(test_unknown_port_keeps_connection),
+       T(test_kill9_peer_fires_monitor), T(test_target_survived_everything))
