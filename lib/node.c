@@ -26,8 +26,15 @@ static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
  * bits for n = 16). */
 static void random_alnum(char *buf, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        buf[i] = alnum[randombytes_uniform(sizeof alnum - 1)];
+    /* One getrandom() for all characters; bytes >= 248 (a multiple of 62)
+     * are skipped so that every character is equally likely. */
+    unsigned char rnd[64];
+    size_t i = 0;
+    while (i < n) {
+        randombytes_buf(rnd, sizeof rnd);
+        for (size_t j = 0; j < sizeof rnd && i < n; j++)
+            if (rnd[j] < 248) buf[i++] = alnum[rnd[j] % 62];
+    }
     buf[n] = 0;
 }
 
@@ -416,8 +423,14 @@ static void queue_push(aemp_node *node, struct qitem *q)
 
 void core_enqueue(aemp_node *node, const char *srcnode, cJSON *msg)
 {
-    struct qitem *q = calloc(1, sizeof *q);
-    if (!q || !(q->srcnode = strdup(srcnode))) {
+    struct qitem *q = malloc(sizeof *q);
+    /* Messages from our own node (the common case) need no copy of its ID. */
+    if (q) {
+        q->next = NULL;
+        q->name = NULL;
+        q->srcnode = srcnode == node->id ? NULL : strdup(srcnode);
+    }
+    if (!q || (srcnode != node->id && !q->srcnode)) {
         free(q);
         cJSON_Delete(msg);
         aemp_log(2, "out of memory: local message dropped");
@@ -463,8 +476,9 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         c->qhead = q->next;
         if (!c->qhead) c->qtail = NULL;
         if (q->msg) {
-            core_trace(node, "rcv", q->srcnode, q->msg);
-            dispatch(node, q->srcnode, q->msg);
+            const char *src = q->srcnode ? q->srcnode : node->id;
+            core_trace(node, "rcv", src, q->msg);
+            dispatch(node, src, q->msg);
             cJSON_Delete(q->msg);
         } else {
             check_exists(node, q->name);

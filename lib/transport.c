@@ -494,6 +494,11 @@ static void on_greeting(struct conn *c)
     } else {
         struct peer *p = peer_get(t, g.nodeid, 0);
         if (p && p->conn) {
+            if (c->seed) { /* the seed is up through another connection */
+                free(c->seed->nodeid);
+                c->seed->nodeid = strdup(g.nodeid);
+                p->is_seed = 1;
+            }
             conn_close(c, 7, "already connected to %s", g.nodeid);
         } else if (!has_secret(t) && !(t->creds && hs_use_tls(&g, 1))) {
             conn_close(c, 4,
