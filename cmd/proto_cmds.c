@@ -1,32 +1,606 @@
-/* proto_cmds.c - TEMPORARY stand-ins for the protocol subcommands (run, snd,
- * cal, mon, trace) until their real implementation replaces this file. */
+/* proto_cmds.c - the protocol subcommands of the aemp tool (PROTOCOL.md
+ * section 9): run, snd, cal, mon, trace.
+ *
+ * snd, cal, mon and trace start an anonymous node from profile "aemp", do
+ * their one job on its event loop and end it; run configures a node from the
+ * given key/values and runs it until SIGINT or SIGTERM. Every failure is one
+ * line "aemp: SUB: what failed" on stderr; results go to stdout. */
 #include "cmds.h"
 
-#include <stdio.h>
+#include "aemp.h"
 
-static int not_yet(const char *sub)
+#include <event2/event.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT 5.0
+
+/* State of one protocol subcommand run. */
+struct pst {
+    aemp_node *node;
+    const char *sub;     /* subcommand name, for messages */
+    double timeout;      /* seconds */
+    int timeout_given;   /* --timeout on the command line */
+    int done;            /* a result or failure was reported */
+    int status;          /* exit status once done */
+    char *target;        /* port or node the command talks to (owned) */
+    aemp_guard *timer;   /* overall timeout, or NULL */
+    /* trace */
+    cJSON *results;      /* object NODE -> array of neighbours, or null */
+    int pending;
+    char *first;         /* first node of trace */
+};
+
+static int msg(struct pst *st, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int msg(struct pst *st, int status, const char *fmt, ...)
 {
-    fprintf(stderr, "aemp: %s: not available in this build yet\n", sub);
-    return EXIT_FAIL;
+    va_list ap;
+    fprintf(stderr, "aemp: %s: ", st->sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+/* Report the end of the command and stop the loop. The first call wins. */
+static void finish(struct pst *st, int status)
+{
+    if (st->done) return;
+    st->done = 1;
+    st->status = status;
+    fflush(stdout);
+    aemp_node_stop(st->node);
+}
+
+/* JSON of an array without its outer brackets (new string), "" for []. */
+static char *unbracketed(const cJSON *arr)
+{
+    char *s = cJSON_PrintUnformatted(arr);
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        memmove(s, s + 1, n - 2);
+        s[n - 2] = '\0';
+    }
+    return s;
+}
+
+static void print_unbracketed(FILE *out, const cJSON *arr)
+{
+    char *s = unbracketed(arr);
+    fprintf(out, "%s\n", s ? s : "");
+    free(s);
+}
+
+/* Parse the options before the positional arguments: `--timeout SECONDS`
+ * (also `--timeout=SECONDS`) and `--` ending options. On success *first is
+ * the index of the first positional argument. */
+static int parse_opts(struct pst *st, int argc, char **argv, int *first)
+{
+    int i = 1;
+    st->timeout = DEFAULT_TIMEOUT;
+    while (i < argc && !strncmp(argv[i], "--", 2)) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(a, "--timeout")) {
+            if (i + 1 >= argc) return msg(st, EXIT_USAGE, "--timeout needs a value in seconds");
+            val = argv[i + 1];
+            i += 2;
+        } else if (!strncmp(a, "--timeout=", 10)) {
+            val = a + 10;
+            i++;
+        } else {
+            return msg(st, EXIT_USAGE, "unknown option '%s' (only --timeout SECONDS)", a);
+        }
+        char *end = NULL;
+        double t = strtod(val, &end);
+        if (!*val || !end || *end || !(t > 0) || t > 1e6)
+            return msg(st, EXIT_USAGE, "--timeout wants a positive number of seconds, not '%s'",
+                       val);
+        st->timeout = t;
+        st->timeout_given = 1;
+    }
+    *first = i;
+    return EXIT_OK;
+}
+
+static void trace_env(aemp_node *node)
+{
+    const char *t = getenv("AEMP_TRACE");
+    if (t && *t && strcmp(t, "0")) aemp_trace_set(node, 1);
+}
+
+/* Start the anonymous node of snd/cal/mon/trace; print why and return an
+ * exit status on failure. */
+static int start_anon(struct pst *st)
+{
+    char err[512] = "";
+    st->node = aemp_node_new(NULL);
+    if (!st->node) return msg(st, EXIT_FAIL, "out of memory");
+    trace_env(st->node);
+    int rc = aemp_configure(st->node, "aemp", NULL, err, sizeof err);
+    if (rc) return msg(st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
+    const cJSON *cfg = aemp_node_config(st->node);
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(cfg, "secret");
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(cfg, "cert");
+    int has_secret = cJSON_IsString(secret) && *secret->valuestring;
+    int has_cert = cert && !cJSON_IsNull(cert) && !cJSON_IsFalse(cert) &&
+                   !(cJSON_IsString(cert) && !*cert->valuestring);
+    if (!has_secret && !has_cert)
+        return msg(st, EXIT_FAIL,
+                   "no shared secret or certificate configured; run `aemp gensecret` "
+                   "(and give the other nodes the same secret)");
+    return EXIT_OK;
+}
+
+static void on_timeout(aemp_node *node, void *ud)
+{
+    struct pst *st = ud;
+    (void)node;
+    st->timer = NULL; /* fired: the guard is inert but still ours to free */
+    if (st->done) return;
+    char *nid = aemp_node_of(st->target);
+    msg(st, EXIT_FAIL, "no reply from %s within %g s: unreachable, not running, or refused our "
+                       "secret",
+        nid ? nid : st->target, st->timeout);
+    free(nid);
+    finish(st, EXIT_FAIL);
+}
+
+/* Run the loop until done; the loop ending by itself is a failure. */
+static void run_loop(struct pst *st)
+{
+    int rc = aemp_node_run(st->node);
+    if (!st->done) {
+        if (rc)
+            msg(st, EXIT_FAIL, "the event loop failed");
+        else
+            msg(st, EXIT_FAIL, "nothing left to wait for and no answer from %s", st->target);
+        st->done = 1;
+        st->status = EXIT_FAIL;
+    }
+}
+
+static int cleanup(struct pst *st, aemp_guard *timer_guard, int status)
+{
+    aemp_guard_free(timer_guard);
+    aemp_node_free(st->node);
+    free(st->target);
+    free(st->first);
+    cJSON_Delete(st->results);
+    return status;
+}
+
+/* The message ARG... of snd/cal, JSON-decoded as 1.30 does. */
+static cJSON *build_msg(struct pst *st, int argc, char **argv, int *status)
+{
+    cJSON *m = cJSON_CreateArray();
+    char err[512] = "";
+    if (!m) {
+        *status = msg(st, EXIT_FAIL, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < argc; i++) {
+        cJSON *v = cmd_arg_json(argv[i], err, sizeof err);
+        if (!v) {
+            cJSON_Delete(m);
+            *status = msg(st, EXIT_USAGE, "%s", err);
+            return NULL;
+        }
+        cJSON_AddItemToArray(m, v);
+    }
+    return m;
+}
+
+static int valid_port(const char *p)
+{
+    return *p && *p != '#';
+}
+
+/* ------------------------------------------------------------------ snd */
+
+static int snd_reply(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    struct pst *st = ud;
+    const cJSON *it;
+    int first = 1;
+    cJSON_ArrayForEach(it, m)
+    {
+        if (!first) fputc(' ', stdout);
+        first = 0;
+        if (cJSON_IsString(it)) {
+            fputs(it->valuestring, stdout);
+        } else {
+            char *s = cJSON_PrintUnformatted(it);
+            fputs(s ? s : "", stdout);
+            free(s);
+        }
+    }
+    fputc('\n', stdout);
+    aemp_kil(node, self, NULL);
+    finish(st, EXIT_OK);
+    return 0;
+}
+
+static void snd_mon(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+{
+    struct pst *st = ud;
+    (void)node;
+    const cJSON *r0 = cJSON_GetArrayItem(reason, 0);
+    /* Only a port that never existed means the message was not delivered; a
+     * port that died after our message (maybe because of it) got it. */
+    if (st->done || !cJSON_IsString(r0) || strcmp(r0->valuestring, "no_such_port")) return;
+    char *s = unbracketed(reason);
+    msg(st, EXIT_FAIL, "%s was not delivered: %s", port, s ? s : "no_such_port");
+    free(s);
+    finish(st, EXIT_FAIL);
+}
+
+int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    struct pst st = {.sub = argv[0]};
+    int first, rc;
+    (void)ctx;
+    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
+    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing PORT (usage: aemp snd PORT ARG...)");
+    const char *port = argv[first];
+    if (!valid_port(port)) return msg(&st, EXIT_USAGE, "'%s' is not a port ID", port);
+    cJSON *m = build_msg(&st, argc - first - 1, argv + first + 1, &rc);
+    if (!m) return rc;
+    st.target = strdup(port);
+    if ((rc = start_anon(&st))) {
+        cJSON_Delete(m);
+        return cleanup(&st, NULL, rc);
+    }
+    aemp_guard *timer = NULL;
+    char *nid = aemp_node_of(port);
+    char *reply = aemp_port(st.node);
+    if (!nid || !reply || !st.target) {
+        cJSON_Delete(m);
+        free(nid);
+        free(reply);
+        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "out of memory"));
+    }
+    if ((rc = aemp_snd(st.node, port, m))) {
+        msg(&st, EXIT_FAIL, "cannot send to %s: %s", port, aemp_strerror(rc));
+        st.status = EXIT_FAIL;
+        goto out;
+    }
+    if (strchr(port, '#') && strchr(port, '#')[1]) aemp_mon(st.node, port, snd_mon, &st, NULL);
+    aemp_rcv(st.node, reply, NULL, snd_reply, &st);
+    cJSON *proof = cJSON_CreateArray();
+    cJSON_AddItemToArray(proof, cJSON_CreateString("snd"));
+    cJSON_AddItemToArray(proof, cJSON_CreateString(reply));
+    cJSON_AddItemToArray(proof, cJSON_CreateString("message sent successfully"));
+    if ((rc = aemp_snd(st.node, nid, proof))) {
+        msg(&st, EXIT_FAIL, "cannot send to node %s: %s", nid, aemp_strerror(rc));
+        st.status = EXIT_FAIL;
+        goto out;
+    }
+    aemp_after(st.node, st.timeout, on_timeout, &st, &timer);
+    run_loop(&st);
+out:
+    free(nid);
+    free(reply);
+    return cleanup(&st, timer, st.status);
+}
+
+/* ------------------------------------------------------------------ cal */
+
+static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+{
+    struct pst *st = ud;
+    (void)node;
+    if (st->done) return;
+    if (reply) {
+        print_unbracketed(stdout, reply);
+        finish(st, EXIT_OK);
+        return;
+    }
+    const cJSON *e0 = cJSON_GetArrayItem(error, 0);
+    if (cJSON_IsString(e0) && !strcmp(e0->valuestring, "timeout") &&
+        cJSON_GetArraySize(error) == 1) {
+        char *nid = aemp_node_of(st->target);
+        msg(st, EXIT_FAIL,
+            "no reply from %s within %g s: unreachable, not running, or refused our secret",
+            nid ? nid : st->target, st->timeout);
+        free(nid);
+    } else {
+        char *s = unbracketed(error);
+        msg(st, EXIT_FAIL, "%s died: %s", st->target, s && *s ? s : "(normal kill)");
+        free(s);
+    }
+    finish(st, EXIT_FAIL);
+}
+
+int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    struct pst st = {.sub = argv[0]};
+    int first, rc;
+    (void)ctx;
+    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
+    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing PORT (usage: aemp cal PORT ARG...)");
+    const char *port = argv[first];
+    if (!valid_port(port)) return msg(&st, EXIT_USAGE, "'%s' is not a port ID", port);
+    cJSON *m = build_msg(&st, argc - first - 1, argv + first + 1, &rc);
+    if (!m) return rc;
+    st.target = strdup(port);
+    if ((rc = start_anon(&st))) {
+        cJSON_Delete(m);
+        return cleanup(&st, NULL, rc);
+    }
+    if ((rc = aemp_cal(st.node, port, m, st.timeout, cal_done, &st)))
+        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot send to %s: %s", port,
+                                      aemp_strerror(rc)));
+    run_loop(&st);
+    return cleanup(&st, NULL, st.status);
+}
+
+/* ------------------------------------------------------------------ mon */
+
+static void mon_done(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+{
+    struct pst *st = ud;
+    (void)node;
+    (void)port;
+    if (st->done) return;
+    print_unbracketed(stdout, reason);
+    finish(st, EXIT_OK);
+}
+
+static void mon_timeout(aemp_node *node, void *ud)
+{
+    struct pst *st = ud;
+    (void)node;
+    if (st->done) return;
+    msg(st, EXIT_FAIL, "%s still alive after %g s", st->target, st->timeout);
+    finish(st, EXIT_FAIL);
+}
+
+int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    struct pst st = {.sub = argv[0]};
+    int first, rc;
+    (void)ctx;
+    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
+    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing PORT (usage: aemp mon PORT)");
+    if (argc - first > 1)
+        return msg(&st, EXIT_USAGE, "too many arguments (usage: aemp mon PORT)");
+    const char *port = argv[first];
+    if (!valid_port(port)) return msg(&st, EXIT_USAGE, "'%s' is not a port ID", port);
+    st.target = strdup(port);
+    if ((rc = start_anon(&st))) return cleanup(&st, NULL, rc);
+    if (!st.target) return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "out of memory"));
+    aemp_guard *timer = NULL;
+    if ((rc = aemp_mon(st.node, port, mon_done, &st, NULL)))
+        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot monitor %s: %s", port,
+                                      aemp_strerror(rc)));
+    if (st.timeout_given) aemp_after(st.node, st.timeout, mon_timeout, &st, &timer);
+    run_loop(&st);
+    return cleanup(&st, timer, st.status);
+}
+
+/* ---------------------------------------------------------------- trace */
+
+struct trace_req {
+    struct pst *st;
+    char *nodeid;
+};
+
+static void trace_ask(struct pst *st, const char *nodeid);
+
+static void trace_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+{
+    struct trace_req *rq = ud;
+    struct pst *st = rq->st;
+    (void)error;
+    const char *self = aemp_node_id(node);
+    if (reply) {
+        cJSON *neigh = cJSON_CreateArray();
+        const cJSON *it;
+        cJSON_ArrayForEach(it, reply)
+        {
+            if (!cJSON_IsString(it) || !strcmp(it->valuestring, self)) continue;
+            cJSON_AddItemToArray(neigh, cJSON_CreateString(it->valuestring));
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(st->results, rq->nodeid, neigh);
+        cJSON_ArrayForEach(it, neigh) trace_ask(st, it->valuestring);
+    }
+    free(rq->nodeid);
+    free(rq);
+    if (--st->pending == 0) finish(st, EXIT_OK);
+}
+
+/* Ask `nodeid` for its up nodes unless it was asked already. */
+static void trace_ask(struct pst *st, const char *nodeid)
+{
+    if (cJSON_GetObjectItemCaseSensitive(st->results, nodeid)) return;
+    cJSON_AddItemToObject(st->results, nodeid, cJSON_CreateNull());
+    struct trace_req *rq = calloc(1, sizeof *rq);
+    if (!rq || !(rq->nodeid = strdup(nodeid))) {
+        free(rq);
+        return;
+    }
+    rq->st = st;
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("up_nodes"));
+    st->pending++;
+    if (aemp_cal(st->node, nodeid, m, st->timeout, trace_done, rq)) {
+        st->pending--;
+        free(rq->nodeid);
+        free(rq);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Strings of a JSON array or the keys of an object, sorted (borrowed). */
+static const char **sorted_strings(const cJSON *c, int keys, int *n)
+{
+    int len = cJSON_GetArraySize(c);
+    const char **v = calloc((size_t)len + 1, sizeof *v);
+    int i = 0;
+    const cJSON *it;
+    if (!v) return NULL;
+    cJSON_ArrayForEach(it, c) v[i++] = keys ? it->string : it->valuestring;
+    qsort(v, (size_t)i, sizeof *v, cmp_str);
+    *n = i;
+    return v;
+}
+
+int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    struct pst st = {.sub = argv[0]};
+    int first, rc;
+    (void)ctx;
+    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
+    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing NODE (usage: aemp trace NODE)");
+    if (argc - first > 1)
+        return msg(&st, EXIT_USAGE, "too many arguments (usage: aemp trace NODE)");
+    if (!valid_port(argv[first]))
+        return msg(&st, EXIT_USAGE, "'%s' is not a node ID", argv[first]);
+    st.first = aemp_node_of(argv[first]);
+    st.target = st.first ? strdup(st.first) : NULL;
+    st.results = cJSON_CreateObject();
+    if (!st.first || !st.target || !st.results)
+        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "out of memory"));
+    if ((rc = start_anon(&st))) return cleanup(&st, NULL, rc);
+    trace_ask(&st, st.first);
+    if (st.pending == 0)
+        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot send to %s", st.first));
+    run_loop(&st);
+    if (st.status) return cleanup(&st, NULL, st.status);
+
+    int n = 0;
+    const char **nodes = sorted_strings(st.results, 1, &n);
+    for (int i = 0; nodes && i < n; i++) {
+        const cJSON *neigh = cJSON_GetObjectItemCaseSensitive(st.results, nodes[i]);
+        fputs(nodes[i], stdout);
+        fputc(':', stdout);
+        if (!cJSON_IsArray(neigh)) {
+            fputs(" (no answer)\n", stdout);
+            continue;
+        }
+        int m = 0;
+        const char **nb = sorted_strings(neigh, 0, &m);
+        for (int j = 0; nb && j < m; j++)
+            printf(" %s", nb[j]);
+        fputc('\n', stdout);
+        free(nb);
+    }
+    free(nodes);
+    fflush(stdout);
+    rc = EXIT_OK;
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(st.results, st.first)))
+        rc = msg(&st, EXIT_FAIL,
+                 "no reply from %s within %g s: unreachable, not running, or refused our secret",
+                 st.first, st.timeout);
+    return cleanup(&st, NULL, rc);
+}
+
+/* ------------------------------------------------------------------ run */
+
+static void on_signal(evutil_socket_t fd, short what, void *ud)
+{
+    struct pst *st = ud;
+    (void)what;
+    aemp_log(6, "signal %d: stopping node %s", (int)fd, aemp_node_id(st->node));
+    st->done = 1;
+    aemp_node_stop(st->node);
+}
+
+/* A comma list for the keys that hold lists, as the config subcommands
+ * accept them; other values stay as decoded. */
+static cJSON *run_value(const char *key, cJSON *v)
+{
+    if (!cJSON_IsString(v) ||
+        (strcmp(key, "binds") && strcmp(key, "seeds") && strcmp(key, "services")))
+        return v;
+    cJSON *arr = cJSON_CreateArray();
+    const char *s = v->valuestring;
+    while (arr && *s) {
+        const char *c = strchr(s, ',');
+        size_t n = c ? (size_t)(c - s) : strlen(s);
+        if (n) {
+            char *part = strndup(s, n);
+            if (part) cJSON_AddItemToArray(arr, cJSON_CreateString(part));
+            free(part);
+        }
+        s += n + (c ? 1 : 0);
+    }
+    if (!arr) return v;
+    cJSON_Delete(v);
+    return arr;
 }
 
 int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-    return not_yet(argv[0]);
-}
-int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv)
-{
-    return not_yet(argv[0]);
-}
-int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
-{
-    return not_yet(argv[0]);
-}
-int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv)
-{
-    return not_yet(argv[0]);
-}
-int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
-{
-    return not_yet(argv[0]);
+    struct pst st = {.sub = argv[0]};
+    char err[512] = "";
+    int rc;
+    const char *profile = ctx ? ctx->profile : NULL;
+    if ((argc - 1) % 2)
+        return msg(&st, EXIT_USAGE, "missing the value of '%s' (usage: aemp run [KEY VALUE...])",
+                   argv[argc - 1]);
+    cJSON *kv = cJSON_CreateObject();
+    if (!kv) return msg(&st, EXIT_FAIL, "out of memory");
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "profile")) {
+            profile = argv[i + 1];
+            continue;
+        }
+        cJSON *v = cmd_arg_json(argv[i + 1], err, sizeof err);
+        if (!v) {
+            cJSON_Delete(kv);
+            return msg(&st, EXIT_USAGE, "%s: %s", argv[i], err);
+        }
+        v = run_value(argv[i], v);
+        cJSON_DeleteItemFromObjectCaseSensitive(kv, argv[i]);
+        cJSON_AddItemToObject(kv, argv[i], v);
+    }
+    st.node = aemp_node_new(NULL);
+    if (!st.node) {
+        cJSON_Delete(kv);
+        return msg(&st, EXIT_FAIL, "out of memory");
+    }
+    trace_env(st.node);
+    struct event_base *base = aemp_node_base(st.node);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
+    if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL)) {
+        rc = msg(&st, EXIT_FAIL, "cannot install the signal handlers");
+        goto out;
+    }
+    rc = aemp_configure(st.node, profile, kv, err, sizeof err);
+    if (rc) {
+        rc = msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
+        goto out;
+    }
+    aemp_log(5, "node %s running", aemp_node_id(st.node));
+    rc = aemp_node_run(st.node);
+    if (rc && !st.done)
+        rc = msg(&st, EXIT_FAIL, "the event loop failed");
+    else
+        rc = EXIT_OK;
+    if (rc == EXIT_OK) aemp_log(6, "node %s stopped", aemp_node_id(st.node));
+out:
+    if (sigint) event_free(sigint);
+    if (sigterm) event_free(sigterm);
+    aemp_node_free(st.node);
+    cJSON_Delete(kv);
+    return rc;
 }
