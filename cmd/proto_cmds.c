@@ -215,6 +215,8 @@ static int snd_reply(aemp_node *node, const char *self, const cJSON *m, void *ud
     struct pst *st = ud;
     const cJSON *it;
     int first = 1;
+    aemp_kil(node, self, NULL);
+    if (st->done) return 0; /* the monitor reported a failure in this loop turn */
     cJSON_ArrayForEach(it, m)
     {
         if (!first) fputc(' ', stdout);
@@ -228,7 +230,6 @@ static int snd_reply(aemp_node *node, const char *self, const cJSON *m, void *ud
         }
     }
     fputc('\n', stdout);
-    aemp_kil(node, self, NULL);
     finish(st, EXIT_OK);
     return 0;
 }
@@ -324,6 +325,20 @@ static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, vo
     finish(st, EXIT_FAIL);
 }
 
+/* An abnormal death of the called port before the reply ends cal (aemp_cal
+ * with a timeout does not monitor); after a normal kill a reply may still
+ * come from elsewhere, so the timeout decides. */
+static void cal_mon(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+{
+    struct pst *st = ud;
+    (void)node;
+    if (st->done || cJSON_GetArraySize(reason) == 0) return;
+    char *s = unbracketed(reason);
+    msg(st, EXIT_FAIL, "%s died: %s", port, s ? s : "?");
+    free(s);
+    finish(st, EXIT_FAIL);
+}
+
 int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
@@ -343,6 +358,7 @@ int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
     if ((rc = aemp_cal(st.node, port, m, st.timeout, cal_done, &st)))
         return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot send to %s: %s", port,
                                       aemp_strerror(rc)));
+    if (strchr(port, '#') && strchr(port, '#')[1]) aemp_mon(st.node, port, cal_mon, &st, NULL);
     run_loop(&st);
     return cleanup(&st, NULL, st.status);
 }
