@@ -186,6 +186,13 @@ out_is "trace n1: both nodes, sorted" "$WANT_TRACE"
 expect_status "trace from n2 (node in a port ID)" 0 "$AEMP" trace "n2#whatever"
 out_is "trace n2: same network" "$WANT_TRACE"
 
+# a wrong secret: refused, bounded failure
+expect_status "aemp profile with another secret" 0 "$AEMP" profile aemp setsecret not-the-secret
+timed expect_status "snd with a wrong secret" 1 "$AEMP" snd --timeout 2 n1 info
+err_has "snd with a wrong secret: message" "aemp: snd: no reply from n1 within 2 s$NOREPLY"
+took_at_most "snd with a wrong secret: bounded" 4
+expect_status "aemp profile: secret removed again" 0 "$AEMP" profile aemp delsecret
+
 # run stops cleanly on SIGTERM and SIGINT
 kill -TERM "$N2"
 wait "$N2"
