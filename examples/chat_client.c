@@ -6,8 +6,10 @@
  * client's bridge head: lines read from stdin go to it, and the server relays
  * them to every client. The client monitors the handler and the handler the
  * client port: when the handler (or the server's node) goes, the client port
- * is killed and the client connects again once a server is there. At the end
- * of stdin the standalone program kills its port and exits.
+ * is killed and the client connects again once a server is there. Input is
+ * read from the first line the server sends (our own "NICK (joins)"), so
+ * lines piped in are not lost while connecting. At the end of stdin the
+ * standalone program kills its port and exits.
  *
  *   standalone:  chat_client PROFILE|- [NICK]
  *   service:     aemp run services '[["PATH/libchat_client.so:chat_client_init", "NICK"]]'
@@ -29,16 +31,21 @@ struct chat {
     char *handler;  /* our bridge head on the server's node */
     aemp_guard *grp, *mon_handler, *retry, *quit;
     struct event *input;
+    int input_on;   /* stdin is watched (from the first line we are sent) */
+    int input_poll; /* stdin cannot be polled (file, /dev/null): just read */
     char buf[4096];
     size_t len;
 };
 
 static void try_connect(struct chat *ch);
+static void start_input(struct chat *ch);
 
 static int on_text(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
     const cJSON *text = cJSON_GetArrayItem(msg, 0);
     if (cJSON_IsString(text)) eg_say("%s\n", text->valuestring);
+    /* The first line (our own "NICK (joins)") shows the handler is there. */
+    start_input(ud);
     return 0;
 }
 
@@ -124,7 +131,7 @@ static void quit_cb(aemp_node *node, void *ud)
 static void on_stdin(evutil_socket_t fd, short what, void *ud)
 {
     struct chat *ch = ud;
-    ssize_t n = read(fd, ch->buf + ch->len, sizeof ch->buf - 1 - ch->len);
+    ssize_t n = read(0, ch->buf + ch->len, sizeof ch->buf - 1 - ch->len);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
         if (ch->len) {
@@ -133,6 +140,7 @@ static void on_stdin(evutil_socket_t fd, short what, void *ud)
             ch->len = 0;
         }
         event_del(ch->input);
+        ch->input_poll = 0;
         if (!ch->standalone) return;
         /* Leave: killing our port makes the server drop the handler; give
          * that message a moment to go out, then end the loop. */
@@ -156,6 +164,30 @@ static void on_stdin(evutil_socket_t fd, short what, void *ud)
         send_line(ch, ch->buf);
         ch->len = 0;
     }
+    if (ch->input_poll) { /* a file: read the next chunk from the loop */
+        struct timeval now = {0, 0};
+        event_add(ch->input, &now);
+    }
+}
+
+/* Watch stdin: an fd event for ttys, pipes and sockets; epoll refuses
+ * regular files and /dev/null, which never block, so those are read a chunk
+ * per loop iteration from a zero timeout instead. */
+static void start_input(struct chat *ch)
+{
+    if (ch->input_on) return;
+    ch->input_on = 1;
+    struct event_base *base = aemp_node_base(ch->node);
+    ch->input = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin, ch);
+    if (ch->input && event_add(ch->input, NULL) == 0) return;
+    if (ch->input) event_free(ch->input);
+    ch->input_poll = 1;
+    ch->input = event_new(base, -1, 0, on_stdin, ch);
+    struct timeval now = {0, 0};
+    if (!ch->input || event_add(ch->input, &now)) {
+        fprintf(stderr, "chat_client: cannot read stdin\n");
+        ch->input_poll = 0;
+    }
 }
 
 static int eg_setup(aemp_node *node, const cJSON *args, int standalone, void **state)
@@ -167,11 +199,7 @@ static int eg_setup(aemp_node *node, const cJSON *args, int standalone, void **s
     ch->standalone = standalone;
     const cJSON *nick = cJSON_GetArrayItem(args, 0);
     ch->nick = strdup(cJSON_IsString(nick) ? nick->valuestring : aemp_node_id(node));
-    ch->input = event_new(aemp_node_base(node), 0, EV_READ | EV_PERSIST, on_stdin, ch);
-    if (!ch->nick || !ch->input || event_add(ch->input, NULL)) {
-        fprintf(stderr, "chat_client: cannot watch stdin\n");
-        return -1;
-    }
+    if (!ch->nick) return -1;
     if (aemp_grp_mon(node, "chat_server", on_group, ch, &ch->grp)) return -1;
     eg_say("(waiting for a chat server)\n");
     try_connect(ch);
