@@ -33,6 +33,13 @@ static int target_port, victim_port;
 static struct event_base *cbase;
 static aemp_node *client;
 static int atk_seq;
+static const char *force_id; /* node ID of the next raw greeting, NULL: atk-N */
+struct monres {
+    int calls;
+    cJSON *reason;
+    double at;
+};
+static struct monres client_mon;
 
 static double now(void)
 {
@@ -198,6 +205,9 @@ static int run_until(int *flag, int want, double seconds)
     return flag && *flag >= want;
 }
 
+static void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud);
+static int good_ping_port(const char *port);
+
 static void setup(void)
 {
     static int done;
@@ -235,6 +245,8 @@ static void setup(void)
     cJSON_AddItemToArray(addrs, cJSON_CreateString(a));
     transport_set_addrs(client, "victim", addrs);
     cJSON_Delete(addrs);
+    CHECK(good_ping_port("target#echo"));
+    CHECK_INT(aemp_mon(client, "target#echo", mon_cb, &client_mon, NULL), 0);
 }
 
 struct calres {
@@ -284,10 +296,17 @@ static int good_ping_port(const char *port)
 /* The target process is alive and serves the good client. */
 static int target_ok(void)
 {
-    int st;
+    int st = 0;
+    if (target_pid <= 0) return 0;
     if (waitpid(target_pid, &st, WNOHANG) != 0) {
         fprintf(stderr, "# target process died (status 0x%x)\n", st);
         target_pid = -1;
+        return 0;
+    }
+    if (client_mon.calls) {
+        char *r = cJSON_PrintUnformatted(client_mon.reason);
+        fprintf(stderr, "# the good client's monitor on target#echo fired: %s\n", r ? r : "?");
+        free(r);
         return 0;
     }
     return good_ping_port("target#echo");
@@ -397,7 +416,9 @@ static int raw_still_open(struct raw *r, double secs)
 /* A greeting from a fresh attacker node ID: L gets "l1\nl2\n". */
 static void our_greeting(char *nodeid, size_t idlen, char *L, size_t Llen)
 {
-    snprintf(nodeid, idlen, "atk-%d", ++atk_seq);
+    ++atk_seq;
+    if (force_id) snprintf(nodeid, idlen, "%s", force_id);
+    else snprintf(nodeid, idlen, "atk-%d", atk_seq);
     const char *acc[] = {"hmac_md6_64_256"}, *fr[] = {"json"};
     cJSON *a = cJSON_CreateStringArray(acc, 1), *f = cJSON_CreateStringArray(fr, 1);
     char *l1 = hs_build_greeting(nodeid, a, f, NULL, 0);
@@ -748,11 +769,268 @@ static void test_unknown_port_keeps_connection(void)
     CHECK(target_ok());
 }
 
-struct monres {
-    int calls;
-    cJSON *reason;
-    double at;
-};
+
+/* The good client monitors target#echo from the start: any transport loss
+ * on its connection fires it. */
+/* Send `msg` on the authenticated raw connection r (node ID atk-N) and then
+ * an echo probe: 1 when the probe's reply comes back on r. */
+static int probe_after(struct raw *r, const char *msg)
+{
+    static int pseq;
+    char m[256], want[64];
+    int n = ++pseq;
+    raw_sends(r, msg);
+    snprintf(m, sizeof m, "[\"echo\",\"probe\",%d,\"atk-%d#p\"]", n, atk_seq);
+    snprintf(want, sizeof want, "[\"p\",\"probe\",%d]", n);
+    raw_sends(r, m);
+    double t0 = now(), deadline = t0 + 2;
+    while (now() < deadline) {
+        if (memmem(r->buf, r->len, want, strlen(want))) {
+            r->len = 0;
+            if (now() - t0 > 0.5) fprintf(stderr, "# slow probe (%.2f s) after %s\n", now() - t0, msg);
+            return 1;
+        }
+        if (!raw_still_open(r, 0.05)) {
+            fprintf(stderr, "# connection closed after %s\n", msg);
+            return 0;
+        }
+    }
+    fprintf(stderr, "# no probe reply after %s\n", msg);
+    return 0;
+}
+
+/* Well-framed but malformed requests to the node port and to ports that do
+ * not exist: dropped, the connection stays and keeps working. */
+static void test_malformed_node_port_requests(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    char self[32];
+    snprintf(self, sizeof self, "atk-%d", atk_seq);
+    static const char *const bad[] = {
+        "[\"\"]",
+        "[\"\",5]",
+        "[\"\",null,1]",
+        "[\"\",[\"kil\"]]",
+        "[\"\",\"kil\"]",
+        "[\"\",\"kil\",5]",
+        "[\"\",\"kil\",\"\"]",
+        "[\"\",\"kil\",\"nosuch\",\"die\"]",
+        "[\"\",\"mon1\"]",
+        "[\"\",\"mon1\",7]",
+        "[\"\",\"mon1\",\"\"]",
+        "[\"\",\"mon0\",{}]",
+        "[\"\",\"mon0\",\"never-monitored\"]",
+        "[\"\",\"kil0\"]",
+        "[\"\",\"kil0\",[]]",
+        "[\"\",\"kil0\",\"x\",{\"a\":1}]",
+        "[\"\",\"snd\"]",
+        "[\"\",\"snd\",5,\"x\"]",
+        "[\"\",\"snd\",\"no-hash-mark\",\"x\"]",
+        "[\"\",\"snd\",\"#\",\"x\"]",
+        "[\"\",\"snd\",\"target#\",\"x\"]",
+        "[\"\",\"snd\",\"target#nosuch\"]",
+        "[\"\",\"snd_multiple\"]",
+        "[\"\",\"snd_multiple\",5,null,[],[5],[\"x\"],[\"target#nosuch\",1]]",
+        "[\"\",\"info\"]",
+        "[\"\",\"info\",5]",
+        "[\"\",\"info\",\"not-a-port-id\"]",
+        "[\"\",\"up_nodes\",null]",
+        "[\"\",\"known_nodes\",{}]",
+        "[\"\",\"time\",[]]",
+        "[\"\",\"eval\"]",
+        "[\"\",\"eval\",1,2]",
+        "[\"\",\"AnyEvent::MP::_spawn\"]",
+        "[\"\",\"AnyEvent::MP::_spawn\",5,6]",
+        "[\"\",\"AnyEvent::MP::_spawn\",\"s1\",\"No::Such::function\"]",
+        "[\"\",\"AnyEvent::MP::_spawn\",\"g1\",\"AnyEvent::MP::Global::connect\"]",
+        "[\"\",\"AnyEvent::MP::_spawn\",\"g2\",\"AnyEvent::MP::Global::connect\",\"0\",5]",
+        "[\"\",\"AnyEvent::MP::Global::connect\",0,\"x\"]",
+        "[\"\",\"No::Such::function\",1,2]",
+        "[\"nosuch\",-0,123456789012345678901234567890,1e308,\"\\u00e9\\ud83d\\ude00\"]",
+        "[\"nosuch\",1e999]",
+        "[\"nosuch\",\"a\\u0000b\"]",
+        "[\"nosuch\",\"\xff\xfe\"]",
+        "[\"a#b#c\",1]",
+        "[\"../../etc/passwd\",1]",
+        "[\"\\u0000\",1]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int ok = probe_after(&r, bad[i]);
+        if (!ok) fprintf(stderr, "# failed at %s\n", bad[i]);
+        CHECK(ok);
+        if (!ok) break;
+    }
+    raw_close(&r);
+    CHECK(target_ok());
+}
+
+/* The Global rendezvous port fed malformed data by an authenticated peer. */
+static void test_malformed_global_requests(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    char m[512], self[32];
+    snprintf(self, sizeof self, "atk-%d", atk_seq);
+    snprintf(m, sizeof m,
+             "[\"\",\"AnyEvent::MP::_spawn\",\"gx\",\"AnyEvent::MP::Global::connect\",0,\"%s\"]",
+             self);
+    CHECK(probe_after(&r, m));
+    static const char *const bad[] = {
+        "[\"gx\"]",
+        "[\"gx\",5]",
+        "[\"gx\",\"setup\",1,2,3]",
+        "[\"gx\",\"addr\"]",
+        "[\"gx\",\"addr\",5]",
+        "[\"gx\",\"addr\",[1,null,{},[\"x\"],\"\",\"no-port\",\"127.0.0.1:1\"]]",
+        "[\"gx\",\"nodes\"]",
+        "[\"gx\",\"nodes\",[1,2]]",
+        "[\"gx\",\"nodes\",{\"yy\":\"str\"}]",
+        "[\"gx\",\"nodes\",{\"ww\":{\"a\":1}}]",
+        "[\"gx\",\"nodes\",{\"target\":[\"127.0.0.1:1\"]}]",
+        "[\"gx\",\"nodes\",{\"\":[]}]",
+        "[\"gx\",\"nodes\",{\"zz\":[1,2]}]",
+        "[\"gx\",\"set\"]",
+        "[\"gx\",\"set\",{\"g\":5,\"h\":[1,null,\"p#q\"],\"\":[\"x#y\"]}]",
+        "[\"gx\",\"find\"]",
+        "[\"gx\",\"find\",5]",
+        "[\"gx\",\"find\",\"nobody\"]",
+        "[\"gx\",\"reg1\"]",
+        "[\"gx\",\"reg1\",5,6]",
+        "[\"gx\",\"reg1\",\"grp\",\"not-a-port\"]",
+        "[\"gx\",\"reg0\",\"grp\",\"never-registered\"]",
+        "[\"gx\",\"reg0\",\"nosuchgroup\",\"x#y\"]",
+        "[\"gx\",\"seedme1\",1]",
+        "[\"gx\",\"seedme0\"]",
+        "[\"gx\",\"seedme0\"]",
+        "[\"gx\",\"whatever\",{}]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int ok = probe_after(&r, bad[i]);
+        if (!ok) fprintf(stderr, "# failed at %s\n", bad[i]);
+        CHECK(ok);
+        if (!ok) break;
+    }
+    raw_close(&r);
+    /* the Global port dies with the connection; the node goes on */
+    CHECK(target_ok());
+}
+
+/* A string with a lone UTF-16 surrogate escape: the JSON parser rejects the
+ * text, so the connection is closed like for any invalid JSON. */
+static void test_lone_surrogate_closes(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    CHECK(raw_still_open(&r, 0.1));
+    raw_sends(&r, "[\"nosuch\",\"\\ud800\"]");
+    expect_closed(&r, 0, 1.5);
+}
+
+/* Global "nodes" naming a node at an address that cannot even be dialled
+ * (port out of range): the node must drop it, not crash. Runs against its
+ * own throw-away node so a crash does not take the other tests with it. */
+static void test_global_nodes_undialable_address(void)
+{
+    setup();
+    int port = 0;
+    pid_t pid = spawn_node("target2", &port);
+    CHECK(pid > 0 && port > 0);
+    if (pid <= 0 || port <= 0) return;
+    int saved = target_port;
+    target_port = port;
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    char m[512], self[32];
+    snprintf(self, sizeof self, "atk-%d", atk_seq);
+    snprintf(m, sizeof m,
+             "[\"\",\"AnyEvent::MP::_spawn\",\"gy\",\"AnyEvent::MP::Global::connect\",0,\"%s\"]",
+             self);
+    raw_sends(&r, m);
+    raw_sends(&r, "[\"gy\",\"nodes\",{\"vv\":[\"999.1.1.1:99999\"]}]");
+    double t = raw_wait_closed(&r, 1);
+    if (t >= 0) fprintf(stderr, "# target2 closed the connection after %.3f s\n", t);
+    CHECK(t < 0);
+    raw_close(&r);
+    int st = 0;
+    pid_t w = 0;
+    for (int i = 0; i < 20 && w == 0; i++) {
+        w = waitpid(pid, &st, WNOHANG);
+        if (!w) usleep(50000);
+    }
+    if (w == pid)
+        fprintf(stderr, "# target2 died: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    CHECK_INT(w, 0);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    target_port = saved;
+    CHECK(target_ok());
+}
+
+/* A peer claiming the node ID of an already connected node is refused; the
+ * real node's connection is not touched. */
+static void test_impersonation_refused(void)
+{
+    setup();
+    CHECK(aemp_node_is_up(client, "target"));
+    struct raw r;
+    char L[3 * HS_MAX_LINE], R[3 * HS_MAX_LINE];
+    force_id = "client";
+    int rc = raw_greet(&r, L, R, sizeof L);
+    force_id = NULL;
+    CHECK_INT(rc, 0);
+    expect_closed(&r, 0, 1.5);
+    CHECK(aemp_node_is_up(client, "target"));
+    CHECK_INT(client_mon.calls, 0);
+    /* and with the target's own ID */
+    force_id = "target";
+    rc = raw_greet(&r, L, R, sizeof L);
+    force_id = NULL;
+    CHECK_INT(rc, 0);
+    expect_closed(&r, 0, 1.5);
+}
+
+/* The auth line has the 4096-byte limit too. */
+static void test_long_auth_line(void)
+{
+    setup();
+    struct raw r;
+    char L[3 * HS_MAX_LINE], R[3 * HS_MAX_LINE];
+    CHECK_INT(raw_greet(&r, L, R, sizeof L), 0);
+    char *junk = malloc(6000);
+    memset(junk, 'h', 6000);
+    raw_send(&r, junk, 6000);
+    free(junk);
+    expect_closed(&r, 0, 1.5);
+}
+
+/* A text nested deeper than any parser should recurse, under the size limit. */
+static void test_deep_nesting(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_auth(&r, 0), 0);
+    size_t depth = 30000;
+    char *m = malloc(2 * depth + 32);
+    size_t k = (size_t)sprintf(m, "[\"nosuch\",");
+    memset(m + k, '[', depth);
+    k += depth;
+    memset(m + k, ']', depth + 1);
+    k += depth + 1;
+    m[k] = 0;
+    raw_send(&r, m, k);
+    free(m);
+    /* dropped or closed, either is fine; the node must survive */
+    raw_wait_closed(&r, 0.5);
+    raw_close(&r);
+    CHECK(target_ok());
+}
 
 static void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud)
 {
@@ -775,6 +1053,8 @@ static void test_kill9_peer_fires_monitor(void)
     run_until(NULL, 0, 0.2);
     CHECK_INT(m.calls, 0);
     double t0 = now();
+    CHECK(victim_pid > 0); /* never kill(-1, ...) */
+    if (victim_pid <= 0) return;
     CHECK_INT(kill(victim_pid, SIGKILL), 0);
     int st = 0;
     CHECK_INT(waitpid(victim_pid, &st, 0), victim_pid);
@@ -804,6 +1084,8 @@ static void test_target_survived_everything(void)
     setup();
     CHECK(target_ok());
     /* SIGTERM ends it */
+    CHECK(target_pid > 0); /* never kill(-1, ...) */
+    if (target_pid <= 0) return;
     CHECK_INT(kill(target_pid, SIGTERM), 0);
     int st = 0;
     CHECK_INT(waitpid(target_pid, &st, 0), target_pid);
@@ -820,4 +1102,7 @@ T_MAIN(T(test_good_client_baseline), T(test_long_greeting_line),
        T(test_message_just_under_max_size_is_fine), T(test_silent_connection_times_out),
        T(test_200_stalled_half_greetings), T(test_not_an_array),
        T(test_first_element_not_string), T(test_unknown_port_keeps_connection),
+       T(test_malformed_node_port_requests), T(test_malformed_global_requests),
+       T(test_impersonation_refused),
+       T(test_lone_surrogate_closes), T(test_global_nodes_undialable_address), T(test_long_auth_line), T(test_deep_nesting),
        T(test_kill9_peer_fires_monitor), T(test_target_survived_everything))
