@@ -191,7 +191,21 @@ static int build_args(int argc, char **argv, char ***out, int *n)
     cJSON_ArrayForEach(it, arr)
     {
         if (!a) break;
-        a[i++] = cJSON_IsString(it) ? strdup(it->valuestring) : cJSON_PrintUnformatted(it);
+        if (cJSON_IsString(it)) {
+            a[i++] = strdup(it->valuestring);
+        } else {
+            /* Non-strings keep their JSON type: marked, so that
+             * cmd_arg_json() decodes them (a number stays a number). */
+            char *j = cJSON_PrintUnformatted(it);
+            size_t jl = j ? strlen(j) : 0;
+            a[i] = j ? malloc(jl + 2) : NULL;
+            if (a[i]) {
+                a[i][0] = CMD_JSON_MARK;
+                memcpy(a[i] + 1, j, jl + 1);
+            }
+            free(j);
+            i++;
+        }
     }
     cJSON_Delete(arr);
     if (!a) return -1;

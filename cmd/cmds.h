@@ -30,6 +30,10 @@ int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
 
+/* Prefix of an argument that came as a non-string element of the JSON-array
+ * form of the command line (`aemp '["snd","n#p",0]'`): JSON text follows. */
+#define CMD_JSON_MARK '\x1f'
+
 /* Decode a protocol-command argument as 1.30 does: text starting with
  * `[`, `{` or `"` is JSON (NULL and a message in err if invalid), anything
  * else a JSON string. New item, caller owns. */

@@ -48,7 +48,8 @@ __attribute__((format(printf, 3, 4))) static int fail(struct cmd_ctx *ctx, int s
 
 cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen)
 {
-    if (arg[0] != '[' && arg[0] != '{' && arg[0] != '"') {
+    if (arg[0] == CMD_JSON_MARK) arg++; /* typed element of the JSON-array form */
+    else if (arg[0] != '[' && arg[0] != '{' && arg[0] != '"') {
         cJSON *s = cJSON_CreateString(arg);
         if (!s) snprintf(err, errlen, "out of memory");
         return s;
@@ -109,6 +110,7 @@ static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *ar
     char err[256];
     enum vkind k = key_kind(key);
     cJSON *v = NULL;
+    if (arg[0] == CMD_JSON_MARK) arg++; /* a number or boolean: parsed below */
     if (arg[0] == '[' || arg[0] == '{' || arg[0] == '"') {
         v = cmd_arg_json(arg, err, sizeof err);
         if (!v) fail(ctx, EXIT_USAGE, "%s", err);

@@ -1095,8 +1095,12 @@ void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON
     const cJSON *a;
     cJSON_ArrayForEach(a, addrs)
     if (cJSON_IsString(a)) add_unique(dup, a->valuestring);
+    int had = cJSON_GetArraySize(p->addrs);
     cJSON_Delete(p->addrs);
     p->addrs = dup;
+    /* A node we are waiting to reach just got its first addresses: try now,
+     * from the loop, instead of at the next connect_interval tick. */
+    if (!had && p->connecting && p->tick && cJSON_GetArraySize(dup)) event_active(p->tick, 0, 0);
 }
 
 const cJSON *transport_addrs(struct aemp_node *node, const char *nodeid)
