@@ -32,7 +32,11 @@ void spawn_run(aemp_node *node, const char *name, const char *func, const cJSON 
     if (!self) return;
     snprintf(self, n, "%s#%s", node->id, name);
     struct func *f = strmap_get(&node->core->funcs, func);
-    if (!f) {
+    if (strmap_get(&node->core->ports, name)) {
+        /* Port names are never reused: a spawn onto a live port could only
+         * hijack it. */
+        aemp_log(4, "spawn of %s as %s refused: that port exists", func, self);
+    } else if (!f) {
         /* As 1.30 would die in the new port: nothing lives there, so
          * monitors of it learn no_such_port. */
         aemp_log(4, "spawn of %s refused: no function of that name is registered", func);

@@ -815,8 +815,8 @@ static struct conn *dial(struct transport *t, const char *addr, const char *want
                                                          atoi(port))
                     : -1;
     }
-    c->busy--;
     if (rc < 0 && !c->dead) conn_close(c, 6, "cannot connect to %s", addr);
+    c->busy--; /* only now may closing free it */
     if (c->dead) {
         conn_free(c);
         return NULL;
