@@ -20,6 +20,7 @@
 #include "eg_common.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <event2/event.h>
 
@@ -178,9 +179,14 @@ static void start_input(struct chat *ch)
     if (ch->input_on) return;
     ch->input_on = 1;
     struct event_base *base = aemp_node_base(ch->node);
-    ch->input = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin, ch);
-    if (ch->input && event_add(ch->input, NULL) == 0) return;
-    if (ch->input) event_free(ch->input);
+    struct stat st;
+    int pollable = fstat(0, &st) == 0 && !S_ISREG(st.st_mode) &&
+                   !(S_ISCHR(st.st_mode) && !isatty(0));
+    if (pollable) {
+        ch->input = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin, ch);
+        if (ch->input && event_add(ch->input, NULL) == 0) return;
+        if (ch->input) event_free(ch->input);
+    }
     ch->input_poll = 1;
     ch->input = event_new(base, -1, 0, on_stdin, ch);
     struct timeval now = {0, 0};
