@@ -456,7 +456,8 @@ static const char *initiator(const struct conn *c)
 static int resolve_race(struct conn *c)
 {
     struct transport *t = c->t;
-    for (struct conn *o = t->conns; o; o = o->next) {
+    for (struct conn *o = t->conns, *next; o; o = next) {
+        next = o->next; /* closing o may free it */
         if (o == c || o->dead || o->state == C_UP) continue;
         const char *oid = o->peer_id ? o->peer_id : o->want_id;
         if (!oid || strcmp(oid, c->peer_id)) continue;

@@ -24,7 +24,7 @@ local_ports=$repo/build/examples/local_ports
 
 # ----------------------------------------------- a temporary configuration
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/aemp-demo.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"' EXIT  # replaced below once nodes run
 export HOME=$tmp/home
 mkdir -p "$HOME"
 export PERL_ANYEVENT_MP_RC=$tmp/perl-anyevent-mp
@@ -43,11 +43,52 @@ echo "\$ aemp showconfig seed"
 step "the local API on one node (examples/local_ports)"
 "$local_ports"
 
-# ------------------------------------------------------- real nodes: TODO
-# LATER STEPS GO HERE: start real nodes from the configuration above (e.g.
-# `aemp run profile seed` in the background, then nodes seeding from it),
-# talk to them with `aemp snd/cal/mon/trace`, and stop them again (kill by
-# the PIDs started here, wait for them). Keep every process bounded in time
-# and reaped by the EXIT trap.
+# --------------------------------------------------------------- real nodes
+# The seed listens on *:4040 as configured above (another free port if 4040
+# is taken on this machine); everything else finds it through `seeds`.
+port=4040
+if ! python3 -c 'import socket,sys; s=socket.socket(); s.bind(("0.0.0.0",4040))' 2>/dev/null; then
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    echo "(port 4040 is in use here: the demo seed uses $port)"
+    "$aemp" profile seed binds "*:$port"
+fi
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+
+step "seeds of every node: 127.0.0.1:$port"
+echo "\$ aemp seeds 127.0.0.1:$port"
+"$aemp" seeds "127.0.0.1:$port"
+
+step "start the seed node and a worker node"
+echo "\$ aemp run profile seed &"
+"$aemp" run profile seed 2>"$tmp/seed.log" &
+pids+=($!)
+echo "\$ aemp run nodeid worker binds 127.0.0.1:0 &"
+"$aemp" run nodeid worker binds 127.0.0.1:0 2>"$tmp/worker.log" &
+pids+=($!)
+for _ in $(seq 50); do
+    "$aemp" --timeout 1 cal seed info >/dev/null 2>&1 && break
+    sleep 0.2
+done
+
+step "talk to them"
+echo "\$ aemp cal seed info"
+"$aemp" cal seed info
+echo "\$ aemp cal seed time"
+"$aemp" cal seed time
+echo "\$ aemp snd seed devnull hello      # proves delivery"
+"$aemp" snd seed devnull hello
+for _ in $(seq 50); do
+    "$aemp" --timeout 1 trace seed 2>/dev/null | grep -q '^worker: .*seed' && break
+    sleep 0.2
+done
+echo "\$ aemp trace seed                  # the mesh, node by node"
+"$aemp" trace seed
+echo "\$ aemp snd seed#no-such-port x     # not delivered: exit status 1"
+if "$aemp" snd seed#no-such-port x; then echo "expected a failure"; exit 1; fi
+
+step "stop the nodes (SIGTERM: clean shutdown)"
+for p in "${pids[@]}"; do kill "$p"; wait "$p"; done
+pids=()
 
 step "demo finished: all steps succeeded"
