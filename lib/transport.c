@@ -488,8 +488,13 @@ static void on_greeting(struct conn *c)
     if (strcmp(g.proto, "aemp")) {
         conn_close(c, 5, "unsupported protocol %s", g.proto);
     } else if (!strcmp(g.nodeid, t->node->id)) {
+        /* A seed list naming ourselves makes us dial ourselves: the incoming
+         * side then carries our own outgoing greeting. Only quiet that. */
+        int self_dial = c->seed != NULL;
+        for (struct conn *o = t->conns; o && !self_dial; o = o->next)
+            self_dial = o != c && o->outgoing && o->l1 && !strcmp(o->nonce, c->r2);
         if (c->seed) c->seed->self = 1;
-        conn_close(c, c->seed ? 7 : 5, "refusing to talk to myself");
+        conn_close(c, self_dial ? 7 : 5, "refusing to talk to myself");
     } else if (!strcmp(c->r1, c->l1) && !strcmp(c->r2, c->nonce)) {
         conn_close(c, 4, "echo of our own greeting (replay attack?)");
     } else {

@@ -67,7 +67,7 @@ echo "\$ aemp run nodeid worker binds 127.0.0.1:0 &"
 "$aemp" run nodeid worker binds 127.0.0.1:0 2>"$tmp/worker.log" &
 pids+=($!)
 for _ in $(seq 50); do
-    "$aemp" --timeout 1 cal seed info >/dev/null 2>&1 && break
+    "$aemp" cal --timeout 1 seed info >/dev/null 2>&1 && break
     sleep 0.2
 done
 
@@ -79,7 +79,7 @@ echo "\$ aemp cal seed time"
 echo "\$ aemp snd seed devnull hello      # proves delivery"
 "$aemp" snd seed devnull hello
 for _ in $(seq 50); do
-    "$aemp" --timeout 1 trace seed 2>/dev/null | grep -q '^worker: .*seed' && break
+    "$aemp" trace --timeout 1 seed 2>/dev/null | grep -q '^worker: .*seed' && break
     sleep 0.2
 done
 echo "\$ aemp trace seed                  # the mesh, node by node"
