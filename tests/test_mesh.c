@@ -547,8 +547,10 @@ static void test_groups_across_processes(void)
     double t0 = now();
     kill_kid(&kids[2]);
     int rest[3] = {0, 1, 3};
-    CHECK(wait_group(rest, 3, "grp", "-", MT + 3));
-    printf("# member of a kill -9'd node gone everywhere in %.0f ms\n", (now() - t0) * 1000);
+    int gone = wait_group(rest, 3, "grp", "-", MT + 3);
+    CHECK(gone);
+    if (gone)
+        printf("# member of a kill -9'd node gone everywhere in %.0f ms\n", (now() - t0) * 1000);
     snprintf(ev, sizeof ev, "-%s", q);
     CHECK(log_has(3, ev));
     CHECK(log_has(0, ev));
@@ -568,15 +570,17 @@ static void test_dead_seed_then_alive(void)
     CHECK(start_kid(2, "d-b", free_port(), seed_list));
     int three[3] = {0, 1, 2};
     double t0 = now();
-    CHECK(wait_mesh(three, 3, 15));
-    printf("# mesh of 3 with one dead seed in %.0f ms\n", (now() - t0) * 1000);
+    int ok = wait_mesh(three, 3, 15);
+    CHECK(ok);
+    if (ok) printf("# mesh of 3 with one dead seed in %.0f ms\n", (now() - t0) * 1000);
     /* the dead seed's address comes alive: a node with no seeds of its own,
      * so it can only join through the others dialing its address */
     CHECK(start_kid(3, "d-late", pd, ""));
     int four[4] = {0, 1, 2, 3};
     t0 = now();
-    CHECK(wait_mesh(four, 4, 15));
-    printf("# dead seed address alive: joined in %.0f ms\n", (now() - t0) * 1000);
+    ok = wait_mesh(four, 4, 15);
+    CHECK(ok);
+    if (ok) printf("# dead seed address alive: joined in %.0f ms\n", (now() - t0) * 1000);
     reap_all();
 }
 
@@ -610,5 +614,48 @@ static void test_listenerless_node_reachable(void)
     reap_all();
 }
 
+/* kill -9 of the only seed, which holds a group member: the member leaves
+ * the group everywhere, the remaining nodes keep their mesh and still
+ * propagate group changes among themselves (groups are exchanged pairwise,
+ * not through the seed). */
+static void test_dead_only_seed(void)
+{
+    int all[4] = {0, 1, 2, 3};
+    int ps = free_port();
+    CHECK(start_kid(0, "s-seed", ps, ""));
+    snprintf(seed_list, sizeof seed_list, "%s", addr(ps));
+    CHECK(start_kid(1, "s-a", free_port(), seed_list));
+    CHECK(start_kid(2, "s-b", free_port(), seed_list));
+    CHECK(start_kid(3, "s-c", free_port(), seed_list));
+    if (!wait_mesh(all, 4, 20)) {
+        CHECK(!"mesh of 4");
+        reap_all();
+        return;
+    }
+    char out[1024], p[256], q[256], ev[300];
+    int rc = -99;
+    CHECK(ask(&kids[3], out, sizeof out, "mon sgrp") && !strcmp(out, "0"));
+    CHECK(ask(&kids[0], out, sizeof out, "reg sgrp"));
+    CHECK(sscanf(out, "%255s %d", p, &rc) == 2 && rc == 0);
+    CHECK(wait_group(all, 4, "sgrp", p, 5));
+    kill_kid(&kids[0]);
+    int rest[3] = {1, 2, 3};
+    CHECK(wait_group(rest, 3, "sgrp", "-", MT + 3));
+    snprintf(ev, sizeof ev, "-%s", p);
+    CHECK(log_has(3, ev));
+    CHECK(wait_mesh(rest, 3, MT + 3));
+    CHECK(ask(&kids[1], out, sizeof out, "reg sgrp"));
+    CHECK(sscanf(out, "%255s %d", q, &rc) == 2 && rc == 0);
+    CHECK(wait_group(rest, 3, "sgrp", q, 5));
+    snprintf(ev, sizeof ev, "+%s", q);
+    CHECK(log_has(3, ev));
+    CHECK(ask(&kids[1], out, sizeof out, "kil %s", q) && !strcmp(out, "0"));
+    CHECK(wait_group(rest, 3, "sgrp", "-", 5));
+    snprintf(ev, sizeof ev, "-%s", q);
+    CHECK(log_has(3, ev));
+    reap_all();
+}
+
 T_MAIN(T(test_five_processes_one_seed_full_mesh), T(test_groups_across_processes),
-       T(test_dead_seed_then_alive), T(test_listenerless_node_reachable))
+       T(test_dead_seed_then_alive), T(test_listenerless_node_reachable),
+       T(test_dead_only_seed))
