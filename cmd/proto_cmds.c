@@ -33,6 +33,7 @@ struct pst {
     cJSON *results;      /* object NODE -> array of neighbours, or null */
     int pending;
     char *first;         /* first node of trace */
+    int dot;             /* trace --dot: print a Graphviz graph */
 };
 
 static int msg(struct pst *st, int status, const char *fmt, ...)
@@ -100,8 +101,13 @@ static int parse_opts(struct pst *st, int argc, char **argv, int *first)
         } else if (!strncmp(a, "--timeout=", 10)) {
             val = a + 10;
             i++;
+        } else if (!strcmp(a, "--dot") && !strcmp(st->sub, "trace")) {
+            st->dot = 1;
+            i++;
+            continue;
         } else {
-            return msg(st, EXIT_USAGE, "unknown option '%s' (only --timeout SECONDS)", a);
+            return msg(st, EXIT_USAGE, "unknown option '%s' (only --timeout SECONDS%s)", a,
+                       strcmp(st->sub, "trace") ? "" : " and --dot");
         }
         char *end = NULL;
         double t = strtod(val, &end);
@@ -478,6 +484,72 @@ static const char **sorted_strings(const cJSON *c, int keys, int *n)
     return v;
 }
 
+/* One line per node: "NODE: NEIGHBOUR NEIGHBOUR..." (sorted), or
+ * "NODE: (no answer)". */
+static void print_trace(const cJSON *results, const char **nodes, int n)
+{
+    for (int i = 0; nodes && i < n; i++) {
+        const cJSON *neigh = cJSON_GetObjectItemCaseSensitive(results, nodes[i]);
+        fputs(nodes[i], stdout);
+        fputc(':', stdout);
+        if (!cJSON_IsArray(neigh)) {
+            fputs(" (no answer)\n", stdout);
+            continue;
+        }
+        int m = 0;
+        const char **nb = sorted_strings(neigh, 0, &m);
+        for (int j = 0; nb && j < m; j++)
+            printf(" %s", nb[j]);
+        fputc('\n', stdout);
+        free(nb);
+    }
+}
+
+/* A node ID as a Graphviz string literal. */
+static void dot_id(const char *s)
+{
+    fputc('"', stdout);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', stdout);
+        fputc(*s, stdout);
+    }
+    fputc('"', stdout);
+}
+
+/* The mesh as an undirected Graphviz graph: one edge per connected pair
+ * (seen from either side), unanswering nodes drawn dashed. */
+static void print_dot(const cJSON *results, const char **nodes, int n)
+{
+    puts("graph aemp {");
+    puts("  node [shape=box, style=rounded];");
+    for (int i = 0; nodes && i < n; i++) {
+        const cJSON *neigh = cJSON_GetObjectItemCaseSensitive(results, nodes[i]);
+        fputs("  ", stdout);
+        dot_id(nodes[i]);
+        puts(cJSON_IsArray(neigh) ? ";" : " [style=\"rounded,dashed\", label=\"(no answer)\"];");
+    }
+    for (int i = 0; nodes && i < n; i++) {
+        const cJSON *neigh = cJSON_GetObjectItemCaseSensitive(results, nodes[i]);
+        int m = 0;
+        const char **nb = cJSON_IsArray(neigh) ? sorted_strings(neigh, 0, &m) : NULL;
+        for (int j = 0; nb && j < m; j++) {
+            /* each pair once: from the smaller ID, or from the only side
+             * that answered */
+            const cJSON *back = cJSON_GetObjectItemCaseSensitive(results, nb[j]), *e;
+            int mutual = 0;
+            cJSON_ArrayForEach(e, back) mutual |= cJSON_IsString(e) && !strcmp(e->valuestring, nodes[i]);
+            if (strcmp(nodes[i], nb[j]) > 0 && mutual) continue;
+            fputs("  ", stdout);
+            dot_id(nodes[i]);
+            fputs(" -- ", stdout);
+            dot_id(nb[j]);
+            puts(";");
+        }
+        free(nb);
+    }
+    puts("}");
+}
+
 int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
@@ -503,21 +575,8 @@ int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
 
     int n = 0;
     const char **nodes = sorted_strings(st.results, 1, &n);
-    for (int i = 0; nodes && i < n; i++) {
-        const cJSON *neigh = cJSON_GetObjectItemCaseSensitive(st.results, nodes[i]);
-        fputs(nodes[i], stdout);
-        fputc(':', stdout);
-        if (!cJSON_IsArray(neigh)) {
-            fputs(" (no answer)\n", stdout);
-            continue;
-        }
-        int m = 0;
-        const char **nb = sorted_strings(neigh, 0, &m);
-        for (int j = 0; nb && j < m; j++)
-            printf(" %s", nb[j]);
-        fputc('\n', stdout);
-        free(nb);
-    }
+    if (st.dot) print_dot(st.results, nodes, n);
+    else print_trace(st.results, nodes, n);
     free(nodes);
     fflush(stdout);
     rc = EXIT_OK;

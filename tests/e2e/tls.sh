@@ -41,6 +41,11 @@ start_bg "$T_DIR/b.log" "$AEMP" run nodeid tls-b binds "127.0.0.1:$port2"
 if wait_for 15 bash -c "'$AEMP' trace --timeout 1 tls-a | grep -qx 'tls-a: tls-b'"; then
     pass "two TLS nodes form a mesh"; else fail "two TLS nodes form a mesh" "$("$AEMP" trace tls-a 2>&1)"; fi
 
+expect_status "trace --dot" 0 "$AEMP" trace --dot tls-b
+check "trace --dot draws a Graphviz graph" grep -qx 'graph aemp {' "$T_DIR/last.out"
+check "with one edge between the nodes" \
+    bash -c "[ \"\$(grep -c -- ' -- ' '$T_DIR/last.out')\" = 1 ] && grep -qx '  \"tls-a\" -- \"tls-b\";' '$T_DIR/last.out'"
+
 # Neither secret nor certificate: refuse to start talking, say why.
 printf '{"version":1}\n' >"$bare_rc"
 PERL_ANYEVENT_MP_RC=$bare_rc expect_status "run without secret or cert fails" 1 \
