@@ -1,0 +1,93 @@
+#!/bin/bash
+# remote.sh - two real `aemp run` nodes with the svc_seq test service
+# (tests/e2e/svc_seq.c): a registered function spawned remotely through the
+# node port (AnyEvent::MP::_spawn), a spawn of an unregistered name leaving
+# no port, and 100,000 messages from node B to a port on node A arriving
+# complete and in order.
+T_LIMIT=180
+. "$(dirname "$0")/lib.sh"
+: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
+export AEMP_PROFILE_DIR
+: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
+SEQ_SO="$AEMP_BUILD_DIR/tests/libsvc_seq.so"
+N=100000
+
+dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | tail -20; done; }
+out_is() {
+    local got
+    got=$(cat "$T_DIR/last.out")
+    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stdout '$got', wanted '$2'"; fi
+}
+
+if [ ! -f "$SEQ_SO" ]; then
+    fail "svc_seq built" "$SEQ_SO missing"
+    finish
+fi
+PA=$(free_port)
+PB=$(free_port)
+expect_status "gensecret" 0 "$AEMP" gensecret
+expect_status "seeds" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$PA,127.0.0.1:$PB"
+
+SVC="[\"$SEQ_SO:svc_seq_init\"]"
+# KNOWN BUG (lib/transport, not fixed here): `aemp run` does not ignore
+# SIGPIPE and writes without MSG_NOSIGNAL, so a client that closes while the
+# node still writes its handshake (a cal that got its answer from the other
+# seed first) kills the node with SIGPIPE (exit 141). Under the load below
+# this happens almost every run. Until fixed, the nodes start with SIGPIPE
+# ignored (inherited across exec); REMOTE_SIGPIPE=default shows the bug.
+# (start_bg runs this in its own background subshell: exec keeps $BG_PID the
+# PID of the node itself.)
+node() {
+    if [ "${REMOTE_SIGPIPE:-ignore}" = default ]; then exec "$@"; fi
+    trap '' PIPE
+    exec "$@"
+}
+start_bg "$T_DIR/a.log" node "$AEMP" run nodeid A binds "127.0.0.1:$PA" services "$SVC"
+A=$BG_PID
+start_bg "$T_DIR/b.log" node "$AEMP" run nodeid B binds "127.0.0.1:$PB" services "$SVC"
+B=$BG_PID
+for n in A B; do
+    if wait_for 15 "$AEMP" cal --timeout 1 "$n" info; then pass "node $n up"; else
+        fail "node $n up" "no answer to cal info"; dump "$T_DIR/a.log" "$T_DIR/b.log"; finish; fi
+done
+
+# (a) spawn a registered function on A through its node port
+expect_status "spawn seq::sink on A as A#sink1" 0 "$AEMP" snd A AnyEvent::MP::_spawn sink1 seq::sink
+sink_up() { "$AEMP" cal --timeout 1 'A#sink1' count >/dev/null 2>&1; }
+wait_for 10 sink_up
+expect_status "cal A#sink1 count" 0 "$AEMP" cal --timeout 5 'A#sink1' count
+out_is "fresh sink: nothing received, in order" "0,true"
+
+# a spawn of a name nobody registered leaves no port
+expect_status "spawn of an unregistered function is accepted" 0 \
+    "$AEMP" snd A AnyEvent::MP::_spawn x1 no::such
+sleep 0.5
+expect_status "no port A#x1 after spawning no::such" 1 "$AEMP" cal --timeout 2 'A#x1' count
+
+# (b) B's node port runs seq::source, which sends N messages to A#sink1
+t0=$(date +%s%N)
+expect_status "seq::source on B, $N messages to A#sink1" 0 "$AEMP" snd B seq::source 'A#sink1' "$N"
+all_in() { [ "$("$AEMP" cal --timeout 5 'A#sink1' count 2>/dev/null)" = "$N,true" ]; }
+if wait_for 60 all_in; then
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    pass "$N messages arrived complete and in order"
+    echo "# $N messages B -> A#sink1 in ${ms} ms (including the snd and polling)"
+else
+    fail "$N messages arrived complete and in order" \
+        "last count: $("$AEMP" cal --timeout 5 'A#sink1' count 2>&1)"
+    dump "$T_DIR/a.log" "$T_DIR/b.log"
+fi
+expect_status "count again: stable" 0 "$AEMP" cal --timeout 5 'A#sink1' count
+out_is "count again: $N,true" "$N,true"
+
+# both nodes still up, then stop them
+for n in A B; do
+    expect_status "node $n still answers" 0 "$AEMP" cal --timeout 3 "$n" info
+done
+for p in "$A" "$B"; do
+    kill -TERM "$p"
+    wait "$p"
+    st=$?
+    [ "$st" = 0 ] && pass "run $p: exit 0 on SIGTERM" || fail "run $p: exit 0 on SIGTERM" "exit $st"
+done
+finish
