@@ -39,8 +39,10 @@ int EG_CAT(EG_SYMBOL, _init)(aemp_node *node, const cJSON *args);
 int EG_CAT(EG_SYMBOL, _init)(aemp_node *node, const cJSON *args)
 {
     void *state = NULL;
-    (void)eg_free;
-    return eg_setup(node, args, 0, &state);
+    int rc = eg_setup(node, args, 0, &state);
+    /* When `aemp run` stops, the node is freed: give the state back then. */
+    if (rc == 0 && state) aemp_at_free(node, eg_free, state);
+    return rc;
 }
 
 #else

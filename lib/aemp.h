@@ -55,13 +55,21 @@ typedef struct aemp_guard aemp_guard;
 /* Create a node on `base` (borrowed; must outlive the node) or, when `base`
  * is NULL, on an event_base the node creates and owns. The node has a
  * provisional random ID until aemp_configure(). Returns NULL when out of
- * memory. Free with aemp_node_free(). */
+ * memory. Free with aemp_node_free(). If SIGPIPE still has its default
+ * action it is set to ignored: a peer that vanishes while we write must
+ * cost one connection, not the process. */
 aemp_node *aemp_node_new(struct event_base *base);
 
 /* Close all connections and listeners, drop all ports, monitors, timers and
  * guards' targets without calling any callback, and free the node. Guards the
  * caller still holds stay valid (inert) until aemp_guard_free(). NULL is ok. */
 void aemp_node_free(aemp_node *node);
+
+/* Call release(ud) when the node is freed, before its connections close and
+ * its ports are dropped: how a service (which has no main() of its own) gives
+ * back what it holds when `aemp run` stops. Called once, newest first. NULL
+ * release is AEMP_EINVAL. */
+int aemp_at_free(aemp_node *node, void (*release)(void *ud), void *ud);
 
 /* The node's event_base (borrowed, lives as long as the node). */
 struct event_base *aemp_node_base(aemp_node *node);

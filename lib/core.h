@@ -42,6 +42,13 @@ struct func {
     void *ud;
 };
 
+/* An aemp_at_free() callback. */
+struct atfree {
+    struct atfree *next;
+    void (*release)(void *ud);
+    void *ud;
+};
+
 /* A node up/down listener (aemp_mon_nodes). */
 struct nodemon {
     struct nodemon *next, *prev;
@@ -73,6 +80,7 @@ struct node_core {
     struct nodemon *nodemons;
     int nm_busy;            /* nodemons are being walked */
     aemp_guard *guards;     /* every guard not yet freed */
+    struct atfree *atfree;  /* aemp_at_free() callbacks, newest first */
     void **dl;              /* dlopen() handles of services */
     size_t ndl;
     int trace;

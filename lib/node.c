@@ -9,6 +9,7 @@
 #include "transport.h"
 
 #include <event2/event.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg);
 aemp_node *aemp_node_new(struct event_base *base)
 {
     if (sodium_init() < 0) return NULL;
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
     aemp_node *node = calloc(1, sizeof *node);
     struct node_core *c = calloc(1, sizeof *c);
     if (!node || !c) goto fail;
@@ -95,10 +98,28 @@ static void port_free(struct port *p)
     free(p);
 }
 
+int aemp_at_free(aemp_node *node, void (*release)(void *ud), void *ud)
+{
+    if (!release) return AEMP_EINVAL;
+    struct atfree *a = malloc(sizeof *a);
+    if (!a) return AEMP_ENOMEM;
+    a->release = release;
+    a->ud = ud;
+    a->next = node->core->atfree;
+    node->core->atfree = a;
+    return 0;
+}
+
 void aemp_node_free(aemp_node *node)
 {
     if (!node) return;
     struct node_core *c = node->core;
+    while (c->atfree) {
+        struct atfree *a = c->atfree;
+        c->atfree = a->next;
+        a->release(a->ud);
+        free(a);
+    }
     transport_free(node);
     global_free(node);
     queue_clear(c);

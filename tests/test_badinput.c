@@ -630,6 +630,7 @@ static void test_message_just_under_max_size_is_fine(void)
     snprintf(id, sizeof id, "atk-%d", atk_seq);
     size_t n = 60000;
     char *m = malloc(n + 64);
+    if (!m) abort();
     int h = sprintf(m, "[\"echo\",\"");
     memset(m + h, 'y', n);
     sprintf(m + h + n, "\",\"%s#big\"]", id);
@@ -1018,6 +1019,7 @@ static void test_deep_nesting(void)
     CHECK_INT(raw_auth(&r, 0), 0);
     size_t depth = 30000;
     char *m = malloc(2 * depth + 32);
+    if (!m) abort();
     size_t k = (size_t)sprintf(m, "[\"nosuch\",");
     memset(m + k, '[', depth);
     k += depth;

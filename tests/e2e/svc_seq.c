@@ -34,10 +34,35 @@ static long long seq_num(const cJSON *j)
 
 /* ------------------------------------------------------------------ sink */
 
-typedef struct {
+typedef struct seq_sink {
+    struct seq_sink *next, *prev; /* in the service's list */
+    struct seq_svc *svc;
     long long received;
     int in_order;
 } seq_sink;
+
+/* The service's state on one node: its live sinks, given back when the
+ * sink port dies or when the node is freed (aemp_at_free). */
+typedef struct seq_svc {
+    seq_sink *sinks;
+} seq_svc;
+
+static void sink_release(void *ud)
+{
+    seq_sink *s = ud;
+    if (s->prev) s->prev->next = s->next;
+    else s->svc->sinks = s->next;
+    if (s->next) s->next->prev = s->prev;
+    free(s);
+}
+
+static void svc_release(void *ud)
+{
+    seq_svc *svc = ud;
+    while (svc->sinks)
+        sink_release(svc->sinks);
+    free(svc);
+}
 
 static int sink_on_seq(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
@@ -67,7 +92,7 @@ static int sink_on_count(aemp_node *node, const char *self, const cJSON *msg, vo
 static int seq_sink_fn(aemp_node *node, const char *self, const cJSON *args, void *ud)
 {
     (void)args;
-    (void)ud;
+    seq_svc *svc = ud;
     if (!self) {
         aemp_fail(node, "seq::sink must be spawned");
         return -1;
@@ -75,11 +100,15 @@ static int seq_sink_fn(aemp_node *node, const char *self, const cJSON *args, voi
     seq_sink *s = calloc(1, sizeof *s);
     if (!s) return -1;
     s->in_order = 1;
+    s->svc = svc;
+    s->next = svc->sinks;
+    if (s->next) s->next->prev = s;
+    svc->sinks = s;
     if (aemp_rcv(node, self, "seq", sink_on_seq, s) || aemp_rcv(node, self, "count", sink_on_count, s)
-        || aemp_mon_guard(node, self, free, s, NULL)) {
+        || aemp_mon_guard(node, self, sink_release, s, NULL)) {
         aemp_rcv(node, self, "seq", NULL, NULL);
         aemp_rcv(node, self, "count", NULL, NULL);
-        free(s);
+        sink_release(s);
         aemp_fail(node, "seq::sink: setup failed");
         return -1;
     }
@@ -137,7 +166,13 @@ static int seq_source_fn(aemp_node *node, const char *self, const cJSON *args, v
 int svc_seq_init(aemp_node *node, const cJSON *args)
 {
     (void)args;
-    if (aemp_register(node, "seq::sink", seq_sink_fn, NULL)
+    seq_svc *svc = calloc(1, sizeof *svc);
+    if (!svc) return -1;
+    if (aemp_at_free(node, svc_release, svc)) {
+        free(svc);
+        return -1;
+    }
+    if (aemp_register(node, "seq::sink", seq_sink_fn, svc)
         || aemp_register(node, "seq::source", seq_source_fn, NULL))
         return -1;
     return 0;
