@@ -39,6 +39,10 @@ int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
  * else a JSON string. New item, caller owns. */
 cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen);
 
+/* A comma list "a,b" as a new JSON array of strings; empty pieces are
+ * dropped, so "" is the empty list. NULL when out of memory. */
+cJSON *cmd_comma_list(const char *arg);
+
 /* Configuration subcommands (config_cmds.c). `key` is the configuration key
  * the table row names (or NULL), argv[0..argc-1] the arguments the row
  * consumes (borrowed, without the subcommand name). They edit ctx->rc in

@@ -64,7 +64,7 @@ cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen)
 
 /* A comma list "a,b" as a JSON array of strings; empty pieces are dropped,
  * so "" is the empty list. */
-static cJSON *comma_list(const char *arg)
+cJSON *cmd_comma_list(const char *arg)
 {
     cJSON *a = cJSON_CreateArray();
     const char *p = arg;
@@ -123,7 +123,7 @@ static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *ar
     }
     switch (k) {
     case V_LIST:
-        v = comma_list(arg);
+        v = cmd_comma_list(arg);
         break;
     case V_NUMBER:
         if (!(v = parse_number(arg))) fail(ctx, EXIT_USAGE, "'%s' is not a number of seconds", arg);

@@ -254,22 +254,43 @@ static void snd_mon(aemp_node *node, const char *port, const cJSON *reason, void
     finish(st, EXIT_FAIL);
 }
 
+/* The common start of snd and cal: options, PORT, the message from the
+ * remaining arguments, the anonymous node. Returns the message (taken by the
+ * caller) with *port set, or NULL with *rc the exit status. */
+static cJSON *port_cmd_start(struct pst *st, int argc, char **argv, const char **port, int *rc)
+{
+    int first;
+    char usage[96];
+    snprintf(usage, sizeof usage, "usage: aemp %s PORT ARG...", st->sub);
+    if ((*rc = parse_opts(st, argc, argv, &first))) return NULL;
+    if (argc - first < 1) {
+        *rc = msg(st, EXIT_USAGE, "missing PORT (%s)", usage);
+        return NULL;
+    }
+    *port = argv[first];
+    if (!valid_port(*port)) {
+        *rc = msg(st, EXIT_USAGE, "'%s' is not a port ID", *port);
+        return NULL;
+    }
+    cJSON *m = build_msg(st, argc - first - 1, argv + first + 1, rc);
+    if (!m) return NULL;
+    st->target = strdup(*port);
+    if ((*rc = start_anon(st))) {
+        cJSON_Delete(m);
+        *rc = cleanup(st, NULL, *rc);
+        return NULL;
+    }
+    return m;
+}
+
 int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
-    int first, rc;
+    const char *port;
+    int rc;
     (void)ctx;
-    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
-    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing PORT (usage: aemp snd PORT ARG...)");
-    const char *port = argv[first];
-    if (!valid_port(port)) return msg(&st, EXIT_USAGE, "'%s' is not a port ID", port);
-    cJSON *m = build_msg(&st, argc - first - 1, argv + first + 1, &rc);
+    cJSON *m = port_cmd_start(&st, argc, argv, &port, &rc);
     if (!m) return rc;
-    st.target = strdup(port);
-    if ((rc = start_anon(&st))) {
-        cJSON_Delete(m);
-        return cleanup(&st, NULL, rc);
-    }
     aemp_guard *timer = NULL;
     char *nid = aemp_node_of(port);
     char *reply = aemp_port(st.node);
@@ -348,19 +369,11 @@ static void cal_mon(aemp_node *node, const char *port, const cJSON *reason, void
 int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
-    int first, rc;
+    const char *port;
+    int rc;
     (void)ctx;
-    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
-    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing PORT (usage: aemp cal PORT ARG...)");
-    const char *port = argv[first];
-    if (!valid_port(port)) return msg(&st, EXIT_USAGE, "'%s' is not a port ID", port);
-    cJSON *m = build_msg(&st, argc - first - 1, argv + first + 1, &rc);
+    cJSON *m = port_cmd_start(&st, argc, argv, &port, &rc);
     if (!m) return rc;
-    st.target = strdup(port);
-    if ((rc = start_anon(&st))) {
-        cJSON_Delete(m);
-        return cleanup(&st, NULL, rc);
-    }
     if ((rc = aemp_cal(st.node, port, m, st.timeout, cal_done, &st)))
         return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot send to %s: %s", port,
                                       aemp_strerror(rc)));
@@ -605,18 +618,7 @@ static cJSON *run_value(const char *key, cJSON *v)
     if (!cJSON_IsString(v) ||
         (strcmp(key, "binds") && strcmp(key, "seeds") && strcmp(key, "services")))
         return v;
-    cJSON *arr = cJSON_CreateArray();
-    const char *s = v->valuestring;
-    while (arr && *s) {
-        const char *c = strchr(s, ',');
-        size_t n = c ? (size_t)(c - s) : strlen(s);
-        if (n) {
-            char *part = strndup(s, n);
-            if (part) cJSON_AddItemToArray(arr, cJSON_CreateString(part));
-            free(part);
-        }
-        s += n + (c ? 1 : 0);
-    }
+    cJSON *arr = cmd_comma_list(v->valuestring);
     if (!arr) return v;
     cJSON_Delete(v);
     return arr;
