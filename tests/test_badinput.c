@@ -76,6 +76,7 @@ static int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, void *u
 }
 
 static int in_child;
+static int child_seed_port; /* > 0: the next child has no listener and this seed */
 
 static void on_term(evutil_socket_t fd, short what, void *arg)
 {
@@ -95,8 +96,14 @@ static void child_main(const char *id, int wfd)
     cJSON *cfg = cJSON_CreateObject();
     cJSON_AddStringToObject(cfg, "nodeid", id);
     cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
-    cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
-    cJSON_AddArrayToObject(cfg, "seeds");
+    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
+    if (child_seed_port > 0) {
+        char seed[64];
+        snprintf(seed, sizeof seed, "127.0.0.1:%d", child_seed_port);
+        cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
+    } else {
+        cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
+    }
     cJSON_AddStringToObject(cfg, "secret", SECRET);
     cJSON_AddNumberToObject(cfg, "monitor_timeout", MT);
     cJSON_AddNumberToObject(cfg, "max_message_size", MAXMSG);
@@ -111,8 +118,8 @@ static void child_main(const char *id, int wfd)
     snprintf(port, sizeof port, "%s#echo", id);
     if (aemp_rcv(n, port, NULL, echo_rcv, NULL)) _exit(3);
     cJSON *a = transport_listen_addrs(n);
-    const char *s = cJSON_GetArrayItem(a, 0)->valuestring;
-    const char *colon = strrchr(s, ':');
+    const cJSON *first = cJSON_GetArrayItem(a, 0);
+    const char *colon = first ? strrchr(first->valuestring, ':') : NULL;
     int p = colon ? atoi(colon + 1) : 0;
     cJSON_Delete(a);
     if (write(wfd, &p, sizeof p) != sizeof p) _exit(4);
@@ -1081,6 +1088,88 @@ static void test_kill9_peer_fires_monitor(void)
     CHECK(target_ok());
 }
 
+
+/* The minimal peer of PROTOCOL.md: "aemp;1;ID;hmac_md6_64_256;json", an
+ * empty nonce line and "cleartext;HEXSECRET;json". Accepted because
+ * cleartext is in the target's auth_accept; then it is a normal peer. */
+static void test_minimal_cleartext_peer_accepted(void)
+{
+    setup();
+    struct raw r;
+    CHECK_INT(raw_connect(&r, target_port), 0);
+    char hex[2 * sizeof SECRET + 1], line[256], l1[HS_MAX_LINE + 1], l2[HS_MAX_LINE + 1];
+    for (size_t i = 0; i < sizeof SECRET - 1; i++)
+        sprintf(hex + 2 * i, "%02x", (unsigned char)SECRET[i]);
+    /* the node ID probe_after() replies to */
+    snprintf(line, sizeof line, "aemp;1;atk-%d;hmac_md6_64_256;json\n\ncleartext;%s;json\n",
+             ++atk_seq, hex);
+    raw_sends(&r, line);
+    CHECK(raw_line(&r, l1, sizeof l1, 3) && !strncmp(l1, "aemp;1;target;", 14));
+    CHECK(raw_line(&r, l2, sizeof l2, 3) && strlen(l2) == HS_NONCE_LEN);
+    char theirs[HS_MAX_LINE + 1];
+    CHECK(raw_line(&r, theirs, sizeof theirs, 3) && !strncmp(theirs, "hmac_md6_64_256;", 16));
+    /* authenticated: a request through the node port is answered */
+    CHECK(probe_after(&r, "[\"\",\"devnull\"]"));
+    raw_close(&r);
+    CHECK(target_ok());
+}
+
+/* A node without listeners writes the keepalive [] to a peer after
+ * monitor_timeout without writing anything else (so TCP notices a dead
+ * peer); we play that peer, as its seed. */
+static void test_listenerless_node_sends_keepalive(void)
+{
+    setup();
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK(bind(ls, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(ls, 4) == 0 &&
+          getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
+    child_seed_port = ntohs(sa.sin_port);
+    int dummy;
+    pid_t pid = spawn_node("quiet", &dummy);
+    child_seed_port = 0;
+    victim_pid = pid; /* reaped by cleanup() on failure */
+    struct pollfd pf = {ls, POLLIN, 0};
+    CHECK(poll(&pf, 1, 5000) == 1);
+    struct raw r = {.fd = accept(ls, NULL, NULL), .len = 0};
+    close(ls);
+    CHECK(r.fd >= 0);
+    struct timeval tv = {0, 100000};
+    setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* the handshake, from the seed's side */
+    char id[32], L[3 * HS_MAX_LINE], R[3 * HS_MAX_LINE], l1[HS_MAX_LINE + 1],
+        l2[HS_MAX_LINE + 1], err[256], tok[65] = "", line[256], theirs[HS_MAX_LINE + 1];
+    our_greeting(id, sizeof id, L, sizeof L);
+    raw_sends(&r, L);
+    CHECK(raw_line(&r, l1, sizeof l1, 3) && raw_line(&r, l2, sizeof l2, 3));
+    snprintf(R, sizeof R, "%s\n%s\n", l1, l2);
+    CHECK_INT(hs_token("hmac_md6_64_256", SECRET, L, R, tok, sizeof tok), 0);
+    snprintf(line, sizeof line, "hmac_md6_64_256;%s;json\n", tok);
+    raw_sends(&r, line);
+    CHECK(raw_line(&r, theirs, sizeof theirs, 3) && !strncmp(theirs, "hmac_md6_64_256;", 16));
+    (void)err;
+    /* now read: Global's start-up first, then silence, then [] */
+    double t_last = now(), t_keepalive = -1, deadline = now() + 3 * MT + 1;
+    while (now() < deadline && t_keepalive < 0) {
+        ssize_t k = recv(r.fd, r.buf + r.len, sizeof r.buf - r.len - 1, 0);
+        if (k == 0) break;
+        if (k < 0) continue;
+        r.len += (size_t)k;
+        r.buf[r.len] = 0;
+        if (r.len >= 2 && !strcmp(r.buf + r.len - 2, "[]")) t_keepalive = now();
+        else t_last = now();
+    }
+    printf("# keepalive [] after %.3f s of silence\n", t_keepalive - t_last);
+    CHECK(t_keepalive > 0);
+    CHECK(t_keepalive - t_last >= MT - 0.3 && t_keepalive - t_last <= MT + 1);
+    raw_close(&r);
+    reap(&victim_pid);
+    CHECK(target_ok());
+}
+
 static void test_target_survived_everything(void)
 {
     setup();
@@ -1107,4 +1196,5 @@ T_MAIN(T(test_good_client_baseline), T(test_long_greeting_line),
        T(test_malformed_node_port_requests), T(test_malformed_global_requests),
        T(test_impersonation_refused),
        T(test_lone_surrogate_closes), T(test_global_nodes_undialable_address), T(test_long_auth_line), T(test_deep_nesting),
-       T(test_kill9_peer_fires_monitor), T(test_target_survived_everything))
+       T(test_kill9_peer_fires_monitor), T(test_minimal_cleartext_peer_accepted),
+       T(test_listenerless_node_sends_keepalive), T(test_target_survived_everything))
