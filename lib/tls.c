@@ -131,6 +131,13 @@ int tls_handshake(struct tls *t, char *err, size_t errlen)
         snprintf(err, errlen, "TLS: the peer's certificate was refused: %s",
                  why.data ? (char *)why.data : "not signed by our CA");
         gnutls_free(why.data);
+    } else if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+        /* The peer's verification failed first (it ended the handshake). */
+        const char *alert = gnutls_alert_get_name(gnutls_alert_get(t->s));
+        snprintf(err, errlen,
+                 "TLS: the peer refused our certificate or the handshake (alert: %s); do both "
+                 "nodes have certificates from the same CA?",
+                 alert ? alert : "unknown");
     } else {
         snprintf(err, errlen, "TLS handshake failed: %s", gnutls_strerror(rc));
     }
