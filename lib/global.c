@@ -553,8 +553,11 @@ static void on_nodes(struct global *g, const cJSON *kv)
 {
     for (const cJSON *e = cJSON_IsObject(kv) ? kv->child : NULL; e; e = e->next) {
         if (!strcmp(e->string, g->node->id)) continue;
-        if (cJSON_IsArray(e) && cJSON_GetArraySize(e) && !aemp_node_is_up(g->node, e->string))
-            transport_set_addrs(g->node, e->string, e);
+        int up = aemp_node_is_up(g->node, e->string);
+        /* A node without listen addresses (an `aemp snd` node) cannot be
+         * dialed; it connects to whom it needs itself. */
+        if (!up && (!cJSON_IsArray(e) || !cJSON_GetArraySize(e))) continue;
+        if (!up) transport_set_addrs(g->node, e->string, e);
         start_node(g, e->string);
     }
 }

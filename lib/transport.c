@@ -263,6 +263,18 @@ static void peer_free(struct peer *p)
     free(p);
 }
 
+/* Forget a node we cannot reach and that nobody asked for since it went
+ * down: one without addresses (an `aemp snd` from cron, say) would
+ * otherwise stay in the table for good. */
+static void peer_maybe_forget(struct transport *t, struct peer *p)
+{
+    if (p->conn || p->connecting || cJSON_GetArraySize(p->addrs) ||
+        evbuffer_get_length(p->queue))
+        return;
+    strmap_del(&t->peers, p->id);
+    peer_free(p);
+}
+
 /* The node could not be reached within monitor_timeout: drop its queue and
  * report it down. */
 static void peer_fail(struct transport *t, struct peer *p, const char *why)
@@ -270,6 +282,7 @@ static void peer_fail(struct transport *t, struct peer *p, const char *why)
     peer_stop_connecting(p);
     evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
     node_remote_down(t->node, p->id, why);
+    peer_maybe_forget(t, p);
 }
 
 static void peer_tick(evutil_socket_t fd, short what, void *arg)
@@ -366,6 +379,7 @@ static void conn_close(struct conn *c, int level, const char *fmt, ...)
         p->conn = NULL;
         evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
         node_remote_down(c->t->node, p->id, why);
+        peer_maybe_forget(c->t, p);
     }
     if (!c->busy) conn_free(c);
 }

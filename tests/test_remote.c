@@ -223,7 +223,36 @@ static void test_no_secret_no_cert_refuses_to_start(void)
     cJSON_Delete(cfg);
 }
 
+/* Short-lived listener-less nodes (what `aemp snd` from cron makes) are
+ * forgotten once gone: the table of known nodes does not grow for good. */
+static void test_gone_anonymous_nodes_are_forgotten(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "node-a", 1, NULL, "s3cret", NULL, 2);
+    char *pa = aemp_port(a);
+    struct rec r = {0};
+    aemp_rcv(a, pa, NULL, rec_rcv, &r);
+    char seed[128];
+    snprintf(seed, sizeof seed, "%s", addr_of(a));
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "anon/short%d", i);
+        aemp_node *b = mknode(base, id, 0, seed, "s3cret", NULL, 2);
+        aemp_snd(b, pa, json("[\"hi\"]"));
+        CHECK(run_until(base, &r.calls, i + 1, 5));
+        aemp_node_free(b);
+    }
+    run_until(base, NULL, 0, 0.3);
+    cJSON *known = aemp_known_nodes(a);
+    CHECK(json_is(known, "[\"node-a\"]"));
+    cJSON_Delete(known);
+    rec_free(&r);
+    free(pa);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
 T_MAIN(T(test_snd_mon_kil_spawn_between_two_nodes), T(test_cal_node_port_across_nodes),
        T(test_many_messages_in_order), T(test_wrong_secret_refused_and_monitors_fire),
        T(test_node_loss_fires_transport_error), T(test_tls_with_generated_certificates),
-       T(test_no_secret_no_cert_refuses_to_start))
+       T(test_no_secret_no_cert_refuses_to_start), T(test_gone_anonymous_nodes_are_forgotten))
