@@ -124,6 +124,9 @@ int tls_handshake(struct tls *t, char *err, size_t errlen)
     int rc = gnutls_handshake(t->s);
     if (rc == GNUTLS_E_SUCCESS) return 0;
     if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) return 1;
+    /* Tell the peer why (the alert goes out with the best-effort flush when
+     * the connection closes), so both sides can log the reason. */
+    if (rc != GNUTLS_E_FATAL_ALERT_RECEIVED) gnutls_alert_send_appropriate(t->s, rc);
     if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
         unsigned status = gnutls_session_get_verify_cert_status(t->s);
         gnutls_datum_t why = {NULL, 0};

@@ -374,7 +374,17 @@ static void conn_close(struct conn *c, int level, const char *fmt, ...)
              c->addr ? c->addr : "?", who, why);
     if (c->seed) c->seed->dialing = 0;
     struct peer *p = c->peer;
-    if (c->bev) bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->bev) {
+        /* One non-blocking attempt to send what is still queued (a TLS
+         * alert saying why, the last messages): the socket closes next. */
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (fd >= 0 && c->state != C_CONNECTING && evbuffer_get_length(out)) {
+            evbuffer_unfreeze(out, 1); /* bufferevents keep their drain side frozen */
+            evbuffer_write(out, fd);
+        }
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    }
     if (p && p->conn == c) {
         p->conn = NULL;
         evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
