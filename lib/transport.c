@@ -64,6 +64,9 @@ struct conn {
     struct event *timer; /* handshake timeout, then keepalive */
     double last_write;
     int busy, dead;
+    struct conn *dnext, *dprev; /* in the transport's list of unflushed conns */
+    int dirty;                   /* output waits for the end-of-turn flush */
+    int backlog;                 /* the socket was full: libevent writes the rest */
 };
 
 struct peer {
@@ -104,6 +107,8 @@ struct transport {
     int nodelay;
     struct evdns_base *dns;
     char *scratch;
+    struct conn *dirty;       /* connections with output to write this turn */
+    struct event *wflush;     /* writes them, once per loop turn */
 };
 
 static void conn_close(struct conn *c, int level, const char *fmt, ...)
@@ -333,9 +338,20 @@ static void peer_connect_start(struct peer *p)
 
 /* ------------------------------------------------------------ closing */
 
+static void dirty_unlink(struct conn *c)
+{
+    if (!c->dirty) return;
+    if (c->dprev) c->dprev->dnext = c->dnext;
+    else c->t->dirty = c->dnext;
+    if (c->dnext) c->dnext->dprev = c->dprev;
+    c->dnext = c->dprev = NULL;
+    c->dirty = 0;
+}
+
 static void conn_free(struct conn *c)
 {
     struct transport *t = c->t;
+    dirty_unlink(c);
     if (c->prev) c->prev->next = c->next;
     else t->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -789,6 +805,62 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     arm_timer(c, t->monitor_timeout - idle);
 }
 
+/* Output is written by us at the end of the loop turn, straight to the
+ * socket: no EV_WRITE (and its epoll_ctl calls) while the socket takes it.
+ * Only when it is full does libevent's write event take over until the
+ * backlog is gone. */
+static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+    if (!info->n_added || c->dirty || c->backlog || c->dead) return;
+    c->dirty = 1;
+    c->dprev = NULL;
+    c->dnext = c->t->dirty;
+    if (c->dnext) c->dnext->dprev = c;
+    c->t->dirty = c;
+    event_active(c->t->wflush, 0, 0);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    /* the backlog is written: back to writing at the end of each turn */
+    if (c->backlog && !evbuffer_get_length(bufferevent_get_output(bev))) {
+        c->backlog = 0;
+        bufferevent_disable(bev, EV_WRITE);
+    }
+}
+
+static void wflush_cb(evutil_socket_t fd_, short what, void *arg)
+{
+    struct transport *t = arg;
+    while (t->dirty) {
+        struct conn *c = t->dirty;
+        dirty_unlink(c);
+        if (c->dead || c->state == C_CONNECTING) continue;
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        int err = 0;
+        evbuffer_unfreeze(out, 1);
+        while (evbuffer_get_length(out)) {
+            int n = evbuffer_write(out, fd);
+            if (n < 0) {
+                err = EVUTIL_SOCKET_ERROR();
+                break;
+            }
+        }
+        evbuffer_freeze(out, 1);
+        if (evbuffer_get_length(out) == 0) continue;
+        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            conn_close(c, c->state == C_UP ? 6 : 5, "write: %s",
+                       evutil_socket_error_to_string(err));
+            continue;
+        }
+        c->backlog = 1;
+        bufferevent_enable(c->bev, EV_WRITE);
+    }
+}
+
 static struct conn *conn_new(struct transport *t, struct bufferevent *bev)
 {
     struct conn *c = calloc(1, sizeof *c);
@@ -803,8 +875,9 @@ static struct conn *conn_new(struct transport *t, struct bufferevent *bev)
     c->next = t->conns;
     if (c->next) c->next->prev = c;
     t->conns = c;
-    bufferevent_setcb(bev, read_cb, NULL, event_cb, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_enable(bev, EV_READ);
+    evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
     return c;
 }
 
@@ -1017,7 +1090,8 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     t->node = node;
     t->scratch = malloc(SCRATCH_SIZE);
     t->listen_addrs = cJSON_CreateArray();
-    if (!t->scratch || !t->listen_addrs) return AEMP_ENOMEM;
+    t->wflush = event_new(node->base, -1, 0, wflush_cb, t);
+    if (!t->scratch || !t->listen_addrs || !t->wflush) return AEMP_ENOMEM;
     t->monitor_timeout = num_of(cfg, "monitor_timeout", 30);
     if (t->monitor_timeout <= 0) t->monitor_timeout = 30;
     t->connect_interval = num_of(cfg, "connect_interval", 2);
@@ -1183,6 +1257,7 @@ void transport_free(struct aemp_node *node)
     free(t->seeds);
     if (t->seed_tick) event_free(t->seed_tick);
     if (t->dns) evdns_base_free(t->dns, 0);
+    if (t->wflush) event_free(t->wflush);
     tls_creds_free(t->creds);
     cJSON_Delete(t->listen_addrs);
     free(t->secret);

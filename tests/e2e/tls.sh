@@ -32,8 +32,8 @@ expect_status "snd over TLS proves delivery" 0 "$AEMP" snd tls-a devnull x
 PERL_ANYEVENT_MP_RC=$other_rc "$AEMP" gencert seeds "127.0.0.1:$port" >/dev/null 2>&1
 PERL_ANYEVENT_MP_RC=$other_rc expect_status "another certificate is refused" 1 \
     "$AEMP" cal --timeout 3 tls-a info
-# whichever side verified first: "the peer's certificate was refused" or
-# "the peer refused our certificate"
+# the node logs it, whichever side verified first: "the peer's certificate
+# was refused" or "the peer refused our certificate"
 check "refused with a clear log line" grep -Eq "certificate was refused|refused our certificate" "$T_DIR/a.log"
 check "the refused client says what failed" grep -q "no reply from tls-a" "$T_DIR/last.err"
 
