@@ -24,6 +24,7 @@
 #define N_PINGPONG 50000L
 #define N_HANDSHAKE 200
 #define N_CONN 200
+#define N_SPAWN 50000L
 #define BATCH 1000 /* one-way: messages sent per loop iteration */
 
 static double now(void)
@@ -133,6 +134,24 @@ static int echo_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
     return 0;
 }
 
+/* bench::spawned: the remote spawn target; tells args[0] it runs, then
+ * lives as a port that ignores messages. */
+static int spawned_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    return 0;
+}
+
+static int spawned_fn(aemp_node *node, const char *self, const cJSON *args, void *ud)
+{
+    const cJSON *to = cJSON_GetArrayItem(args, 0);
+    if (cJSON_IsString(to)) {
+        cJSON *up = cJSON_CreateArray();
+        cJSON_AddItemToArray(up, cJSON_CreateString(self));
+        aemp_snd(node, to->valuestring, up);
+    }
+    return aemp_rcv(node, self, NULL, spawned_rcv, NULL);
+}
+
 static void listener(int k, int wfd)
 {
     alarm(300);
@@ -140,6 +159,7 @@ static void listener(int k, int wfd)
     snprintf(id, sizeof id, "bench-rx-%d", k);
     struct event_base *base = event_base_new();
     aemp_node *node = mknode(base, id, 1, NULL);
+    aemp_register(node, "bench::spawned", spawned_fn, NULL);
     struct rx sink = {0}, echo = {0};
     char *ps = aemp_port(node), *pe = aemp_port(node);
     aemp_rcv(node, ps, NULL, sink_rcv, &sink);
@@ -312,6 +332,55 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c)
     run_until(base, NULL, 0, 0.01);
 }
 
+/* Remote spawn: spawns in batches, each spawned port reports back. */
+struct sp {
+    aemp_node *node;
+    const char *peer, *reply;
+    long issued, total, up;
+    struct event *pump;
+};
+
+static int spawn_up(aemp_node *node, const char *self, const cJSON *m, void *ud)
+{
+    ((struct sp *)ud)->up++;
+    return 0;
+}
+
+static void spawn_pump(evutil_socket_t fd, short what, void *arg)
+{
+    struct sp *s = arg;
+    for (int i = 0; i < 1000 && s->issued < s->total; i++, s->issued++) {
+        cJSON *args = cJSON_CreateArray();
+        cJSON_AddItemToArray(args, cJSON_CreateString(s->reply));
+        free(aemp_spawn(s->node, s->peer, "bench::spawned", args));
+    }
+    if (s->issued < s->total) event_active(s->pump, EV_TIMEOUT, 0);
+}
+
+static void bench_remote_spawn(struct event_base *base, struct child *c)
+{
+    aemp_node *node = mknode(base, "bench-spawner", 0, c->addr);
+    if (!cal_info(node, base, c->id, 10)) {
+        printf("remote spawn: FAILED (no connection)\n");
+        aemp_node_free(node);
+        return;
+    }
+    char *rp = aemp_port(node);
+    struct sp s = {node, c->id, rp, 0, N_SPAWN, 0, NULL};
+    aemp_rcv(node, rp, NULL, spawn_up, &s);
+    s.pump = event_new(base, -1, 0, spawn_pump, &s);
+    double t0 = now();
+    event_active(s.pump, EV_TIMEOUT, 0);
+    run_until(base, &s.up, N_SPAWN, 120);
+    double t1 = now();
+    event_free(s.pump);
+    printf("remote spawn: %.0f spawns/s (%ld spawned on another process in %.3f s, %ld reported)\n",
+           s.up / (t1 - t0), (long)N_SPAWN, t1 - t0, s.up);
+    free(rp);
+    aemp_node_free(node);
+    run_until(base, NULL, 0, 0.01);
+}
+
 static void bench_handshake(struct event_base *base, struct child *c)
 {
     int ok = 0;
@@ -359,6 +428,7 @@ int main(void)
     alarm(600);
     struct event_base *base = event_base_new();
     bench_oneway_pingpong(base, &c[0]);
+    bench_remote_spawn(base, &c[0]);
     bench_handshake(base, &c[1]);
     bench_conn_memory(base, &c[2]);
     event_base_free(base);
