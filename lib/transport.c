@@ -4,9 +4,10 @@
  * driver (the pure parts are in handshake.c), TLS (tls.c) and the json
  * framing (framing.c) on libevent bufferevents.
  *
- * Writes are appended to the bufferevent's output and go out when the loop
- * turns, so many messages share one write(2); reads hand everything that
- * arrived to the framing reader at once. */
+ * Writes are appended to the bufferevent's output and written straight to
+ * the socket once per loop turn (wflush_cb), so many messages share one
+ * write(2); libevent's write event is used only while the socket is full.
+ * Reads hand everything that arrived to the framing reader at once. */
 #include "transport.h"
 
 #include "aemp.h"
