@@ -109,6 +109,7 @@ struct transport {
     struct evdns_base *dns;
     char *scratch;
     struct conn *dirty;       /* connections with output to write this turn */
+    char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
     struct event *wflush;     /* writes them, once per loop turn */
 };
 
@@ -531,10 +532,14 @@ static void on_greeting(struct conn *c)
     } else if (!strcmp(g.nodeid, t->node->id)) {
         /* A seed list naming ourselves makes us dial ourselves: the incoming
          * side then carries our own outgoing greeting. Only quiet that. */
-        int self_dial = c->seed != NULL;
+        int self_dial = c->seed != NULL || (t->self_nonce[0] && !strcmp(t->self_nonce, c->r2));
         for (struct conn *o = t->conns; o && !self_dial; o = o->next)
             self_dial = o != c && o->outgoing && o->l1 && !strcmp(o->nonce, c->r2);
-        if (c->seed) c->seed->self = 1;
+        if (c->seed) {
+            c->seed->self = 1;
+            /* the other end of this connection may read it after we closed */
+            snprintf(t->self_nonce, sizeof t->self_nonce, "%s", c->nonce);
+        }
         conn_close(c, self_dial ? 7 : 5, "refusing to talk to myself");
     } else if (!strcmp(c->r1, c->l1) && !strcmp(c->r2, c->nonce)) {
         conn_close(c, 4, "echo of our own greeting (replay attack?)");
@@ -546,7 +551,16 @@ static void on_greeting(struct conn *c)
                 c->seed->nodeid = strdup(g.nodeid);
                 p->is_seed = 1;
             }
-            conn_close(c, 7, "already connected to %s", g.nodeid);
+            /* Dialing a node we already reach another way is routine; being
+             * called by a second node with the ID of a connected one is
+             * not: two nodes share a node ID (or the old one hung). */
+            if (c->outgoing)
+                conn_close(c, 7, "already connected to %s", g.nodeid);
+            else
+                conn_close(c, 5,
+                           "%s is already connected through another connection: do two "
+                           "nodes use the node ID %s?",
+                           g.nodeid, g.nodeid);
         } else if (!has_secret(t) && !(t->creds && hs_use_tls(&g, 1))) {
             conn_close(c, 4,
                        "cannot authenticate: no secret configured and no TLS possible "
