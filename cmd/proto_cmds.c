@@ -667,7 +667,12 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         rc = msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
         goto out;
     }
-    aemp_log(5, "node %s running", aemp_node_id(st.node));
+    cJSON *addrs = aemp_listen_addrs(st.node);
+    char *at = addrs && addrs->child ? cJSON_PrintUnformatted(addrs) : NULL;
+    aemp_log(5, "node %s running%s%s", aemp_node_id(st.node), at ? ", listening on " : " (no listeners)",
+             at ? at : "");
+    free(at);
+    cJSON_Delete(addrs);
     rc = aemp_node_run(st.node);
     if (rc && !st.done)
         rc = msg(&st, EXIT_FAIL, "the event loop failed");

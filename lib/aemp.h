@@ -235,6 +235,10 @@ typedef void (*aemp_node_mon_fn)(aemp_node *node, const char *nodeid, int up,
                                  const cJSON *reason, void *ud);
 int aemp_mon_nodes(aemp_node *node, aemp_node_mon_fn fn, void *ud, aemp_guard **guard);
 
+/* The addresses this node listens on, as "host:port" strings (new array,
+ * caller owns; empty before configuration or without binds). */
+cJSON *aemp_listen_addrs(aemp_node *node);
+
 /* New arrays of node IDs (caller owns). */
 cJSON *aemp_up_nodes(aemp_node *node);
 cJSON *aemp_known_nodes(aemp_node *node);

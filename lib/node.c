@@ -685,6 +685,11 @@ int aemp_mon_nodes(aemp_node *node, aemp_node_mon_fn fn, void *ud, aemp_guard **
     return 0;
 }
 
+cJSON *aemp_listen_addrs(aemp_node *node)
+{
+    return transport_listen_addrs(node);
+}
+
 cJSON *aemp_up_nodes(aemp_node *node)
 {
     cJSON *a = cJSON_CreateArray();

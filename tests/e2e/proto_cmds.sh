@@ -102,7 +102,7 @@ N1=$BG_PID
 n_ready() { [ "$(grep -c 'receiver .* ready' "$T_DIR/n1.log")" -ge 2 ]; }
 if wait_for 10 n_ready; then pass "run: node n1 up with two receivers"; else
     fail "run: node n1 up" "no receivers"; dump "$T_DIR/n1.log"; finish; fi
-grep -q "<5> node n1 running$" "$T_DIR/n1.log" && pass "run: logs node n1 running" \
+grep -Eq "<5> node n1 running, listening on \\[\"127.0.0.1:[0-9]+\"\\]$" "$T_DIR/n1.log" && pass "run: logs node n1 running" \
     || fail "run: logs node n1 running" "$(head -c 300 "$T_DIR/n1.log")"
 mapfile -t RP < <(sed -n 's/^receiver \(n1#[^ ]*\) ready.*/\1/p' "$T_DIR/n1.log")
 R1=${RP[0]}
