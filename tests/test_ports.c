@@ -416,29 +416,6 @@ static void test_mon_guard_releases_once(void)
     aemp_node_free(n);
 }
 
-static void test_order_kept_per_port(void)
-{
-    aemp_node *n = aemp_node_new(NULL);
-    char *p = aemp_port(n);
-    struct rec r = {0};
-    static int seen[10000];
-    int bad = 0;
-    aemp_rcv(n, p, NULL, rec_rcv, &r);
-    for (int i = 0; i < 10000; i++) {
-        cJSON *m = cJSON_CreateArray();
-        cJSON_AddItemToArray(m, cJSON_CreateNumber(i));
-        aemp_snd(n, p, m);
-    }
-    /* The recorder keeps only the last one; check the count and the end. */
-    CHECK(run_until(n, &r.calls, 10000, 10));
-    CHECK(json_is(r.last, "[9999]"));
-    (void)seen;
-    (void)bad;
-    rec_free(&r);
-    free(p);
-    aemp_node_free(n);
-}
-
 static int order_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
     int *next = ud;
@@ -806,8 +783,7 @@ T_MAIN(T(test_snd_reaches_default_callback_from_loop), T(test_port_ids_have_node
        T(test_monitors_fire_exactly_once), T(test_guard_cancels_monitor),
        T(test_mon_nonexistent_port_fires_from_loop), T(test_mon_kil_only_on_abnormal),
        T(test_mon_self_kills_current_port), T(test_mon_snd_appends_reason),
-       T(test_mon_guard_releases_once), T(test_order_kept_per_port),
-       T(test_order_every_message), T(test_after_and_its_guard),
+       T(test_mon_guard_releases_once), T(test_order_every_message), T(test_after_and_its_guard),
        T(test_cal_reply_timeout_and_death), T(test_spawn_local_from_loop),
        T(test_spawn_failure_and_unknown_function), T(test_node_port_requests_locally),
        T(test_snd_rejects_bad_arguments), T(test_node_free_with_pending_work),
