@@ -2,6 +2,7 @@
  * throughput to one port, memory per port, local spawn rate.
  * Measures only; prints "NAME: VALUE UNIT" lines. */
 #include "aemp.h"
+#include "bench.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -9,50 +10,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Resident set size in bytes, from /proc/self/statm. */
-static long rss_bytes(void)
-{
-    long size = 0, res = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
-    fclose(f);
-    return res * sysconf(_SC_PAGESIZE);
-}
-
-static cJSON *msg(void)
-{
-    cJSON *m = cJSON_CreateArray();
-    cJSON_AddItemToArray(m, cJSON_CreateString("tag"));
-    cJSON_AddItemToArray(m, cJSON_CreateNumber(1));
-    cJSON_AddItemToArray(m, cJSON_CreateString("abc"));
-    return m;
-}
-
-static aemp_node *mknode(struct event_base *base)
-{
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddStringToObject(cfg, "nodeid", "bench-local");
-    cJSON_AddArrayToObject(cfg, "binds");
-    cJSON_AddArrayToObject(cfg, "seeds");
-    cJSON_AddStringToObject(cfg, "secret", "bench");
-    aemp_node *n = aemp_node_new(base);
-    char err[256];
-    if (!n || aemp_configure_effective(n, cfg, err, sizeof err)) {
-        fprintf(stderr, "bench_local: configure: %s\n", n ? err : "out of memory");
-        exit(1);
-    }
-    cJSON_Delete(cfg);
-    return n;
-}
 
 struct counter {
     long n, want;
@@ -82,11 +39,11 @@ static void bench_snd(aemp_node *node, long n)
     char *p = aemp_port(node);
     struct counter c = {0, n};
     aemp_rcv(node, p, NULL, count_rcv, &c);
-    double t0 = now();
-    for (long i = 0; i < n; i++) aemp_snd(node, p, msg());
-    double t1 = now();
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) aemp_snd(node, p, bench_msg());
+    double t1 = bench_now();
     aemp_node_run(node);
-    double t2 = now();
+    double t2 = bench_now();
     printf("local snd: %.0f msg/s (%ld msgs, enqueue %.3f s, deliver %.3f s, received %ld)\n",
            n / (t2 - t0), n, t1 - t0, t2 - t1, c.n);
     aemp_kil(node, p, NULL);
@@ -108,7 +65,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pump *p = arg;
     for (int i = 0; i < 1000 && p->sent < p->total; i++, p->sent++)
-        aemp_snd(p->node, p->port, msg());
+        aemp_snd(p->node, p->port, bench_msg());
     if (p->sent < p->total) event_active(p->ev, EV_TIMEOUT, 0);
 }
 
@@ -119,10 +76,10 @@ static void bench_snd_batched(aemp_node *node, long n)
     aemp_rcv(node, port, NULL, count_rcv, &c);
     struct pump p = {node, port, 0, n, NULL};
     p.ev = event_new(aemp_node_base(node), -1, 0, pump_cb, &p);
-    double t0 = now();
+    double t0 = bench_now();
     event_active(p.ev, EV_TIMEOUT, 0);
     aemp_node_run(node);
-    double t1 = now();
+    double t1 = bench_now();
     printf("local snd (1000 per loop iteration): %.0f msg/s (%ld msgs in %.3f s, received %ld)\n",
            n / (t1 - t0), n, t1 - t0, c.n);
     event_free(p.ev);
@@ -133,15 +90,15 @@ static void bench_snd_batched(aemp_node *node, long n)
 
 static void bench_ports(aemp_node *node, long n)
 {
-    long before = rss_bytes();
-    double t0 = now();
+    long before = bench_rss(0);
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         char *p = aemp_port(node);
         aemp_rcv(node, p, NULL, noop_rcv, NULL);
         free(p); /* the caller keeps nothing: the delta is the library's */
     }
-    double t1 = now();
-    long after = rss_bytes();
+    double t1 = bench_now();
+    long after = bench_rss(0);
     printf("memory per port: %.0f bytes (%ld ports, RSS +%ld bytes)\n",
            (double)(after - before) / n, n, after - before);
     printf("port create: %.0f ports/s\n", n / (t1 - t0));
@@ -152,11 +109,11 @@ static void bench_spawn(aemp_node *node, long n)
     struct counter c = {0, n};
     aemp_register(node, "bench::spawned", spawned, &c);
     const char *self = aemp_node_id(node);
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) free(aemp_spawn(node, self, "bench::spawned", NULL));
-    double t1 = now();
+    double t1 = bench_now();
     aemp_node_run(node);
-    double t2 = now();
+    double t2 = bench_now();
     printf("local spawn: %.0f spawns/s (%ld spawns, issue %.3f s, run %.3f s, ran %ld)\n",
            n / (t2 - t0), n, t1 - t0, t2 - t1, c.n);
 }
@@ -165,7 +122,7 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     struct event_base *base = event_base_new();
-    aemp_node *node = mknode(base);
+    aemp_node *node = bench_node(base, "bench-local", 0, NULL, 0);
     /* ports first, on a heap no earlier benchmark has grown (freed memory
      * would be reused and hide the cost); they stay until the node is freed */
     bench_ports(node, 1000000);

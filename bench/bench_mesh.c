@@ -17,10 +17,12 @@
  * Every process is bounded by alarm(); the parent kills and reaps each child
  * by PID. */
 #include "aemp.h"
+#include "bench.h"
 #include "config.h"
 #include "transport.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,15 +38,7 @@
 #define GROUP "bench"
 #define MESH_TIMEOUT 60.0 /* s; a child that is not meshed by then reports F */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void wr(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
 static void wr(int fd, const char *fmt, ...)
 {
     char buf[512];
@@ -95,25 +89,6 @@ struct child_state {
     char *port;
 };
 
-static aemp_node *mknode(struct event_base *base, const char *id, const char *seed)
-{
-    cJSON *cfg = config_defaults();
-    cJSON_ReplaceItemInObject(cfg, "binds", cJSON_CreateArray());
-    cJSON_ReplaceItemInObject(cfg, "seeds", cJSON_CreateArray());
-    cJSON_AddItemToArray(cJSON_GetObjectItem(cfg, "binds"), cJSON_CreateString("127.0.0.1:0"));
-    if (seed) cJSON_AddItemToArray(cJSON_GetObjectItem(cfg, "seeds"), cJSON_CreateString(seed));
-    cJSON_AddStringToObject(cfg, "nodeid", id);
-    cJSON_AddStringToObject(cfg, "secret", "bench-secret");
-    aemp_node *n = aemp_node_new(base);
-    char err[256] = "";
-    if (!n || aemp_configure_effective(n, cfg, err, sizeof err)) {
-        fprintf(stderr, "bench_mesh: configure %s: %s\n", id, n ? err : "out of memory");
-        _exit(1);
-    }
-    cJSON_Delete(cfg);
-    return n;
-}
-
 static void poll_mesh(aemp_node *node, void *ud)
 {
     struct child_state *c = ud;
@@ -122,10 +97,10 @@ static void poll_mesh(aemp_node *node, void *ud)
     cJSON_Delete(up);
     if (size == c->n - 1) {
         c->meshed = 1;
-        wr(c->rep, "M %.6f\n", now());
+        wr(c->rep, "M %.6f\n", bench_now());
         return;
     }
-    if (now() > c->deadline) { /* report the failure instead of hanging */
+    if (bench_now() > c->deadline) { /* report the failure instead of hanging */
         wr(c->rep, "F %d\n", size);
         return;
     }
@@ -136,7 +111,7 @@ static void grp_cb(aemp_node *node, const char *group, const cJSON *members, con
                    const cJSON *removed, void *ud)
 {
     struct child_state *c = ud;
-    double t = now();
+    double t = bench_now();
     if (!c->seen_add && cJSON_GetArraySize(added) > 0) {
         c->seen_add = 1;
         wr(c->rep, "A %.6f\n", t);
@@ -164,11 +139,11 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg)
             wr(c->rep, "w\n");
         } else if (cmd == 'R') { /* register a port */
             c->port = aemp_port(c->node);
-            double t = now();
+            double t = bench_now();
             int rc = aemp_grp_reg(c->node, GROUP, c->port, NULL);
             wr(c->rep, "R %.6f %d\n", t, rc);
         } else if (cmd == 'K') { /* kill it */
-            double t = now();
+            double t = bench_now();
             aemp_kil(c->node, c->port, NULL);
             wr(c->rep, "K %.6f\n", t);
         }
@@ -184,16 +159,16 @@ static void child(int k, int n, int ctl, int rep)
     snprintf(id, sizeof id, "bench-mesh-%d", k);
     c.base = event_base_new();
     if (k == 0) {
-        c.node = mknode(c.base, id, NULL);
+        c.node = bench_node(c.base, id, 1, NULL, 0);
         cJSON *a = transport_listen_addrs(c.node);
         wr(rep, "%s\n", cJSON_GetArrayItem(a, 0)->valuestring);
         cJSON_Delete(a);
         if (!lr_line(&c.ctl, line, sizeof line)) _exit(1); /* "go" */
     } else {
         if (!lr_line(&c.ctl, line, sizeof line)) _exit(1); /* seed address = go */
-        c.node = mknode(c.base, id, line);
+        c.node = bench_node(c.base, id, 1, line, 0);
     }
-    c.deadline = now() + MESH_TIMEOUT;
+    c.deadline = bench_now() + MESH_TIMEOUT;
     poll_mesh(c.node, &c);
     c.ctl_ev = event_new(c.base, ctl, EV_READ | EV_PERSIST, ctl_cb, &c);
     event_add(c.ctl_ev, NULL);
@@ -335,7 +310,7 @@ static void run(int n, int group)
     snprintf(line, sizeof line, "%s\n", addr);
     for (int k = 1; k < n; k++) send_line(&kids[k], line);
     send_line(&kids[0], "go\n");
-    double start = now(), last = 0;
+    double start = bench_now(), last = 0;
     /* one report per child, in any order; a child that dies ends the round */
     int left = n, got[MAXN] = {0};
     while (left) {

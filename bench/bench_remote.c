@@ -7,6 +7,7 @@
  * "ADDR SINKPORT ECHOPORT" through a pipe. Every process is bounded by
  * alarm(); the parent kills and reaps its children at the end. */
 #include "aemp.h"
+#include "bench.h"
 #include "config.h"
 #include "transport.h"
 
@@ -27,45 +28,6 @@
 #define N_SPAWN 50000L
 #define BATCH 1000 /* one-way: messages sent per loop iteration */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static cJSON *msg(void)
-{
-    cJSON *m = cJSON_CreateArray();
-    cJSON_AddItemToArray(m, cJSON_CreateString("tag"));
-    cJSON_AddItemToArray(m, cJSON_CreateNumber(1));
-    cJSON_AddItemToArray(m, cJSON_CreateString("abc"));
-    return m;
-}
-
-/* A node on `base` with the built-in defaults, ID `id`, listening on an
- * ephemeral port of 127.0.0.1 when `listen`, seeded with `seed` or none. */
-static aemp_node *mknode(struct event_base *base, const char *id, int listen, const char *seed)
-{
-    cJSON *cfg = config_defaults();
-    cJSON_ReplaceItemInObject(cfg, "binds", cJSON_CreateArray());
-    cJSON_ReplaceItemInObject(cfg, "seeds", cJSON_CreateArray());
-    cJSON_ReplaceItemInObject(cfg, "connect_interval", cJSON_CreateNumber(0.2));
-    if (listen)
-        cJSON_AddItemToArray(cJSON_GetObjectItem(cfg, "binds"), cJSON_CreateString("127.0.0.1:0"));
-    if (seed) cJSON_AddItemToArray(cJSON_GetObjectItem(cfg, "seeds"), cJSON_CreateString(seed));
-    cJSON_AddStringToObject(cfg, "nodeid", id);
-    cJSON_AddStringToObject(cfg, "secret", "bench-secret");
-    aemp_node *n = aemp_node_new(base);
-    char err[256] = "";
-    if (!n || aemp_configure_effective(n, cfg, err, sizeof err)) {
-        fprintf(stderr, "bench_remote: configure %s: %s\n", id, n ? err : "out of memory");
-        exit(1);
-    }
-    cJSON_Delete(cfg);
-    return n;
-}
-
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 }
@@ -76,22 +38,10 @@ static int run_until(struct event_base *base, const long *flag, long want, doubl
     struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)};
     struct event *ev = evtimer_new(base, deadline_cb, NULL);
     evtimer_add(ev, &tv);
-    double end = now() + seconds;
-    while ((!flag || *flag < want) && now() < end) event_base_loop(base, EVLOOP_ONCE);
+    double end = bench_now() + seconds;
+    while ((!flag || *flag < want) && bench_now() < end) event_base_loop(base, EVLOOP_ONCE);
     event_free(ev);
     return flag && *flag >= want;
-}
-
-static long rss_of(pid_t pid)
-{
-    char path[64];
-    long size = 0, res = 0;
-    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
-    fclose(f);
-    return res * sysconf(_SC_PAGESIZE);
 }
 
 /* ------------------------------------------------------------ listener */
@@ -158,7 +108,7 @@ static void listener(int k, int wfd)
     char id[64];
     snprintf(id, sizeof id, "bench-rx-%d", k);
     struct event_base *base = event_base_new();
-    aemp_node *node = mknode(base, id, 1, NULL);
+    aemp_node *node = bench_node(base, id, 1, NULL, 0.2);
     aemp_register(node, "bench::spawned", spawned_fn, NULL);
     struct rx sink = {0}, echo = {0};
     char *ps = aemp_port(node), *pe = aemp_port(node);
@@ -231,7 +181,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct tx *t = arg;
     for (int i = 0; i < BATCH && t->sent < t->total; i++, t->sent++)
-        aemp_snd(t->node, t->dest, msg());
+        aemp_snd(t->node, t->dest, bench_msg());
     if (t->sent < t->total) event_active(t->pump, EV_TIMEOUT, 0);
 }
 
@@ -250,7 +200,7 @@ static int pong_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
     t->got++;
     if (t->sent < t->total) {
         t->sent++;
-        aemp_snd(node, t->dest, msg());
+        aemp_snd(node, t->dest, bench_msg());
     }
     return 0;
 }
@@ -288,7 +238,7 @@ static int cal_info(aemp_node *node, struct event_base *base, const char *peer, 
 
 static void bench_oneway_pingpong(struct event_base *base, struct child *c)
 {
-    aemp_node *node = mknode(base, "bench-tx", 0, c->addr);
+    aemp_node *node = bench_node(base, "bench-tx", 0, c->addr, 0.2);
     if (!cal_info(node, base, c->id, 10)) {
         printf("remote one-way: FAILED (no connection)\n");
         aemp_node_free(node);
@@ -300,10 +250,10 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c)
     aemp_rcv(node, rp, NULL, done_rcv, &t);
     hello(node, c->sink, rp, N_ONEWAY);
     t.pump = event_new(base, -1, 0, pump_cb, &t);
-    double t0 = now();
+    double t0 = bench_now();
     event_active(t.pump, EV_TIMEOUT, 0);
     run_until(base, &t.done, 1, 120);
-    double t1 = now();
+    double t1 = bench_now();
     event_free(t.pump);
     if (t.done)
         printf("remote one-way: %.0f msg/s (%ld msgs in %.3f s, receiver counted %ld)\n",
@@ -319,11 +269,11 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c)
     aemp_rcv(node, pp, NULL, pong_rcv, &p);
     hello(node, c->echo, pp, 0);
     run_until(base, NULL, 0, 0.05); /* the hello is in before the first ping */
-    double p0 = now();
+    double p0 = bench_now();
     p.sent = 1;
-    aemp_snd(node, c->echo, msg());
+    aemp_snd(node, c->echo, bench_msg());
     run_until(base, &p.got, N_PINGPONG, 120);
-    double p1 = now();
+    double p1 = bench_now();
     printf("remote ping-pong: %.0f round trips/s (%ld round trips in %.3f s)\n",
            p.got / (p1 - p0), p.got, p1 - p0);
     aemp_kil(node, pp, NULL);
@@ -359,7 +309,7 @@ static void spawn_pump(evutil_socket_t fd, short what, void *arg)
 
 static void bench_remote_spawn(struct event_base *base, struct child *c)
 {
-    aemp_node *node = mknode(base, "bench-spawner", 0, c->addr);
+    aemp_node *node = bench_node(base, "bench-spawner", 0, c->addr, 0.2);
     if (!cal_info(node, base, c->id, 10)) {
         printf("remote spawn: FAILED (no connection)\n");
         aemp_node_free(node);
@@ -369,10 +319,10 @@ static void bench_remote_spawn(struct event_base *base, struct child *c)
     struct sp s = {node, c->id, rp, 0, N_SPAWN, 0, NULL};
     aemp_rcv(node, rp, NULL, spawn_up, &s);
     s.pump = event_new(base, -1, 0, spawn_pump, &s);
-    double t0 = now();
+    double t0 = bench_now();
     event_active(s.pump, EV_TIMEOUT, 0);
     run_until(base, &s.up, N_SPAWN, 120);
-    double t1 = now();
+    double t1 = bench_now();
     event_free(s.pump);
     printf("remote spawn: %.0f spawns/s (%ld spawned on another process in %.3f s, %ld reported)\n",
            s.up / (t1 - t0), (long)N_SPAWN, t1 - t0, s.up);
@@ -385,14 +335,14 @@ static void bench_handshake(struct event_base *base, struct child *c)
 {
     int ok = 0;
     char id[64];
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < N_HANDSHAKE; i++) {
         snprintf(id, sizeof id, "bench-hs-%d-%d", (int)getpid(), i);
-        aemp_node *node = mknode(base, id, 0, c->addr);
+        aemp_node *node = bench_node(base, id, 0, c->addr, 0.2);
         ok += cal_info(node, base, c->id, 10);
         aemp_node_free(node);
     }
-    double t1 = now();
+    double t1 = bench_now();
     printf("handshake: %.0f handshakes/s (%d fresh nodes connected + cal in %.3f s, %d ok)\n",
            N_HANDSHAKE / (t1 - t0), N_HANDSHAKE, t1 - t0, ok);
 }
@@ -402,18 +352,18 @@ static void bench_conn_memory(struct event_base *base, struct child *c)
     aemp_node *nodes[N_CONN];
     char id[64];
     run_until(base, NULL, 0, 0.2);
-    long before = rss_of(c->pid);
+    long before = bench_rss(c->pid);
     struct calwait w = {0};
     for (int i = 0; i < N_CONN; i++) {
         snprintf(id, sizeof id, "bench-mem-%d-%d", (int)getpid(), i);
-        nodes[i] = mknode(base, id, 0, c->addr);
+        nodes[i] = bench_node(base, id, 0, c->addr, 0.2);
         cJSON *m = cJSON_CreateArray();
         cJSON_AddItemToArray(m, cJSON_CreateString("info"));
         aemp_cal(nodes[i], c->id, m, 30, cal_cb, &w);
     }
     run_until(base, &w.n, N_CONN, 40);
     run_until(base, NULL, 0, 0.5); /* let the listener settle */
-    long after = rss_of(c->pid);
+    long after = bench_rss(c->pid);
     printf("memory per connection: %.0f bytes (%ld connected of %d, listener RSS %ld -> %ld)\n",
            (double)(after - before) / N_CONN, w.n, N_CONN, before, after);
     for (int i = 0; i < N_CONN; i++) aemp_node_free(nodes[i]);

@@ -403,17 +403,30 @@ static void mon_timeout(aemp_node *node, void *ud)
     finish(st, EXIT_FAIL);
 }
 
+/* Options and exactly one argument, a port or node ID (`what` names it in
+ * messages): *arg points to it, or the exit status is returned. */
+static int one_id_arg(struct pst *st, int argc, char **argv, const char *what,
+                      const char **arg)
+{
+    int first, rc;
+    if ((rc = parse_opts(st, argc, argv, &first))) return rc;
+    if (argc - first < 1)
+        return msg(st, EXIT_USAGE, "missing %s (usage: aemp %s %s)", what, st->sub, what);
+    if (argc - first > 1)
+        return msg(st, EXIT_USAGE, "too many arguments (usage: aemp %s %s)", st->sub, what);
+    *arg = argv[first];
+    if (!valid_port(*arg)) return msg(st, EXIT_USAGE, "'%s' is not a %s ID", *arg,
+                                      strcmp(what, "NODE") ? "port" : "node");
+    return EXIT_OK;
+}
+
 int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
-    int first, rc;
+    const char *port = NULL;
+    int rc;
     (void)ctx;
-    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
-    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing PORT (usage: aemp mon PORT)");
-    if (argc - first > 1)
-        return msg(&st, EXIT_USAGE, "too many arguments (usage: aemp mon PORT)");
-    const char *port = argv[first];
-    if (!valid_port(port)) return msg(&st, EXIT_USAGE, "'%s' is not a port ID", port);
+    if ((rc = one_id_arg(&st, argc, argv, "PORT", &port))) return rc;
     st.target = strdup(port);
     if ((rc = start_anon(&st))) return cleanup(&st, NULL, rc);
     if (!st.target) return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "out of memory"));
@@ -566,15 +579,11 @@ static void print_dot(const cJSON *results, const char **nodes, int n)
 int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
-    int first, rc;
+    const char *node = NULL;
+    int rc;
     (void)ctx;
-    if ((rc = parse_opts(&st, argc, argv, &first))) return rc;
-    if (argc - first < 1) return msg(&st, EXIT_USAGE, "missing NODE (usage: aemp trace NODE)");
-    if (argc - first > 1)
-        return msg(&st, EXIT_USAGE, "too many arguments (usage: aemp trace NODE)");
-    if (!valid_port(argv[first]))
-        return msg(&st, EXIT_USAGE, "'%s' is not a node ID", argv[first]);
-    st.first = aemp_node_of(argv[first]);
+    if ((rc = one_id_arg(&st, argc, argv, "NODE", &node))) return rc;
+    st.first = aemp_node_of(node);
     st.target = st.first ? strdup(st.first) : NULL;
     st.results = cJSON_CreateObject();
     if (!st.first || !st.target || !st.results)

@@ -116,8 +116,6 @@ static int call_reply(aemp_node *node, const char *self, const cJSON *msg, void 
 static void call_timeout(aemp_node *node, void *ud)
 {
     struct call *c = ud;
-    aemp_guard_free(c->limit); /* already inert: the timer fired */
-    c->limit = NULL;
     cJSON *err = cJSON_CreateArray();
     cJSON_AddItemToArray(err, cJSON_CreateString("timeout"));
     call_done(node, c, NULL, err);
@@ -126,10 +124,7 @@ static void call_timeout(aemp_node *node, void *ud)
 
 static void call_dest_died(aemp_node *node, const char *port, const cJSON *reason, void *ud)
 {
-    struct call *c = ud;
-    aemp_guard_free(c->limit);
-    c->limit = NULL;
-    call_done(node, c, NULL, reason);
+    call_done(node, ud, NULL, reason);
 }
 
 int aemp_cal(aemp_node *node, const char *port, cJSON *msg, double timeout, aemp_cal_fn fn,

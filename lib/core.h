@@ -88,6 +88,8 @@ struct node_core {
 
 /* ---- node.c ---- */
 
+/* "NODEID#NAME" as a new string (caller frees), NULL when out of memory. */
+char *core_port_id(const char *nodeid, const char *name);
 /* Queue a message [PORTNAME, ...] (taken) for local delivery from the loop. */
 void core_enqueue(aemp_node *node, const char *srcnode, cJSON *msg);
 /* Queue a "does local port NAME exist?" check that fires no_such_port. */
@@ -103,7 +105,9 @@ void core_send_node(aemp_node *node, const char *nodeid, cJSON *msg);
 /* Kill local port `name` with `reason` (taken array, empty = normal). */
 void core_kill_local(aemp_node *node, const char *name, cJSON *reason);
 /* Run `fn` as port `self`'s code: $SELF set, failure kills `self` with
- * ["die", MESSAGE]. Used for port callbacks and spawned functions. */
+ * ["die", MESSAGE]. Used for port callbacks and spawned functions. `self`
+ * is the caller's string and must outlive the call (the port may die in
+ * it). */
 void core_run_as(aemp_node *node, const char *self, aemp_func_fn fn, const cJSON *args,
                  void *ud);
 /* Log a traced message when tracing is on. */
@@ -128,8 +132,6 @@ void mon_fire_node(aemp_node *node, const char *nodeid, const cJSON *reason);
 /* `srcnode` monitors our local port `name` (mon1) / stops (mon0). */
 void mon_remote_add(aemp_node *node, const char *srcnode, const char *name);
 void mon_remote_del(aemp_node *node, const char *srcnode, const char *name);
-/* 1 when anything monitors `port`. */
-int mon_has(aemp_node *node, const char *port);
 void mon_free_all(aemp_node *node);
 
 /* ---- cal.c ---- */

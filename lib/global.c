@@ -28,22 +28,22 @@ struct reg {
     struct global *g;
 };
 
-/* A grp_mon watcher. */
+/* A grp_mon watcher, in its group's list from the start; it hears of
+ * changes once its first call (from the loop, as 1.30) has been made. */
 struct gmon {
     struct gmon *next, *prev;
+    struct group *gr;
     char *group;
     aemp_grp_fn fn;
     void *ud;
-    aemp_guard *delay; /* the first call, from the loop */
+    aemp_guard *delay; /* the pending first call, NULL once made */
     aemp_guard *user;
-    struct global *g;
-    int active;        /* installed in the group's list */
 };
 
 /* A group as this node sees it network-wide. */
 struct group {
     cJSON *members;    /* array of port IDs */
-    struct gmon *mons; /* active watchers */
+    struct gmon *mons; /* watchers */
 };
 
 /* The other side of a rendezvous port we serve (connect on our node). */
@@ -72,7 +72,6 @@ struct global {
     strmap seedme; /* node IDs that asked us to seed them (value unused) */
     strmap groups; /* group -> struct group */
     struct reg *regs;
-    struct gmon *gmons;
     struct fwd *fwds;
     struct peerctx *pcs;
     char *master;
@@ -136,20 +135,26 @@ static int in_array(const cJSON *a, const char *s)
     return 0;
 }
 
+/* The group named `group`, created empty when new; NULL when out of memory. */
+static struct group *group_get(struct global *g, const char *group)
+{
+    struct group *gr = strmap_get(&g->groups, group);
+    if (gr) return gr;
+    gr = calloc(1, sizeof *gr);
+    if (!gr || !(gr->members = cJSON_CreateArray()) || strmap_put(&g->groups, group, gr, NULL)) {
+        if (gr) cJSON_Delete(gr->members);
+        free(gr);
+        return NULL;
+    }
+    return gr;
+}
+
 /* Apply additions and removals (borrowed arrays of port IDs) to `group` and
  * tell its watchers what really changed. */
 static void change(struct global *g, const char *group, const cJSON *add, const cJSON *del)
 {
-    struct group *gr = strmap_get(&g->groups, group);
-    if (!gr) {
-        gr = calloc(1, sizeof *gr);
-        if (!gr || !(gr->members = cJSON_CreateArray()) ||
-            strmap_put(&g->groups, group, gr, NULL)) {
-            if (gr) cJSON_Delete(gr->members);
-            free(gr);
-            return;
-        }
-    }
+    struct group *gr = group_get(g, group);
+    if (!gr) return;
     cJSON *added = cJSON_CreateArray(), *removed = cJSON_CreateArray();
     const cJSON *e;
     cJSON_ArrayForEach(e, del)
@@ -175,7 +180,7 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
         cJSON *members = cJSON_Duplicate(gr->members, 1);
         for (struct gmon *w = gr->mons, *next; w; w = next) {
             next = w->next;
-            w->fn(g->node, group, members, added, removed, w->ud);
+            if (!w->delay) w->fn(g->node, group, members, added, removed, w->ud);
         }
         cJSON_Delete(members);
     }
@@ -287,49 +292,15 @@ cJSON *aemp_grp_get(aemp_node *node, const char *group)
     return gr && gr->members->child ? cJSON_Duplicate(gr->members, 1) : NULL;
 }
 
-static void gmon_unlink(struct gmon *w)
-{
-    struct global *g = w->g;
-    if (w->active) {
-        struct group *gr = strmap_get(&g->groups, w->group);
-        if (gr) {
-            /* the group list is singly walked in change(): plain unlink */
-            struct gmon **pp = &gr->mons;
-            while (*pp && *pp != w)
-                pp = &(*pp)->next;
-            if (*pp) *pp = w->next;
-        }
-    }
-    if (w->prev) w->prev->next = w->next;
-    else if (g->gmons == w) g->gmons = w->next;
-    if (w->next && !w->active) w->next->prev = w->prev;
-}
-
-/* The first call of a watcher, from the loop as 1.30 does it. */
+/* The first call of a watcher, from the loop as 1.30 does it: the current
+ * members as added, if there are any. */
 static void gmon_install(aemp_node *node, void *ud)
 {
     struct gmon *w = ud;
-    struct global *g = w->g;
     aemp_guard_free(w->delay); /* inert: it fired */
     w->delay = NULL;
-    /* move from the pending list to the group's list */
-    if (w->prev) w->prev->next = w->next;
-    else g->gmons = w->next;
-    if (w->next) w->next->prev = w->prev;
-    w->prev = NULL;
-    struct group *gr = strmap_get(&g->groups, w->group);
-    if (!gr) {
-        cJSON *none = cJSON_CreateArray();
-        change(g, w->group, none, NULL); /* creates the group */
-        cJSON_Delete(none);
-        gr = strmap_get(&g->groups, w->group);
-    }
-    if (!gr) return;
-    w->active = 1;
-    w->next = gr->mons;
-    gr->mons = w;
-    if (gr->members->child) {
-        cJSON *members = cJSON_Duplicate(gr->members, 1), *none = cJSON_CreateArray();
+    if (w->gr->members->child) {
+        cJSON *members = cJSON_Duplicate(w->gr->members, 1), *none = cJSON_CreateArray();
         w->fn(node, w->group, members, members, none, w->ud);
         cJSON_Delete(members);
         cJSON_Delete(none);
@@ -338,6 +309,9 @@ static void gmon_install(aemp_node *node, void *ud)
 
 static void gmon_free(struct gmon *w)
 {
+    if (w->prev) w->prev->next = w->next;
+    else w->gr->mons = w->next;
+    if (w->next) w->next->prev = w->prev;
     free(w->group);
     free(w);
 }
@@ -345,8 +319,7 @@ static void gmon_free(struct gmon *w)
 static void gmon_cancel(aemp_guard *guard)
 {
     struct gmon *w = guard->target;
-    aemp_guard_free(w->delay);
-    gmon_unlink(w);
+    aemp_guard_free(w->delay); /* a first call still pending is cancelled */
     gmon_free(w);
 }
 
@@ -356,18 +329,22 @@ int aemp_grp_mon(aemp_node *node, const char *group, aemp_grp_fn fn, void *ud,
     struct global *g = G(node);
     if (guard) *guard = NULL;
     if (!g || !group || !fn) return AEMP_EINVAL;
-    struct gmon *w = calloc(1, sizeof *w);
+    struct group *gr = group_get(g, group);
+    struct gmon *w = gr ? calloc(1, sizeof *w) : NULL;
     if (!w || !(w->group = strdup(group))) {
         free(w);
         return AEMP_ENOMEM;
     }
-    w->g = g;
+    w->gr = gr;
     w->fn = fn;
     w->ud = ud;
-    w->next = g->gmons;
+    w->next = gr->mons;
     if (w->next) w->next->prev = w;
-    g->gmons = w;
-    aemp_after(node, 0, gmon_install, w, &w->delay);
+    gr->mons = w;
+    if (aemp_after(node, 0, gmon_install, w, &w->delay)) {
+        gmon_free(w);
+        return AEMP_ENOMEM;
+    }
     if (guard) *guard = w->user = guard_new(node, gmon_cancel, w);
     return 0;
 }
@@ -711,20 +688,13 @@ void global_free(struct aemp_node *node)
         aemp_guard_free(g->fwds->timer);
         fwd_free(g->fwds);
     }
-    while (g->gmons) { /* not installed yet */
-        struct gmon *w = g->gmons;
-        g->gmons = w->next;
-        guard_detach(w->delay);
-        aemp_guard_free(w->delay);
-        guard_detach(w->user);
-        gmon_free(w);
-    }
     it = 0;
     while (strmap_next(&g->groups, &it, &k, &v)) {
         struct group *gr = v;
         while (gr->mons) {
             struct gmon *w = gr->mons;
-            gr->mons = w->next;
+            guard_detach(w->delay); /* its timer goes with the core's */
+            aemp_guard_free(w->delay);
             guard_detach(w->user);
             gmon_free(w);
         }

@@ -257,10 +257,8 @@ void mon_fire_node(aemp_node *node, const char *nodeid, const cJSON *reason)
 
 void mon_remote_add(aemp_node *node, const char *srcnode, const char *name)
 {
-    size_t n = strlen(node->id) + strlen(name) + 2;
-    char *id = malloc(n);
+    char *id = core_port_id(node->id, name);
     if (!id) return;
-    snprintf(id, n, "%s#%s", node->id, name);
     if (!*name || !strmap_get(&node->core->ports, name)) {
         cJSON *msg = cJSON_CreateArray();
         cJSON_AddItemToArray(msg, cJSON_CreateString(""));
@@ -291,10 +289,8 @@ void mon_remote_add(aemp_node *node, const char *srcnode, const char *name)
 
 void mon_remote_del(aemp_node *node, const char *srcnode, const char *name)
 {
-    size_t n = strlen(node->id) + strlen(name) + 2;
-    char *id = malloc(n);
+    char *id = core_port_id(node->id, name);
     if (!id) return;
-    snprintf(id, n, "%s#%s", node->id, name);
     struct monlist *l = strmap_get(&node->core->mons, id);
     for (struct monitor *m = l ? l->head : NULL; m; m = m->next)
         if (m->kind == MON_REMOTE && !strcmp(m->srcnode, srcnode)) {
@@ -304,11 +300,6 @@ void mon_remote_del(aemp_node *node, const char *srcnode, const char *name)
             break;
         }
     free(id);
-}
-
-int mon_has(aemp_node *node, const char *port)
-{
-    return strmap_get(&node->core->mons, port) != NULL;
 }
 
 void mon_free_all(aemp_node *node)

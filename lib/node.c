@@ -238,6 +238,14 @@ int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_
 
 /* ---------------------------------------------------------------- names */
 
+char *core_port_id(const char *nodeid, const char *name)
+{
+    size_t n = strlen(nodeid) + strlen(name) + 2;
+    char *id = malloc(n);
+    if (id) snprintf(id, n, "%s#%s", nodeid, name);
+    return id;
+}
+
 char *aemp_node_of(const char *port)
 {
     const char *h = strchr(port, '#');
@@ -276,14 +284,12 @@ char *aemp_port(aemp_node *node)
     char name[64];
     core_new_name(node, 0, name);
     struct port *p = calloc(1, sizeof *p);
-    size_t n = strlen(node->id) + 1 + strlen(name) + 1;
-    char *id = malloc(n);
+    char *id = core_port_id(node->id, name);
     if (!p || !id || strmap_put(&node->core->ports, name, p, NULL)) {
         free(p);
         free(id);
         return NULL;
     }
-    snprintf(id, n, "%s#%s", node->id, name);
     return id;
 }
 
@@ -362,21 +368,18 @@ void core_run_as(aemp_node *node, const char *self, aemp_func_fn fn, const cJSON
 {
     struct node_core *c = node->core;
     const char *saved = c->self;
-    char *me = strdup(self); /* the callback may kill the port it runs for */
-    if (!me) return;
-    c->self = me;
+    c->self = self; /* the caller's copy: killing the port does not free it */
     c->failmsg[0] = 0;
-    int rc = fn(node, me, args, ud);
+    int rc = fn(node, self, args, ud);
     c->self = saved;
     if (rc < 0) {
         const char *why = c->failmsg[0] ? c->failmsg : "callback reported failure";
-        aemp_log(8, "port %s dies: %s", me, why);
+        aemp_log(8, "port %s dies: %s", self, why);
         cJSON *reason = cJSON_CreateArray();
         cJSON_AddItemToArray(reason, cJSON_CreateString("die"));
         cJSON_AddItemToArray(reason, cJSON_CreateString(why));
-        aemp_kil(node, me, reason);
+        aemp_kil(node, self, reason);
     }
-    free(me);
 }
 
 /* Hand `msg` ([PORTNAME, ...], borrowed) to local port `name`: its tagged
@@ -411,10 +414,11 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
                 call.ud = t->ud;
                 break;
             }
-    size_t n = strlen(node->id) + strlen(name) + 2;
-    char *self = malloc(n);
+    /* $SELF on the stack when it fits: this runs for every message. */
+    char buf[256], *self = buf;
+    if ((size_t)snprintf(buf, sizeof buf, "%s#%s", node->id, name) >= sizeof buf)
+        self = core_port_id(node->id, name);
     if (self) {
-        snprintf(self, n, "%s#%s", node->id, name);
         if (call.fn) {
             core_run_as(node, self, rcv_trampoline, msg, &call);
         } else {
@@ -424,7 +428,7 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
                                  cJSON_CreateString("received message on port without callback"));
             aemp_kil(node, self, reason);
         }
-        free(self);
+        if (self != buf) free(self);
     }
     cJSON_Delete(dest);
 }
@@ -475,10 +479,8 @@ void core_enqueue_check(aemp_node *node, const char *name)
 static void check_exists(aemp_node *node, const char *name)
 {
     if (strmap_get(&node->core->ports, name)) return;
-    size_t n = strlen(node->id) + strlen(name) + 2;
-    char *id = malloc(n);
+    char *id = core_port_id(node->id, name);
     if (!id) return;
-    snprintf(id, n, "%s#%s", node->id, name);
     cJSON *reason = cJSON_CreateArray();
     cJSON_AddItemToArray(reason, cJSON_CreateString("no_such_port"));
     cJSON_AddItemToArray(reason, cJSON_CreateString("cannot monitor nonexistent port"));
@@ -561,12 +563,10 @@ int aemp_snd_json(aemp_node *node, const char *port, const char *json_array)
 void core_kill_local(aemp_node *node, const char *name, cJSON *reason)
 {
     struct port *p = strmap_del(&node->core->ports, name);
-    if (p) port_free(p);
-    size_t n = strlen(node->id) + strlen(name) + 2;
-    char *id = malloc(n);
-    if (id) {
-        snprintf(id, n, "%s#%s", node->id, name);
-        if (p) mon_fire(node, id, reason);
+    if (p) {
+        port_free(p);
+        char *id = core_port_id(node->id, name);
+        if (id) mon_fire(node, id, reason);
         free(id);
     }
     cJSON_Delete(reason);

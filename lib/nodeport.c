@@ -60,11 +60,8 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
     } else if (!strcmp(tag, "mon0")) {
         if (a0) mon_remote_del(node, srcnode, a0);
     } else if (!strcmp(tag, "kil0")) {
-        if (!a0) return;
-        size_t n = strlen(srcnode) + strlen(a0) + 2;
-        char *id = malloc(n);
+        char *id = a0 ? core_port_id(srcnode, a0) : NULL;
         if (!id) return;
-        snprintf(id, n, "%s#%s", srcnode, a0);
         cJSON *reason = rest(a->next);
         mon_fire(node, id, reason);
         cJSON_Delete(reason);

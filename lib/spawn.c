@@ -27,10 +27,8 @@ int aemp_register(aemp_node *node, const char *name, aemp_func_fn fn, void *ud)
 
 void spawn_run(aemp_node *node, const char *name, const char *func, const cJSON *args)
 {
-    size_t n = strlen(node->id) + strlen(name) + 2;
-    char *self = malloc(n);
+    char *self = core_port_id(node->id, name);
     if (!self) return;
-    snprintf(self, n, "%s#%s", node->id, name);
     struct func *f = strmap_get(&node->core->funcs, func);
     if (strmap_get(&node->core->ports, name)) {
         /* Port names are never reused: a spawn onto a live port could only
@@ -67,8 +65,7 @@ char *aemp_spawn(aemp_node *node, const char *nodeid, const char *func, cJSON *a
     }
     char name[64];
     core_new_name(node, 1, name);
-    size_t n = strlen(nodeid) + strlen(name) + 2;
-    char *id = malloc(n);
+    char *id = core_port_id(nodeid, name);
     cJSON *msg = cJSON_CreateArray();
     if (!id || !msg) {
         free(id);
@@ -76,7 +73,6 @@ char *aemp_spawn(aemp_node *node, const char *nodeid, const char *func, cJSON *a
         cJSON_Delete(args);
         return NULL;
     }
-    snprintf(id, n, "%s#%s", nodeid, name);
     /* ["", "AnyEvent::MP::_spawn", NAME, FUNC, ARGS...]: for the local node
      * this goes through the local queue, so the function runs from the
      * loop, after anything sent before. */

@@ -1222,20 +1222,6 @@ void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON
     if (!had && p->connecting && p->tick && cJSON_GetArraySize(dup)) event_active(p->tick, 0, 0);
 }
 
-const cJSON *transport_addrs(struct aemp_node *node, const char *nodeid)
-{
-    struct transport *t = node->transport;
-    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
-    return p ? p->addrs : NULL;
-}
-
-void transport_connect(struct aemp_node *node, const char *nodeid)
-{
-    struct transport *t = node->transport;
-    struct peer *p = t ? peer_get(t, nodeid, 1) : NULL;
-    if (p && !p->conn) peer_connect_start(p);
-}
-
 int transport_node_is_seed(struct aemp_node *node, const char *nodeid)
 {
     struct transport *t = node->transport;

@@ -31,13 +31,6 @@ void transport_known_nodes(struct aemp_node *node, cJSON *arr);
 /* Remember `addrs` (borrowed array of "host:port") as ways to reach `nodeid`. */
 void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs);
 
-/* The known addresses of `nodeid` (borrowed, valid until the next call into
- * the transport) or NULL. */
-const cJSON *transport_addrs(struct aemp_node *node, const char *nodeid);
-
-/* Connect to `nodeid` now if not connected (trying its known addresses). */
-void transport_connect(struct aemp_node *node, const char *nodeid);
-
 /* 1 when `nodeid` was reached through one of the configured seed addresses
  * (Global prefers seeds as masters). */
 int transport_node_is_seed(struct aemp_node *node, const char *nodeid);

@@ -807,6 +807,18 @@ static int probe_after(struct raw *r, const char *msg)
     return 0;
 }
 
+/* probe_after() each of `msgs`; 0 at the first that closes the connection
+ * or goes unanswered. */
+static int probe_all(struct raw *r, const char *const *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!probe_after(r, msgs[i])) {
+            fprintf(stderr, "# failed at %s\n", msgs[i]);
+            return 0;
+        }
+    return 1;
+}
+
 /* Well-framed but malformed requests to the node port and to ports that do
  * not exist: dropped, the connection stays and keeps working. */
 static void test_malformed_node_port_requests(void)
@@ -864,12 +876,7 @@ static void test_malformed_node_port_requests(void)
         "[\"../../etc/passwd\",1]",
         "[\"\\u0000\",1]",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int ok = probe_after(&r, bad[i]);
-        if (!ok) fprintf(stderr, "# failed at %s\n", bad[i]);
-        CHECK(ok);
-        if (!ok) break;
-    }
+    CHECK(probe_all(&r, bad, sizeof bad / sizeof bad[0]));
     raw_close(&r);
     CHECK(target_ok());
 }
@@ -915,12 +922,7 @@ static void test_malformed_global_requests(void)
         "[\"gx\",\"seedme0\"]",
         "[\"gx\",\"whatever\",{}]",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int ok = probe_after(&r, bad[i]);
-        if (!ok) fprintf(stderr, "# failed at %s\n", bad[i]);
-        CHECK(ok);
-        if (!ok) break;
-    }
+    CHECK(probe_all(&r, bad, sizeof bad / sizeof bad[0]));
     raw_close(&r);
     /* the Global port dies with the connection; the node goes on */
     CHECK(target_ok());
