@@ -1,356 +1,31 @@
 /* transport.c - connections between nodes (PROTOCOL.md sections 2 and 3):
- * listeners on the configured binds, outgoing connects that try a node's
- * addresses in turn, per-node send queues while connecting, the handshake
- * driver (the pure parts are in handshake.c), TLS (tls.c) and the json
- * framing (framing.c) on libevent bufferevents.
+ * the life of one connection, from connect or accept through the handshake
+ * (the pure parts are in handshake.c), TLS (tls.c) and the json framing
+ * (framing.c) on libevent bufferevents, to close; transport_start() and
+ * transport_free(). Per-node records and queues are in peer.c, listeners in
+ * listen.c, the write path in conn_out.c.
  *
- * Writes are appended to the bufferevent's output and written straight to
- * the socket once per loop turn (wflush_cb), so many messages share one
- * write(2); libevent's write event is used only while the socket is full.
  * Reads hand everything that arrived to the framing reader at once. */
-#include "transport.h"
+#include "transport_int.h"
 
-#include "aemp.h"
 #include "config.h"
 #include "framing.h"
-#include "handshake.h"
-#include "node.h"
 #include "tls.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
-#include <event2/event.h>
-#include <event2/listener.h>
-#include <ifaddrs.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-
-#define DEFAULT_MAX_MESSAGE (64u * 1024 * 1024)
-#define SCRATCH_SIZE 65536
-
-enum conn_state { C_CONNECTING, C_GREET, C_TLS, C_AUTH, C_UP };
-
-struct peer;
-struct seed;
-
-struct conn {
-    struct conn *next, *prev;
-    struct transport *t;
-    struct bufferevent *bev;
-    enum conn_state state;
-    int outgoing;
-    char *want_id;   /* outgoing: the node we meant to reach, or NULL (seed) */
-    struct seed *seed;
-    char *addr;      /* the remote address, for logs and peeraddr= */
-    char *l1;        /* our greeting line 1 */
-    char nonce[HS_NONCE_LEN + 1];
-    char *r1, *r2;   /* the remote's greeting lines */
-    char *L, *R;     /* "l1\nl2\n" of each side, for the tokens */
-    char *peer_id;
-    struct peer *peer;  /* once up */
-    int use_tls, untrusted;
-    struct tls *tls;
-    struct evbuffer *plain_in, *plain_out;
-    struct event *flush_ev;
-    struct framing_reader *reader;
-    struct event *timer; /* handshake timeout, then keepalive */
-    double last_write;
-    int busy, dead;
-    struct conn *dnext, *dprev; /* in the transport's list of unflushed conns */
-    int dirty;                   /* output waits for the end-of-turn flush */
-    int backlog;                 /* the socket was full: libevent writes the rest */
-};
-
-struct peer {
-    struct transport *t;
-    char *id;
-    cJSON *addrs;            /* known "host:port" addresses */
-    struct conn *conn;       /* the authenticated connection or NULL */
-    struct evbuffer *queue;  /* JSON texts waiting for a connection */
-    int connecting;
-    double connect_since;
-    unsigned next_addr;
-    struct event *tick;      /* retry every connect_interval */
-    int is_seed;
-};
-
-struct seed {
-    char *addr;
-    char *nodeid; /* who answered there last */
-    int self;     /* it was us: never dial again */
-    int dialing;
-};
-
-struct transport {
-    aemp_node *node;
-    strmap peers;
-    struct conn *conns;
-    struct evconnlistener **lis;
-    size_t nlis;
-    cJSON *listen_addrs;
-    struct seed *seeds;
-    size_t nseeds;
-    struct event *seed_tick;
-    struct tls_creds *creds;
-    char *secret;
-    const cJSON *auth_offer, *auth_accept, *framing; /* borrowed from node->cfg */
-    double monitor_timeout, connect_interval;
-    size_t max_msg;
-    int nodelay;
-    struct evdns_base *dns;
-    char *scratch;
-    struct conn *dirty;       /* connections with output to write this turn */
-    char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
-    struct event *wflush;     /* writes them, once per loop turn */
-};
-
-static void conn_close(struct conn *c, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void peer_try(struct peer *p);
-
-static double now_of(struct transport *t)
-{
-    struct timeval tv;
-    event_base_gettimeofday_cached(t->node->base, &tv);
-    return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static struct timeval tv_of(double s)
-{
-    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
-    return tv;
-}
-
-static int has_secret(const struct transport *t)
-{
-    return t->secret && *t->secret;
-}
-
-/* -------------------------------------------------------------- addresses */
-
-/* Split "host:port", "[v6]:port", "*", "*:*", "port" or "host" into host and
- * port text. `defport` is used when none is given; "*" or missing port text
- * becomes "0" for binds. 0, or -1 for a malformed address. */
-static int split_addr(const char *s, const char *defport, char *host, size_t hl, char *port,
-                      size_t pl)
-{
-    const char *colon;
-    if (*s == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || (end[1] && end[1] != ':')) return -1;
-        snprintf(host, hl, "%.*s", (int)(end - s - 1), s + 1);
-        snprintf(port, pl, "%s", end[1] ? end + 2 : defport);
-    } else if (strspn(s, "0123456789") == strlen(s) && *s) {
-        char name[256];
-        config_nodename(name, sizeof name);
-        snprintf(host, hl, "%s", name);
-        snprintf(port, pl, "%s", s);
-    } else if ((colon = strrchr(s, ':')) && strchr(s, ':') == colon) {
-        snprintf(host, hl, "%.*s", (int)(colon - s), s);
-        snprintf(port, pl, "%s", colon[1] ? colon + 1 : defport);
-    } else {
-        snprintf(host, hl, "%s", s);
-        snprintf(port, pl, "%s", defport);
-    }
-    if (!strcmp(port, "*")) snprintf(port, pl, "0");
-    return *host ? 0 : -1;
-}
-
-/* "host:port" text of a socket address into buf. */
-static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char h[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const void *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, h, sizeof h);
-        port = ntohs(in->sin_port);
-        snprintf(buf, len, "%s:%d", h, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, h, sizeof h);
-        port = ntohs(in6->sin6_port);
-        snprintf(buf, len, "[%s]:%d", h, port);
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
-static void add_unique(cJSON *arr, const char *s)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    if (cJSON_IsString(e) && !strcmp(e->valuestring, s)) return;
-    cJSON_AddItemToArray(arr, cJSON_CreateString(s));
-}
-
-/* ------------------------------------------------------------- writing */
-
-/* Append `len` bytes of framed output to the connection. */
-static void conn_write(struct conn *c, const char *data, size_t len)
-{
-    if (c->dead) return;
-    c->last_write = now_of(c->t);
-    if (c->tls) {
-        evbuffer_add(c->plain_out, data, len);
-        event_active(c->flush_ev, 0, 0);
-    } else {
-        bufferevent_write(c->bev, data, len);
-    }
-}
-
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct conn *c = arg;
-    char err[256];
-    if (c->tls && tls_write(c->tls, c->plain_out, err, sizeof err))
-        conn_close(c, 5, "%s", err);
-}
-
-/* The JSON text of `msg` (borrowed) in the transport's scratch buffer or a
- * new string (*tofree set). */
-static const char *encode(struct transport *t, const cJSON *msg, char **tofree, size_t *len)
-{
-    *tofree = NULL;
-    if (cJSON_PrintPreallocated((cJSON *)msg, t->scratch, SCRATCH_SIZE, 0)) {
-        *len = strlen(t->scratch);
-        return t->scratch;
-    }
-    *tofree = cJSON_PrintUnformatted(msg);
-    *len = *tofree ? strlen(*tofree) : 0;
-    return *tofree;
-}
-
-/* ------------------------------------------------------------ peers */
-
-static struct peer *peer_get(struct transport *t, const char *id, int create)
-{
-    struct peer *p = strmap_get(&t->peers, id);
-    if (p || !create) return p;
-    p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    p->t = t;
-    p->id = strdup(id);
-    p->addrs = cJSON_CreateArray();
-    p->queue = evbuffer_new();
-    if (!p->id || !p->addrs || !p->queue || strmap_put(&t->peers, id, p, NULL)) {
-        free(p->id);
-        cJSON_Delete(p->addrs);
-        if (p->queue) evbuffer_free(p->queue);
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-static void peer_stop_connecting(struct peer *p)
-{
-    p->connecting = 0;
-    if (p->tick) {
-        event_free(p->tick);
-        p->tick = NULL;
-    }
-}
-
-static void peer_free(struct peer *p)
-{
-    peer_stop_connecting(p);
-    evbuffer_free(p->queue);
-    cJSON_Delete(p->addrs);
-    free(p->id);
-    free(p);
-}
-
-/* Forget a node we cannot reach and that nobody asked for since it went
- * down: one without addresses (an `aemp snd` from cron, say) would
- * otherwise stay in the table for good. */
-static void peer_maybe_forget(struct transport *t, struct peer *p)
-{
-    if (p->conn || p->connecting || cJSON_GetArraySize(p->addrs) ||
-        evbuffer_get_length(p->queue))
-        return;
-    strmap_del(&t->peers, p->id);
-    peer_free(p);
-}
-
-/* The node could not be reached within monitor_timeout: drop its queue and
- * report it down. */
-static void peer_fail(struct transport *t, struct peer *p, const char *why)
-{
-    peer_stop_connecting(p);
-    evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
-    node_remote_down(t->node, p->id, why);
-    peer_maybe_forget(t, p);
-}
-
-static void peer_tick(evutil_socket_t fd, short what, void *arg)
-{
-    peer_try(arg);
-}
-
-static struct conn *dial(struct transport *t, const char *addr, const char *want_id,
-                         struct seed *seed);
-
-/* One connection attempt to the next known address; gives up after
- * monitor_timeout without success. */
-static void peer_try(struct peer *p)
-{
-    struct transport *t = p->t;
-    if (p->conn) {
-        peer_stop_connecting(p);
-        return;
-    }
-    if (now_of(t) - p->connect_since >= t->monitor_timeout) {
-        char why[160];
-        snprintf(why, sizeof why, "%s within %g s",
-                 cJSON_GetArraySize(p->addrs) ? "no connection" : "no known address",
-                 t->monitor_timeout);
-        peer_fail(t, p, why);
-        return;
-    }
-    int n = cJSON_GetArraySize(p->addrs);
-    if (n > 0) {
-        const cJSON *a = cJSON_GetArrayItem(p->addrs, (int)(p->next_addr++ % (unsigned)n));
-        if (cJSON_IsString(a)) dial(t, a->valuestring, p->id, NULL);
-    }
-}
-
-static void peer_connect_start(struct peer *p)
-{
-    struct transport *t = p->t;
-    if (p->connecting || p->conn) return;
-    p->connecting = 1;
-    p->connect_since = now_of(t);
-    p->tick = event_new(t->node->base, -1, EV_PERSIST, peer_tick, p);
-    double iv = t->connect_interval;
-    if (iv > t->monitor_timeout) iv = t->monitor_timeout;
-    struct timeval tv = tv_of(iv > 0.05 ? iv : 0.05);
-    if (p->tick) event_add(p->tick, &tv);
-    peer_try(p);
-}
 
 /* ------------------------------------------------------------ closing */
 
-static void dirty_unlink(struct conn *c)
-{
-    if (!c->dirty) return;
-    if (c->dprev) c->dprev->dnext = c->dnext;
-    else c->t->dirty = c->dnext;
-    if (c->dnext) c->dnext->dprev = c->dprev;
-    c->dnext = c->dprev = NULL;
-    c->dirty = 0;
-}
-
-static void conn_free(struct conn *c)
+void conn_free(struct conn *c)
 {
     struct transport *t = c->t;
     dirty_unlink(c);
@@ -378,7 +53,7 @@ static void conn_free(struct conn *c)
 /* Close one connection with a logged reason. An authenticated connection
  * takes its node down with it (monitors fire with transport_error). Safe
  * inside this connection's own callbacks: the memory goes when they end. */
-static void conn_close(struct conn *c, int level, const char *fmt, ...)
+void conn_close(struct conn *c, int level, const char *fmt, ...)
 {
     if (c->dead) return;
     c->dead = 1;
@@ -415,6 +90,8 @@ static void conn_close(struct conn *c, int level, const char *fmt, ...)
 /* ------------------------------------------------------------- handshake */
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void arm_timer(struct conn *c, double s)
 {
@@ -423,7 +100,7 @@ static void arm_timer(struct conn *c, double s)
 }
 
 /* Send our two greeting lines. */
-static void send_greeting(struct conn *c)
+void send_greeting(struct conn *c)
 {
     struct transport *t = c->t;
     c->l1 = hs_build_greeting(t->node->id, t->auth_accept, t->framing, c->addr,
@@ -662,7 +339,7 @@ static void become_up(struct conn *c)
     c->peer = p;
     p->conn = c;
     peer_stop_connecting(p);
-    if (c->outgoing && c->addr) add_unique(p->addrs, c->addr);
+    if (c->outgoing && c->addr) addrs_add_unique(p->addrs, c->addr);
     if (c->seed) {
         free(c->seed->nodeid);
         c->seed->nodeid = strdup(p->id);
@@ -820,63 +497,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     arm_timer(c, t->monitor_timeout - idle);
 }
 
-/* Output is written by us at the end of the loop turn, straight to the
- * socket: no EV_WRITE (and its epoll_ctl calls) while the socket takes it.
- * Only when it is full does libevent's write event take over until the
- * backlog is gone. */
-static void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    struct conn *c = arg;
-    if (!info->n_added || c->dirty || c->backlog || c->dead) return;
-    c->dirty = 1;
-    c->dprev = NULL;
-    c->dnext = c->t->dirty;
-    if (c->dnext) c->dnext->dprev = c;
-    c->t->dirty = c;
-    event_active(c->t->wflush, 0, 0);
-}
-
-static void write_cb(struct bufferevent *bev, void *arg)
-{
-    struct conn *c = arg;
-    /* the backlog is written: back to writing at the end of each turn */
-    if (c->backlog && !evbuffer_get_length(bufferevent_get_output(bev))) {
-        c->backlog = 0;
-        bufferevent_disable(bev, EV_WRITE);
-    }
-}
-
-static void wflush_cb(evutil_socket_t fd_, short what, void *arg)
-{
-    struct transport *t = arg;
-    while (t->dirty) {
-        struct conn *c = t->dirty;
-        dirty_unlink(c);
-        if (c->dead || c->state == C_CONNECTING) continue;
-        struct evbuffer *out = bufferevent_get_output(c->bev);
-        evutil_socket_t fd = bufferevent_getfd(c->bev);
-        int err = 0;
-        evbuffer_unfreeze(out, 1);
-        while (evbuffer_get_length(out)) {
-            int n = evbuffer_write(out, fd);
-            if (n < 0) {
-                err = EVUTIL_SOCKET_ERROR();
-                break;
-            }
-        }
-        evbuffer_freeze(out, 1);
-        if (evbuffer_get_length(out) == 0) continue;
-        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-            conn_close(c, c->state == C_UP ? 6 : 5, "write: %s",
-                       evutil_socket_error_to_string(err));
-            continue;
-        }
-        c->backlog = 1;
-        bufferevent_enable(c->bev, EV_WRITE);
-    }
-}
-
-static struct conn *conn_new(struct transport *t, struct bufferevent *bev)
+struct conn *conn_new(struct transport *t, struct bufferevent *bev)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -897,11 +518,11 @@ static struct conn *conn_new(struct transport *t, struct bufferevent *bev)
 }
 
 /* Start an outgoing connection to `addr`. */
-static struct conn *dial(struct transport *t, const char *addr, const char *want_id,
+struct conn *conn_dial(struct transport *t, const char *addr, const char *want_id,
                          struct seed *seed)
 {
     char host[256], port[32];
-    if (split_addr(addr, "4040", host, sizeof host, port, sizeof port) || !strcmp(host, "*")) {
+    if (addr_split(addr, "4040", host, sizeof host, port, sizeof port) || !strcmp(host, "*")) {
         aemp_log(5, "cannot connect to \"%s\": not a host:port address", addr);
         return NULL;
     }
@@ -940,150 +561,6 @@ static struct conn *dial(struct transport *t, const char *addr, const char *want
         return NULL;
     }
     return c;
-}
-
-/* ------------------------------------------------------------ listening */
-
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
-{
-    struct transport *t = arg;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    if (t->nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct bufferevent *bev = bufferevent_socket_new(t->node->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        evutil_closesocket(fd);
-        return;
-    }
-    struct conn *c = conn_new(t, bev);
-    if (!c) {
-        bufferevent_free(bev);
-        return;
-    }
-    char buf[128];
-    addr_text(sa, buf, sizeof buf);
-    c->addr = strdup(buf);
-    send_greeting(c);
-}
-
-/* The addresses a "*" bind is reachable at: every non-loopback IPv4
- * address, global and site-local IPv6; 127.0.0.1 when there is none. */
-static void wildcard_addrs(cJSON *out, int port)
-{
-    struct ifaddrs *ifs, *i;
-    int n = 0;
-    char buf[128];
-    if (getifaddrs(&ifs) == 0) {
-        for (i = ifs; i; i = i->ifa_next) {
-            if (!i->ifa_addr) continue;
-            if (i->ifa_addr->sa_family == AF_INET) {
-                struct sockaddr_in in = *(struct sockaddr_in *)i->ifa_addr;
-                if ((ntohl(in.sin_addr.s_addr) >> 24) == 127) continue;
-                in.sin_port = htons((uint16_t)port);
-                addr_text((struct sockaddr *)&in, buf, sizeof buf);
-            } else {
-                continue; /* the wildcard socket is IPv4 */
-            }
-            add_unique(out, buf);
-            n++;
-        }
-        freeifaddrs(ifs);
-    }
-    if (!n) {
-        snprintf(buf, sizeof buf, "127.0.0.1:%d", port);
-        add_unique(out, buf);
-    }
-}
-
-static int listen_on(struct transport *t, const struct sockaddr *sa, socklen_t len,
-                     const char *bind, char *err, size_t errlen)
-{
-    struct evconnlistener *l = evconnlistener_new_bind(
-        t->node->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, sa,
-        (int)len);
-    if (!l) {
-        snprintf(err, errlen, "cannot listen on %s: %s", bind, strerror(errno));
-        return AEMP_EIO;
-    }
-    struct evconnlistener **v = realloc(t->lis, (t->nlis + 1) * sizeof *v);
-    if (!v) {
-        evconnlistener_free(l);
-        return AEMP_ENOMEM;
-    }
-    t->lis = v;
-    t->lis[t->nlis++] = l;
-    return 0;
-}
-
-/* The port a listener really got (for port 0). */
-static int bound_port(struct evconnlistener *l)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len)) return 0;
-    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-static int start_listeners(struct transport *t, const cJSON *binds, char *err, size_t errlen)
-{
-    const cJSON *b;
-    cJSON_ArrayForEach(b, binds)
-    {
-        char host[256], port[32];
-        if (!cJSON_IsString(b) || split_addr(b->valuestring, "0", host, sizeof host, port,
-                                             sizeof port)) {
-            snprintf(err, errlen, "binds: \"%s\" is not host:port",
-                     cJSON_IsString(b) ? b->valuestring : "(not a string)");
-            return AEMP_ECONFIG;
-        }
-        if (!strcmp(host, "*")) {
-            struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
-            int rc = listen_on(t, (struct sockaddr *)&in, sizeof in, b->valuestring, err, errlen);
-            if (rc) return rc;
-            wildcard_addrs(t->listen_addrs, bound_port(t->lis[t->nlis - 1]));
-            continue;
-        }
-        /* Resolving a bind happens once, at start, before the loop runs. */
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res, *r;
-        int gai = getaddrinfo(host, port, &hints, &res);
-        if (gai) {
-            snprintf(err, errlen, "binds: cannot resolve \"%s\": %s", b->valuestring,
-                     gai_strerror(gai));
-            return AEMP_ECONFIG;
-        }
-        for (r = res; r; r = r->ai_next) {
-            int rc = listen_on(t, r->ai_addr, r->ai_addrlen, b->valuestring, err, errlen);
-            if (rc) {
-                freeaddrinfo(res);
-                return rc;
-            }
-            struct sockaddr_storage ss;
-            memcpy(&ss, r->ai_addr, r->ai_addrlen);
-            int bp = bound_port(t->lis[t->nlis - 1]);
-            if (ss.ss_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)bp);
-            else ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)bp);
-            char buf[128];
-            addr_text((struct sockaddr *)&ss, buf, sizeof buf);
-            add_unique(t->listen_addrs, buf);
-        }
-        freeaddrinfo(res);
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------- seeds */
-
-static void seed_tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct transport *t = arg;
-    for (size_t i = 0; i < t->nseeds; i++) {
-        struct seed *s = &t->seeds[i];
-        if (s->self || s->dialing) continue;
-        if (s->nodeid && transport_is_up(t->node, s->nodeid)) continue;
-        dial(t, s->addr, NULL, s);
-    }
 }
 
 /* ------------------------------------------------------------ interface */
@@ -1149,90 +626,6 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
         seed_tick_cb(-1, 0, t);
     }
     return 0;
-}
-
-void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
-{
-    struct transport *t = node->transport;
-    if (!t) {
-        aemp_log(5, "message to %s dropped: the node is not configured", nodeid);
-        cJSON_Delete(msg);
-        return;
-    }
-    struct peer *p = peer_get(t, nodeid, 1);
-    char *tofree;
-    size_t len;
-    const char *text = p ? encode(t, msg, &tofree, &len) : NULL;
-    cJSON_Delete(msg);
-    if (!text) return;
-    if (p->conn) {
-        conn_write(p->conn, text, len);
-    } else {
-        evbuffer_add(p->queue, text, len);
-        peer_connect_start(p);
-    }
-    free(tofree);
-}
-
-int transport_is_up(struct aemp_node *node, const char *nodeid)
-{
-    struct transport *t = node->transport;
-    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
-    return p && p->conn;
-}
-
-void transport_up_nodes(struct aemp_node *node, cJSON *arr)
-{
-    struct transport *t = node->transport;
-    if (!t) return;
-    size_t it = 0;
-    const char *k;
-    void *v;
-    while (strmap_next(&t->peers, &it, &k, &v))
-        if (((struct peer *)v)->conn) cJSON_AddItemToArray(arr, cJSON_CreateString(k));
-}
-
-void transport_known_nodes(struct aemp_node *node, cJSON *arr)
-{
-    struct transport *t = node->transport;
-    cJSON_AddItemToArray(arr, cJSON_CreateString(node->id));
-    if (!t) return;
-    size_t it = 0;
-    const char *k;
-    void *v;
-    while (strmap_next(&t->peers, &it, &k, &v))
-        cJSON_AddItemToArray(arr, cJSON_CreateString(k));
-}
-
-void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs)
-{
-    struct transport *t = node->transport;
-    if (!t || !strcmp(nodeid, node->id)) return;
-    struct peer *p = peer_get(t, nodeid, 1);
-    if (!p) return;
-    cJSON *dup = cJSON_CreateArray();
-    const cJSON *a;
-    cJSON_ArrayForEach(a, addrs)
-    if (cJSON_IsString(a)) add_unique(dup, a->valuestring);
-    int had = cJSON_GetArraySize(p->addrs);
-    cJSON_Delete(p->addrs);
-    p->addrs = dup;
-    /* A node we are waiting to reach just got its first addresses: try now,
-     * from the loop, instead of at the next connect_interval tick. */
-    if (!had && p->connecting && p->tick && cJSON_GetArraySize(dup)) event_active(p->tick, 0, 0);
-}
-
-int transport_node_is_seed(struct aemp_node *node, const char *nodeid)
-{
-    struct transport *t = node->transport;
-    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
-    return p && p->is_seed;
-}
-
-cJSON *transport_listen_addrs(struct aemp_node *node)
-{
-    struct transport *t = node->transport;
-    return t ? cJSON_Duplicate(t->listen_addrs, 1) : cJSON_CreateArray();
 }
 
 void transport_free(struct aemp_node *node)

@@ -1,0 +1,99 @@
+/* conn_out.c - the write path of connections. Writes are appended to the
+ * bufferevent's output and written straight to the socket once per loop turn
+ * (wflush_cb), so many messages share one write(2); libevent's write event is
+ * used only while the socket is full. */
+#include "transport_int.h"
+
+#include "tls.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <string.h>
+
+/* Append `len` bytes of framed output to the connection. */
+void conn_write(struct conn *c, const char *data, size_t len)
+{
+    if (c->dead) return;
+    c->last_write = now_of(c->t);
+    if (c->tls) {
+        evbuffer_add(c->plain_out, data, len);
+        event_active(c->flush_ev, 0, 0);
+    } else {
+        bufferevent_write(c->bev, data, len);
+    }
+}
+
+void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    char err[256];
+    if (c->tls && tls_write(c->tls, c->plain_out, err, sizeof err))
+        conn_close(c, 5, "%s", err);
+}
+
+void dirty_unlink(struct conn *c)
+{
+    if (!c->dirty) return;
+    if (c->dprev) c->dprev->dnext = c->dnext;
+    else c->t->dirty = c->dnext;
+    if (c->dnext) c->dnext->dprev = c->dprev;
+    c->dnext = c->dprev = NULL;
+    c->dirty = 0;
+}
+
+/* Output is written by us at the end of the loop turn, straight to the
+ * socket: no EV_WRITE (and its epoll_ctl calls) while the socket takes it.
+ * Only when it is full does libevent's write event take over until the
+ * backlog is gone. */
+void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+    if (!info->n_added || c->dirty || c->backlog || c->dead) return;
+    c->dirty = 1;
+    c->dprev = NULL;
+    c->dnext = c->t->dirty;
+    if (c->dnext) c->dnext->dprev = c;
+    c->t->dirty = c;
+    event_active(c->t->wflush, 0, 0);
+}
+
+void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    /* the backlog is written: back to writing at the end of each turn */
+    if (c->backlog && !evbuffer_get_length(bufferevent_get_output(bev))) {
+        c->backlog = 0;
+        bufferevent_disable(bev, EV_WRITE);
+    }
+}
+
+void wflush_cb(evutil_socket_t fd_, short what, void *arg)
+{
+    struct transport *t = arg;
+    while (t->dirty) {
+        struct conn *c = t->dirty;
+        dirty_unlink(c);
+        if (c->dead || c->state == C_CONNECTING) continue;
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        int err = 0;
+        evbuffer_unfreeze(out, 1);
+        while (evbuffer_get_length(out)) {
+            int n = evbuffer_write(out, fd);
+            if (n < 0) {
+                err = EVUTIL_SOCKET_ERROR();
+                break;
+            }
+        }
+        evbuffer_freeze(out, 1);
+        if (evbuffer_get_length(out) == 0) continue;
+        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            conn_close(c, c->state == C_UP ? 6 : 5, "write: %s",
+                       evutil_socket_error_to_string(err));
+            continue;
+        }
+        c->backlog = 1;
+        bufferevent_enable(c->bev, EV_WRITE);
+    }
+}

@@ -1,0 +1,220 @@
+/* peer.c - what the transport knows per remote node: its addresses, its
+ * authenticated connection, the queue of messages waiting for one, retrying
+ * connects every connect_interval until monitor_timeout; the seeds; and the
+ * transport_* functions the core uses to send and ask about nodes. */
+#include "transport_int.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The JSON text of `msg` (borrowed) in the transport's scratch buffer or a
+ * new string (*tofree set). */
+static const char *encode(struct transport *t, const cJSON *msg, char **tofree, size_t *len)
+{
+    *tofree = NULL;
+    if (cJSON_PrintPreallocated((cJSON *)msg, t->scratch, SCRATCH_SIZE, 0)) {
+        *len = strlen(t->scratch);
+        return t->scratch;
+    }
+    *tofree = cJSON_PrintUnformatted(msg);
+    *len = *tofree ? strlen(*tofree) : 0;
+    return *tofree;
+}
+
+struct peer *peer_get(struct transport *t, const char *id, int create)
+{
+    struct peer *p = strmap_get(&t->peers, id);
+    if (p || !create) return p;
+    p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->t = t;
+    p->id = strdup(id);
+    p->addrs = cJSON_CreateArray();
+    p->queue = evbuffer_new();
+    if (!p->id || !p->addrs || !p->queue || strmap_put(&t->peers, id, p, NULL)) {
+        free(p->id);
+        cJSON_Delete(p->addrs);
+        if (p->queue) evbuffer_free(p->queue);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void peer_stop_connecting(struct peer *p)
+{
+    p->connecting = 0;
+    if (p->tick) {
+        event_free(p->tick);
+        p->tick = NULL;
+    }
+}
+
+void peer_free(struct peer *p)
+{
+    peer_stop_connecting(p);
+    evbuffer_free(p->queue);
+    cJSON_Delete(p->addrs);
+    free(p->id);
+    free(p);
+}
+
+/* Forget a node we cannot reach and that nobody asked for since it went
+ * down: one without addresses (an `aemp snd` from cron, say) would
+ * otherwise stay in the table for good. */
+void peer_maybe_forget(struct transport *t, struct peer *p)
+{
+    if (p->conn || p->connecting || cJSON_GetArraySize(p->addrs) ||
+        evbuffer_get_length(p->queue))
+        return;
+    strmap_del(&t->peers, p->id);
+    peer_free(p);
+}
+
+/* The node could not be reached within monitor_timeout: drop its queue and
+ * report it down. */
+static void peer_fail(struct transport *t, struct peer *p, const char *why)
+{
+    peer_stop_connecting(p);
+    evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
+    node_remote_down(t->node, p->id, why);
+    peer_maybe_forget(t, p);
+}
+
+static void peer_tick(evutil_socket_t fd, short what, void *arg)
+{
+    peer_try(arg);
+}
+
+/* One connection attempt to the next known address; gives up after
+ * monitor_timeout without success. */
+void peer_try(struct peer *p)
+{
+    struct transport *t = p->t;
+    if (p->conn) {
+        peer_stop_connecting(p);
+        return;
+    }
+    if (now_of(t) - p->connect_since >= t->monitor_timeout) {
+        char why[160];
+        snprintf(why, sizeof why, "%s within %g s",
+                 cJSON_GetArraySize(p->addrs) ? "no connection" : "no known address",
+                 t->monitor_timeout);
+        peer_fail(t, p, why);
+        return;
+    }
+    int n = cJSON_GetArraySize(p->addrs);
+    if (n > 0) {
+        const cJSON *a = cJSON_GetArrayItem(p->addrs, (int)(p->next_addr++ % (unsigned)n));
+        if (cJSON_IsString(a)) conn_dial(t, a->valuestring, p->id, NULL);
+    }
+}
+
+static void peer_connect_start(struct peer *p)
+{
+    struct transport *t = p->t;
+    if (p->connecting || p->conn) return;
+    p->connecting = 1;
+    p->connect_since = now_of(t);
+    p->tick = event_new(t->node->base, -1, EV_PERSIST, peer_tick, p);
+    double iv = t->connect_interval;
+    if (iv > t->monitor_timeout) iv = t->monitor_timeout;
+    struct timeval tv = tv_of(iv > 0.05 ? iv : 0.05);
+    if (p->tick) event_add(p->tick, &tv);
+    peer_try(p);
+}
+
+/* ---------------------------------------------------------------- seeds */
+
+void seed_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct transport *t = arg;
+    for (size_t i = 0; i < t->nseeds; i++) {
+        struct seed *s = &t->seeds[i];
+        if (s->self || s->dialing) continue;
+        if (s->nodeid && transport_is_up(t->node, s->nodeid)) continue;
+        conn_dial(t, s->addr, NULL, s);
+    }
+}
+
+/* ------------------------------------------------------------ interface */
+
+void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
+{
+    struct transport *t = node->transport;
+    if (!t) {
+        aemp_log(5, "message to %s dropped: the node is not configured", nodeid);
+        cJSON_Delete(msg);
+        return;
+    }
+    struct peer *p = peer_get(t, nodeid, 1);
+    char *tofree;
+    size_t len;
+    const char *text = p ? encode(t, msg, &tofree, &len) : NULL;
+    cJSON_Delete(msg);
+    if (!text) return;
+    if (p->conn) {
+        conn_write(p->conn, text, len);
+    } else {
+        evbuffer_add(p->queue, text, len);
+        peer_connect_start(p);
+    }
+    free(tofree);
+}
+
+int transport_is_up(struct aemp_node *node, const char *nodeid)
+{
+    struct transport *t = node->transport;
+    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
+    return p && p->conn;
+}
+
+void transport_up_nodes(struct aemp_node *node, cJSON *arr)
+{
+    struct transport *t = node->transport;
+    if (!t) return;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&t->peers, &it, &k, &v))
+        if (((struct peer *)v)->conn) cJSON_AddItemToArray(arr, cJSON_CreateString(k));
+}
+
+void transport_known_nodes(struct aemp_node *node, cJSON *arr)
+{
+    struct transport *t = node->transport;
+    cJSON_AddItemToArray(arr, cJSON_CreateString(node->id));
+    if (!t) return;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&t->peers, &it, &k, &v))
+        cJSON_AddItemToArray(arr, cJSON_CreateString(k));
+}
+
+void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs)
+{
+    struct transport *t = node->transport;
+    if (!t || !strcmp(nodeid, node->id)) return;
+    struct peer *p = peer_get(t, nodeid, 1);
+    if (!p) return;
+    cJSON *dup = cJSON_CreateArray();
+    const cJSON *a;
+    cJSON_ArrayForEach(a, addrs)
+    if (cJSON_IsString(a)) addrs_add_unique(dup, a->valuestring);
+    int had = cJSON_GetArraySize(p->addrs);
+    cJSON_Delete(p->addrs);
+    p->addrs = dup;
+    /* A node we are waiting to reach just got its first addresses: try now,
+     * from the loop, instead of at the next connect_interval tick. */
+    if (!had && p->connecting && p->tick && cJSON_GetArraySize(dup)) event_active(p->tick, 0, 0);
+}
+
+int transport_node_is_seed(struct aemp_node *node, const char *nodeid)
+{
+    struct transport *t = node->transport;
+    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
+    return p && p->is_seed;
+}

@@ -1,0 +1,167 @@
+/* transport_int.h - the state shared by the transport modules (not public):
+ * transport.c (connection lifecycle and handshake driver), conn_out.c (the
+ * write path), peer.c (per-node records, send queues, dialing, seeds) and
+ * listen.c (addresses and listeners). */
+#ifndef AEMP_TRANSPORT_INT_H
+#define AEMP_TRANSPORT_INT_H
+
+#include "transport.h"
+
+#include "aemp.h"
+#include "handshake.h"
+#include "node.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define DEFAULT_MAX_MESSAGE (64u * 1024 * 1024)
+#define SCRATCH_SIZE 65536
+
+enum conn_state { C_CONNECTING, C_GREET, C_TLS, C_AUTH, C_UP };
+
+struct peer;
+struct seed;
+
+struct conn {
+    struct conn *next, *prev;
+    struct transport *t;
+    struct bufferevent *bev;
+    enum conn_state state;
+    int outgoing;
+    char *want_id;   /* outgoing: the node we meant to reach, or NULL (seed) */
+    struct seed *seed;
+    char *addr;      /* the remote address, for logs and peeraddr= */
+    char *l1;        /* our greeting line 1 */
+    char nonce[HS_NONCE_LEN + 1];
+    char *r1, *r2;   /* the remote's greeting lines */
+    char *L, *R;     /* "l1\nl2\n" of each side, for the tokens */
+    char *peer_id;
+    struct peer *peer;  /* once up */
+    int use_tls, untrusted;
+    struct tls *tls;
+    struct evbuffer *plain_in, *plain_out;
+    struct event *flush_ev;
+    struct framing_reader *reader;
+    struct event *timer; /* handshake timeout, then keepalive */
+    double last_write;
+    int busy, dead;
+    struct conn *dnext, *dprev; /* in the transport's list of unflushed conns */
+    int dirty;                   /* output waits for the end-of-turn flush */
+    int backlog;                 /* the socket was full: libevent writes the rest */
+};
+
+struct peer {
+    struct transport *t;
+    char *id;
+    cJSON *addrs;            /* known "host:port" addresses */
+    struct conn *conn;       /* the authenticated connection or NULL */
+    struct evbuffer *queue;  /* JSON texts waiting for a connection */
+    int connecting;
+    double connect_since;
+    unsigned next_addr;
+    struct event *tick;      /* retry every connect_interval */
+    int is_seed;
+};
+
+struct seed {
+    char *addr;
+    char *nodeid; /* who answered there last */
+    int self;     /* it was us: never dial again */
+    int dialing;
+};
+
+struct transport {
+    aemp_node *node;
+    strmap peers;
+    struct conn *conns;
+    struct evconnlistener **lis;
+    size_t nlis;
+    cJSON *listen_addrs;
+    struct seed *seeds;
+    size_t nseeds;
+    struct event *seed_tick;
+    struct tls_creds *creds;
+    char *secret;
+    const cJSON *auth_offer, *auth_accept, *framing; /* borrowed from node->cfg */
+    double monitor_timeout, connect_interval;
+    size_t max_msg;
+    int nodelay;
+    struct evdns_base *dns;
+    char *scratch;
+    struct conn *dirty;       /* connections with output to write this turn */
+    char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
+    struct event *wflush;     /* writes them, once per loop turn */
+};
+
+static inline double now_of(struct transport *t)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(t->node->base, &tv);
+    return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static inline struct timeval tv_of(double s)
+{
+    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
+    return tv;
+}
+
+static inline int has_secret(const struct transport *t)
+{
+    return t->secret && *t->secret;
+}
+
+/* ---- transport.c: connection lifecycle, handshake ---- */
+
+/* A new connection on `bev` (taken), reading, in the transport's list. */
+struct conn *conn_new(struct transport *t, struct bufferevent *bev);
+/* Start an outgoing connection to `addr`. */
+struct conn *conn_dial(struct transport *t, const char *addr, const char *want_id,
+                       struct seed *seed);
+/* Send our two greeting lines (an accepted connection starts here). */
+void send_greeting(struct conn *c);
+/* Close one connection with a logged reason (see transport.c). */
+void conn_close(struct conn *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void conn_free(struct conn *c);
+
+/* ---- conn_out.c: writing ---- */
+
+/* Append `len` bytes of framed output to the connection. */
+void conn_write(struct conn *c, const char *data, size_t len);
+/* Event callback that pushes TLS plaintext output through the session. */
+void flush_cb(evutil_socket_t fd, short what, void *arg);
+/* Take `c` off the list of connections to flush this turn. */
+void dirty_unlink(struct conn *c);
+/* Callbacks installed by conn_new() and transport_start(). */
+void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+void write_cb(struct bufferevent *bev, void *arg);
+void wflush_cb(evutil_socket_t fd_, short what, void *arg);
+
+/* ---- peer.c: per-node records, queues, dialing, seeds ---- */
+
+struct peer *peer_get(struct transport *t, const char *id, int create);
+void peer_stop_connecting(struct peer *p);
+void peer_free(struct peer *p);
+void peer_maybe_forget(struct transport *t, struct peer *p);
+void peer_try(struct peer *p);
+/* Dial every configured seed not yet up (the seed_tick timer). */
+void seed_tick_cb(evutil_socket_t fd, short what, void *arg);
+
+/* ---- listen.c: addresses and listeners ---- */
+
+/* Split "host:port", "[v6]:port", "*", "*:*", "port" or "host" (see listen.c). */
+int addr_split(const char *s, const char *defport, char *host, size_t hl, char *port,
+               size_t pl);
+/* "host:port" text of a socket address into buf. */
+void addr_text(const struct sockaddr *sa, char *buf, size_t len);
+/* Append string `s` to array `arr` unless it is there already. */
+void addrs_add_unique(cJSON *arr, const char *s);
+/* Listen on every bind of `binds`; fills t->lis and t->listen_addrs. */
+int start_listeners(struct transport *t, const cJSON *binds, char *err, size_t errlen);
+
+#endif
