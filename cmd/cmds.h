@@ -43,6 +43,11 @@ cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen);
  * dropped, so "" is the empty list. NULL when out of memory. */
 cJSON *cmd_comma_list(const char *arg);
 
+/* 1 when configuration key `key` holds a list (seeds, binds, services,
+ * framing_format, auth_offer, auth_accept, or any key whose built-in default
+ * is an array), so that a plain VALUE is read as a comma list. */
+int cmd_key_is_list(const char *key);
+
 /* Configuration subcommands (config_cmds.c). `key` is the configuration key
  * the table row names (or NULL), argv[0..argc-1] the arguments the row
  * consumes (borrowed, without the subcommand name). They edit ctx->rc in

@@ -33,6 +33,15 @@ static enum vkind key_kind(const char *key)
     return V_ANY;
 }
 
+int cmd_key_is_list(const char *key)
+{
+    if (key_kind(key) == V_LIST) return 1;
+    cJSON *d = config_defaults();
+    int list = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(d, key));
+    cJSON_Delete(d);
+    return list;
+}
+
 /* Print "aemp: SUBCOMMAND: message" and return `status`. */
 __attribute__((format(printf, 3, 4))) static int fail(struct cmd_ctx *ctx, int status,
                                                       const char *fmt, ...)

@@ -624,9 +624,7 @@ static void on_signal(evutil_socket_t fd, short what, void *ud)
  * accept them; other values stay as decoded. */
 static cJSON *run_value(const char *key, cJSON *v)
 {
-    if (!cJSON_IsString(v) ||
-        (strcmp(key, "binds") && strcmp(key, "seeds") && strcmp(key, "services")))
-        return v;
+    if (!cJSON_IsString(v) || !cmd_key_is_list(key)) return v;
     cJSON *arr = cmd_comma_list(v->valuestring);
     if (!arr) return v;
     cJSON_Delete(v);

@@ -208,4 +208,29 @@ timed expect_status "snd after n1 stopped" 1 "$AEMP" snd --timeout 1 n1 info
 err_has "snd after n1 stopped: message" "aemp: snd: no reply from n1 within 1 s$NOREPLY"
 took_at_most "snd after n1 stopped: bounded" 3
 
+# run: list keys take comma lists like the config subcommands (a plain
+# "cleartext" used to be stored as a string and fail the handshake)
+P3=$(free_port)
+P4=$(free_port)
+start_bg "$T_DIR/n3.log" "$AEMP" run nodeid n3 binds "127.0.0.1:$P3" \
+    auth_offer cleartext auth_accept cleartext framing_format json
+N3=$BG_PID
+start_bg "$T_DIR/n4.log" "$AEMP" run nodeid n4 binds "127.0.0.1:$P4" seeds "127.0.0.1:$P3" \
+    auth_offer cleartext auth_accept cleartext,hmac_md6_64_256
+N4=$BG_PID
+expect_status "aemp profile: seed n3, offer cleartext" 0 "$AEMP" profile aemp \
+    setseeds "127.0.0.1:$P3" setauth_offer cleartext
+WANT_TRACE=$'n3: n4\nn4: n3'
+trace34() { [ "$("$AEMP" trace --timeout 5 n3 2>/dev/null)" = "$WANT_TRACE" ]; }
+if wait_for 20 trace34; then pass "run: nodes with auth_offer/auth_accept cleartext (list values) mesh"
+else fail "run: list values for auth keys" "$("$AEMP" trace --timeout 3 n3 2>&1)"; dump "$T_DIR/n3.log" "$T_DIR/n4.log"; fi
+grep -q "no common auth" "$T_DIR/n3.log" "$T_DIR/n4.log" \
+    && fail "run: no 'no common auth method'" "$(grep -h "no common auth" "$T_DIR/n3.log" "$T_DIR/n4.log" | head -3)" \
+    || pass "run: no 'no common auth method'"
+# n3 accepts only cleartext: a tool offering only hmac is refused
+expect_status "aemp profile: offer hmac only" 0 "$AEMP" profile aemp setauth_offer hmac_md6_64_256
+expect_status "run: auth_accept list is enforced" 1 "$AEMP" snd --timeout 2 n3 info
+stop_pid "$N3"
+stop_pid "$N4"
+
 finish
