@@ -134,14 +134,58 @@ int config_load(const char *path, cJSON **out, char *err, size_t errlen)
 
 /* ---------------------------------------------------- shipped profiles */
 
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directory of the running program (from /proc/self/exe) into buf;
+ * 0, or -1 when unknown. */
+static int exe_dir(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    if (n <= 0 || (size_t)n >= len - 1) return -1;
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    if (!slash) return -1;
+    *slash = 0;
+    return 0;
+}
+
+/* Where the shipped profiles are: $AEMP_PROFILE_DIR; the installed data
+ * directory; the same place relative to the program (an installation that
+ * was moved or staged with DESTDIR); the source tree, but only for programs
+ * that run from the build tree. NULL (with one warning per process) when
+ * none exists. */
 static const char *shipped_dir(void)
 {
+    static char found[4096];
+    static int warned;
     const char *env = getenv("AEMP_PROFILE_DIR");
-    if (env && *env) return env;
-    struct stat st;
-    if (stat(AEMP_PROFILE_DIR_INSTALLED, &st) == 0 && S_ISDIR(st.st_mode))
-        return AEMP_PROFILE_DIR_INSTALLED;
-    return AEMP_PROFILE_DIR_SOURCE;
+    if (env && *env) {
+        if (is_dir(env)) return env;
+        if (!warned++)
+            aemp_log(5, "AEMP_PROFILE_DIR=%s is not a directory: the shipped profiles (aemp, "
+                        "seed) are not used",
+                     env);
+        return NULL;
+    }
+    if (is_dir(AEMP_PROFILE_DIR_INSTALLED)) return AEMP_PROFILE_DIR_INSTALLED;
+    char exe[3072]; /* room for the suffix in found[] */
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(found, sizeof found, "%s/%s", exe, AEMP_PROFILE_DIR_FROM_BIN);
+        if (is_dir(found)) return found;
+        size_t n = strlen(AEMP_BUILD_ROOT);
+        if (!strncmp(exe, AEMP_BUILD_ROOT, n) && exe[n] == '/' && is_dir(AEMP_PROFILE_DIR_SOURCE))
+            return AEMP_PROFILE_DIR_SOURCE;
+    }
+    if (!warned++)
+        aemp_log(5, "the shipped profiles (aemp, seed) are not installed in %s: profile \"aemp\" "
+                    "of the protocol subcommands runs as node ID \"aemp\" unless your "
+                    "configuration says otherwise; reinstall aemp or set AEMP_PROFILE_DIR",
+                 AEMP_PROFILE_DIR_INSTALLED);
+    return NULL;
 }
 
 /* Add DIR/ENT (a *.json file) to `all` under its base name; files that do
@@ -172,7 +216,7 @@ cJSON *config_shipped_profiles(void)
     cJSON *all = cJSON_CreateObject();
     if (!all) return NULL;
     const char *dir = shipped_dir();
-    DIR *d = opendir(dir);
+    DIR *d = dir ? opendir(dir) : NULL;
     if (!d) return all;
     struct dirent *e;
     while ((e = readdir(d)))
