@@ -45,7 +45,7 @@ static const struct subcmd subcmds[] = {
     CFG("gencert", cmd_cfg_gencert, NULL, 0, "", "generate a self-signed key and certificate"),
     CFG("setcert", cmd_cfg_setcert, NULL, 1, "FILE", "use the key and certificate PEM in FILE"),
     DEL("cert", "cert", "remove the certificate"),
-    SET("seeds", "seeds", "HOST:PORT,...", "set the seed nodes (`aemp seeds` alone shows them)"),
+    SET("seeds", "seeds", "HOST:PORT,...", "set the seed nodes (`aemp seeds [--json]` alone shows them)"),
     DEL("seeds", "seeds", "remove the seed nodes"),
     CFG("addseed", cmd_cfg_add, "seeds", 1, "HOST:PORT", "add a seed node"),
     CFG("delseed", cmd_cfg_remove, "seeds", 1, "HOST:PORT", "remove a seed node"),
@@ -80,13 +80,13 @@ static const struct subcmd subcmds[] = {
         "print the effective configuration of a profile"),
     PROTO("run", cmd_run, "[profile NAME] [KEY VALUE...]",
           "run a node configured with KEY VALUE... until SIGINT/SIGTERM"),
-    PROTO("snd", cmd_snd, "[--timeout S] PORT ARG...",
+    PROTO("snd", cmd_snd, "[--timeout S] [--quiet|--json] PORT ARG...",
           "send a message and prove it was delivered (timeout 5 s)"),
-    PROTO("cal", cmd_cal, "[--timeout S] PORT ARG...",
+    PROTO("cal", cmd_cal, "[--timeout S] [--json] PORT ARG...",
           "send a message with a reply port, print the reply"),
-    PROTO("mon", cmd_mon, "[--timeout S] PORT",
+    PROTO("mon", cmd_mon, "[--timeout S] [--json] PORT",
           "wait until PORT dies, print the reason (no timeout by default)"),
-    PROTO("trace", cmd_trace, "[--timeout S] [--dot] NODE",
+    PROTO("trace", cmd_trace, "[--timeout S] [--dot|--json] NODE",
           "print each node reachable from NODE and its neighbours (--dot: as Graphviz)"),
     REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
     REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
@@ -250,11 +250,13 @@ static int run_chain(struct cmd_ctx *ctx, int n, char **args)
     for (int i = 0; i < n;) {
         const char *word = args[i];
         if (!word) return EXIT_FAIL;
-        /* `seeds` as the last word shows them; with an argument it sets them. */
-        if (!strcmp(word, "seeds") && i == n - 1) {
+        /* `seeds` as the last word shows them (`seeds --json` as one JSON
+         * array); with another argument it sets them. */
+        int json = i == n - 2 && args[i + 1] && !strcmp(args[i + 1], "--json");
+        if (!strcmp(word, "seeds") && (i == n - 1 || json)) {
             int rc = cmd_load_rc(ctx);
             ctx->cmd = "seeds";
-            return rc ? rc : cmd_cfg_showseeds(ctx, "seeds", 0, NULL);
+            return rc ? rc : cmd_cfg_showseeds(ctx, "seeds", json, NULL);
         }
         const struct subcmd *s = find_subcmd(word);
         if (!s) {

@@ -22,7 +22,7 @@ struct cmd_ctx {
 /* Load ctx->rc if not loaded yet; on failure print the reason, return 1. */
 int cmd_load_rc(struct cmd_ctx *ctx);
 
-/* Protocol subcommands (proto_cmds.c). argv[0] is the subcommand name; they
+/* Protocol subcommands (msg_cmds.c, trace_cmd.c, run_cmd.c). argv[0] is the subcommand name; they
  * take every remaining argument and return an exit status. */
 int cmd_run(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv);

@@ -460,12 +460,20 @@ int cmd_cfg_showconfig(struct cmd_ctx *ctx, const char *key, int argc, char **ar
     return rc;
 }
 
+/* One seed per line; argc 1: the list as one JSON array on one line. */
 int cmd_cfg_showseeds(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
     cJSON *eff = NULL;
     int rc = effective(ctx, ctx->profile, NULL, &eff);
     if (rc) return rc;
     const cJSON *it;
+    if (argc) {
+        char *s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(eff, "seeds"));
+        printf("%s\n", s ? s : "[]");
+        cJSON_free(s);
+        cJSON_Delete(eff);
+        return EXIT_OK;
+    }
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(eff, "seeds"))
     {
         if (cJSON_IsString(it)) {

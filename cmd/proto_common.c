@@ -1,0 +1,323 @@
+/* proto_common.c - what the protocol subcommands share (proto.h): options,
+ * the anonymous node they talk through, failure messages that say what our
+ * node saw, and output helpers. */
+#include "proto.h"
+
+#include "cmds.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int msg(struct pst *st, int status, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "aemp: %s: ", st->sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+void finish(struct pst *st, int status)
+{
+    if (st->done) return;
+    st->done = 1;
+    st->status = status;
+    fflush(stdout);
+    aemp_node_stop(st->node);
+}
+
+static int opt_number(struct pst *st, const char *opt, const char *val, double max, double *out)
+{
+    char *end = NULL;
+    double t = strtod(val, &end);
+    if (!*val || !end || *end || !(t > 0) || t > max)
+        return msg(st, EXIT_USAGE, "%s wants a positive number%s, not '%s'", opt,
+                   strcmp(opt, "--count") ? " of seconds" : "", val);
+    *out = t;
+    return EXIT_OK;
+}
+
+/* The options a subcommand takes, for the unknown-option message. */
+static void options_text(const struct pst *st, char *buf, size_t len)
+{
+    snprintf(buf, len, "--timeout SECONDS%s%s%s%s", st->allowed & OPT_JSON ? ", --json" : "",
+             st->allowed & OPT_DOT ? ", --dot" : "", st->allowed & OPT_QUIET ? ", --quiet" : "",
+             st->allowed & OPT_WATCH ? ", --watch, --count N, --interval SECONDS" : "");
+}
+
+/* The options, and the OPT_* bit a subcommand needs to accept each (0: all). */
+static const struct {
+    const char *name;
+    unsigned need;
+    int has_value;
+} options[] = {
+    {"--timeout", 0, 1},         {"--dot", OPT_DOT, 0},        {"--json", OPT_JSON, 0},
+    {"--quiet", OPT_QUIET, 0},   {"--watch", OPT_WATCH, 0},    {"--count", OPT_WATCH, 1},
+    {"--interval", OPT_WATCH, 1},
+};
+
+/* Set the option options[k] with its value (NULL for flags). */
+static int set_opt(struct pst *st, size_t k, const char *val)
+{
+    const char *name = options[k].name;
+    double d;
+    int rc;
+    if (!val) {
+        if (options[k].need == OPT_DOT) st->dot = 1;
+        if (options[k].need == OPT_JSON) st->json = 1;
+        if (options[k].need == OPT_QUIET) st->quiet = 1;
+        if (options[k].need == OPT_WATCH) st->watch = 1;
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "--timeout")) {
+        if ((rc = opt_number(st, name, val, 1e6, &st->timeout))) return rc;
+        st->timeout_given = 1;
+    } else if (!strcmp(name, "--interval")) {
+        if ((rc = opt_number(st, name, val, 3600, &st->interval))) return rc;
+    } else {
+        if ((rc = opt_number(st, name, val, 1e9, &d))) return rc;
+        if (d != (int)d) return msg(st, EXIT_USAGE, "--count wants a whole number, not '%s'", val);
+        st->count = (int)d;
+    }
+    return EXIT_OK;
+}
+
+int parse_opts(struct pst *st, int argc, char **argv, int anywhere, char **pos, int *npos)
+{
+    int i = 1, opts_over = 0;
+    st->timeout = DEFAULT_TIMEOUT;
+    st->interval = 1;
+    *npos = 0;
+    while (i < argc) {
+        const char *a = argv[i];
+        if (opts_over || strncmp(a, "--", 2)) {
+            if (!anywhere) opts_over = 1; /* a message starts here */
+            pos[(*npos)++] = argv[i++];
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            opts_over = 1;
+            i++;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a), k;
+        for (k = 0; k < sizeof options / sizeof options[0]; k++)
+            if (strlen(options[k].name) == nlen && !strncmp(a, options[k].name, nlen) &&
+                (!options[k].need || (options[k].need & st->allowed)))
+                break;
+        if (k == sizeof options / sizeof options[0]) {
+            char opts[128];
+            options_text(st, opts, sizeof opts);
+            return msg(st, EXIT_USAGE, "unknown option '%s' (%s takes %s)", a, st->sub, opts);
+        }
+        const char *val = NULL;
+        if (!options[k].has_value) {
+            if (eq) return msg(st, EXIT_USAGE, "%s takes no value", options[k].name);
+            i++;
+        } else if (eq) {
+            val = eq + 1;
+            i++;
+        } else {
+            if (i + 1 >= argc)
+                return msg(st, EXIT_USAGE, "%s needs a value%s", options[k].name,
+                           strcmp(options[k].name, "--count") ? " in seconds" : "");
+            val = argv[i + 1];
+            i += 2;
+        }
+        int rc = set_opt(st, k, val);
+        if (rc) return rc;
+    }
+    return EXIT_OK;
+}
+
+void trace_env(aemp_node *node)
+{
+    const char *t = getenv("AEMP_TRACE");
+    if (t && *t && strcmp(t, "0")) aemp_trace_set(node, 1);
+}
+
+int start_anon(struct pst *st)
+{
+    char err[512] = "";
+    st->node = aemp_node_new(NULL);
+    if (!st->node) return msg(st, EXIT_FAIL, "out of memory");
+    trace_env(st->node);
+    int rc = aemp_configure(st->node, "aemp", NULL, err, sizeof err);
+    if (rc) return msg(st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
+    const cJSON *cfg = aemp_node_config(st->node);
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(cfg, "secret");
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(cfg, "cert");
+    int has_secret = cJSON_IsString(secret) && *secret->valuestring;
+    int has_cert = cert && !cJSON_IsNull(cert) && !cJSON_IsFalse(cert) &&
+                   !(cJSON_IsString(cert) && !*cert->valuestring);
+    if (!has_secret && !has_cert)
+        return msg(st, EXIT_FAIL,
+                   "no shared secret or certificate configured; run `aemp gensecret` "
+                   "(and give the other nodes the same secret)");
+    return EXIT_OK;
+}
+
+void run_loop(struct pst *st)
+{
+    int rc = aemp_node_run(st->node);
+    if (!st->done) {
+        if (rc)
+            msg(st, EXIT_FAIL, "the event loop failed");
+        else
+            msg(st, EXIT_FAIL, "nothing left to wait for and no answer from %s", st->target);
+        st->done = 1;
+        st->status = EXIT_FAIL;
+    }
+}
+
+int cleanup(struct pst *st, aemp_guard *timer_guard, int status)
+{
+    aemp_guard_free(timer_guard);
+    aemp_node_free(st->node);
+    free(st->target);
+    free(st->first);
+    cJSON_Delete(st->results);
+    return status;
+}
+
+char *why_no_answer(struct pst *st)
+{
+    char buf[1024];
+    char *nodeid = aemp_node_of(st->target);
+    if (!nodeid) return NULL;
+    if (aemp_node_is_up(st->node, nodeid)) {
+        if (st->request)
+            snprintf(buf, sizeof buf,
+                     "%s is up but did not answer the request '%s' within %g s: it has no "
+                     "node request or registered function of that name (requests every node "
+                     "answers: info, time, up_nodes, known_nodes), or the function sent no "
+                     "reply",
+                     nodeid, st->request, st->timeout);
+        else if (strchr(st->target, '#'))
+            snprintf(buf, sizeof buf, "%s is up and %s exists, but it sent no reply within %g s",
+                     nodeid, st->target, st->timeout);
+        else
+            snprintf(buf, sizeof buf, "%s is up but sent no reply within %g s", nodeid,
+                     st->timeout);
+        free(nodeid);
+        return strdup(buf);
+    }
+    cJSON *up = aemp_up_nodes(st->node);
+    const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(aemp_node_config(st->node), "seeds");
+    char *seedtext = seeds ? cJSON_PrintUnformatted(seeds) : NULL;
+    if (cJSON_GetArraySize(seeds) == 0)
+        snprintf(buf, sizeof buf,
+                 "cannot reach %s within %g s: no seeds are configured (profile \"aemp\"), so "
+                 "this node cannot find it; set them with `aemp seeds HOST:PORT`",
+                 nodeid, st->timeout);
+    else if (cJSON_GetArraySize(up) == 0)
+        snprintf(buf, sizeof buf,
+                 "cannot reach %s within %g s: no seed answered (%s): unreachable, not "
+                 "running, or refused our secret",
+                 nodeid, st->timeout, seedtext ? seedtext : "?");
+    else
+        snprintf(buf, sizeof buf,
+                 "cannot reach %s within %g s: the seeds answered, but %s did not come up: "
+                 "not part of this network, not running, or unreachable from here",
+                 nodeid, st->timeout, nodeid);
+    free(seedtext);
+    free(nodeid);
+    cJSON_Delete(up);
+    return strdup(buf);
+}
+
+int empty_port_name(const char *id)
+{
+    const char *h = strchr(id, '#');
+    return h && !h[1];
+}
+
+void print_json_line(const cJSON *v)
+{
+    char *s = cJSON_PrintUnformatted(v);
+    printf("%s\n", s ? s : "null");
+    free(s);
+}
+
+/* JSON of an array without its outer brackets (new string), "" for []. */
+static char *unbracketed(const cJSON *arr)
+{
+    char *s = cJSON_PrintUnformatted(arr);
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        memmove(s, s + 1, n - 2);
+        s[n - 2] = '\0';
+    }
+    return s;
+}
+
+void print_unbracketed(FILE *out, const cJSON *arr)
+{
+    char *s = unbracketed(arr);
+    fprintf(out, "%s\n", s ? s : "");
+    free(s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+const char **sorted_strings(const cJSON *c, int keys, int *n)
+{
+    int len = cJSON_GetArraySize(c);
+    const char **v = calloc((size_t)len + 1, sizeof *v);
+    int i = 0;
+    const cJSON *it;
+    *n = 0;
+    if (!v) return NULL;
+    cJSON_ArrayForEach(it, c)
+    {
+        const char *s = keys ? it->string : it->valuestring;
+        if (s) v[i++] = s;
+    }
+    qsort(v, (size_t)i, sizeof *v, cmp_str);
+    *n = i;
+    return v;
+}
+
+int fail_no_answer(struct pst *st)
+{
+    char *why = why_no_answer(st);
+    msg(st, EXIT_FAIL, "%s", why ? why : "no answer (and out of memory)");
+    free(why);
+    return EXIT_FAIL;
+}
+
+int check_id(struct pst *st, const char *id, const char *what)
+{
+    if (!*id || *id == '#')
+        return msg(st, EXIT_USAGE, "'%s' is not a %s ID (NODE or NODE#PORT)", id, what);
+    if (empty_port_name(id))
+        return msg(st, EXIT_USAGE,
+                   "'%s' has an empty port name: write the node ID alone ('%.*s') for its node "
+                   "port, or NODE#PORT",
+                   id, (int)(strlen(id) - 1), id);
+    return EXIT_OK;
+}
+
+int parse_one(struct pst *st, int argc, char **argv, const char *what, const char **arg)
+{
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    int npos = 0, rc;
+    if (!pos) return msg(st, EXIT_FAIL, "out of memory");
+    rc = parse_opts(st, argc, argv, 1, pos, &npos);
+    *arg = pos[0];
+    free(pos);
+    if (rc) return rc;
+    if (npos < 1)
+        return msg(st, EXIT_USAGE, "missing %s (usage: aemp %s %s)", what, st->sub, what);
+    if (npos > 1)
+        return msg(st, EXIT_USAGE, "too many arguments (usage: aemp %s %s)", st->sub, what);
+    return check_id(st, *arg, strcmp(what, "NODE") ? "port" : "node");
+}

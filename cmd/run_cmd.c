@@ -1,0 +1,93 @@
+/* run_cmd.c - `aemp run`: configure a node from a profile and KEY VALUE
+ * pairs and run it until SIGINT or SIGTERM. */
+#include "cmds.h"
+#include "proto.h"
+
+#include <event2/event.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_signal(evutil_socket_t fd, short what, void *ud)
+{
+    struct pst *st = ud;
+    (void)what;
+    aemp_log(6, "signal %d: stopping node %s", (int)fd, aemp_node_id(st->node));
+    st->done = 1;
+    aemp_node_stop(st->node);
+}
+
+/* A comma list for the keys that hold lists, as the config subcommands
+ * accept them; other values stay as decoded. */
+static cJSON *run_value(const char *key, cJSON *v)
+{
+    if (!cJSON_IsString(v) || !cmd_key_is_list(key)) return v;
+    cJSON *arr = cmd_comma_list(v->valuestring);
+    if (!arr) return v;
+    cJSON_Delete(v);
+    return arr;
+}
+
+int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    struct pst st = {.sub = argv[0]};
+    char err[512] = "";
+    int rc;
+    const char *profile = ctx ? ctx->profile : NULL;
+    if ((argc - 1) % 2)
+        return msg(&st, EXIT_USAGE, "missing the value of '%s' (usage: aemp run [KEY VALUE...])",
+                   argv[argc - 1]);
+    cJSON *kv = cJSON_CreateObject();
+    if (!kv) return msg(&st, EXIT_FAIL, "out of memory");
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "profile")) {
+            profile = argv[i + 1];
+            continue;
+        }
+        cJSON *v = cmd_arg_json(argv[i + 1], err, sizeof err);
+        if (!v) {
+            cJSON_Delete(kv);
+            return msg(&st, EXIT_USAGE, "%s: %s", argv[i], err);
+        }
+        v = run_value(argv[i], v);
+        cJSON_DeleteItemFromObjectCaseSensitive(kv, argv[i]);
+        cJSON_AddItemToObject(kv, argv[i], v);
+    }
+    st.node = aemp_node_new(NULL);
+    if (!st.node) {
+        cJSON_Delete(kv);
+        return msg(&st, EXIT_FAIL, "out of memory");
+    }
+    trace_env(st.node);
+    struct event_base *base = aemp_node_base(st.node);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
+    if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL)) {
+        rc = msg(&st, EXIT_FAIL, "cannot install the signal handlers");
+        goto out;
+    }
+    rc = aemp_configure(st.node, profile, kv, err, sizeof err);
+    if (rc) {
+        rc = msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
+        goto out;
+    }
+    cJSON *addrs = aemp_listen_addrs(st.node);
+    char *at = addrs && addrs->child ? cJSON_PrintUnformatted(addrs) : NULL;
+    aemp_log(5, "node %s running%s%s", aemp_node_id(st.node), at ? ", listening on " : " (no listeners)",
+             at ? at : "");
+    free(at);
+    cJSON_Delete(addrs);
+    rc = aemp_node_run(st.node);
+    if (rc && !st.done)
+        rc = msg(&st, EXIT_FAIL, "the event loop failed");
+    else
+        rc = EXIT_OK;
+    if (rc == EXIT_OK) aemp_log(6, "node %s stopped", aemp_node_id(st.node));
+out:
+    if (sigint) event_free(sigint);
+    if (sigterm) event_free(sigterm);
+    aemp_node_free(st.node);
+    cJSON_Delete(kv);
+    return rc;
+}

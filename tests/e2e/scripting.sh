@@ -1,0 +1,164 @@
+#!/bin/bash
+# scripting.sh - aemp for shell scripts: --json output (every line parsed by a
+# JSON parser), snd --quiet, options after the positional arguments, and
+# failures that say what really happened (exit 2 for bad usage at once,
+# exit 1 naming the cause), against real `aemp run` nodes on 127.0.0.1.
+T_LIMIT=150
+. "$(dirname "$0")/lib.sh"
+
+: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
+export AEMP_PROFILE_DIR
+: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
+RECV_SO="$AEMP_BUILD_DIR/examples/libeg_receiver.so"
+
+out_is() {
+    local got
+    got=$(cat "$T_DIR/last.out")
+    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stdout '$got', wanted '$2'"; fi
+}
+err_has() {
+    if grep -qxF -- "$2" "$T_DIR/last.err"; then pass "$1"; else
+        fail "$1" "stderr '$(head -c 400 "$T_DIR/last.err")', wanted the line '$2'"; fi
+}
+# json_is NAME PYEXPR WANT: parse every line of the last stdout as JSON
+# (fails if one is not), `j` the list of values; compare str(PYEXPR).
+json_is() {
+    local got
+    got=$(python3 -c '
+import json, sys
+j = [json.loads(l) for l in open(sys.argv[2]).read().splitlines()]
+print(eval(sys.argv[1]))' "$2" "$T_DIR/last.out" 2>&1)
+    if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "got '$got', wanted '$3'"; fi
+}
+timed() {
+    local t0=$SECONDS
+    "$@"
+    T_ELAPSED=$((SECONDS - t0))
+}
+took_at_most() {
+    if [ "$T_ELAPSED" -le "$2" ]; then pass "$1"; else fail "$1" "took ${T_ELAPSED}s"; fi
+}
+dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
+
+expect_status "gensecret" 0 "$AEMP" gensecret
+P1=$(free_port)
+P2=$(free_port)
+expect_status "seeds for the aemp profile" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$P1"
+
+# --- bad usage: exit 2 at once, no waiting for the network
+timed expect_status "cal NODE without a request" 2 "$AEMP" cal n1
+err_has "cal NODE without a request: message" "aemp: cal: missing REQUEST: the node port of n1 \
+answers named requests (usage: aemp cal NODE REQUEST ARG..., e.g. \`aemp cal n1 info\`; every \
+node answers info, time, up_nodes, known_nodes)"
+took_at_most "cal NODE without a request: no wait" 1
+expect_status "cal NODE with a JSON request" 2 "$AEMP" cal n1 '["info"]'
+err_has "cal NODE with a JSON request: message" \
+    "aemp: cal: the request name must be a plain word, not '[\"info\"]'"
+expect_status "snd to 'seed#'" 2 "$AEMP" snd 'seed#' x
+err_has "snd to 'seed#': message" "aemp: snd: 'seed#' has an empty port name: write the node \
+ID alone ('seed') for its node port, or NODE#PORT"
+expect_status "cal to 'seed#'" 2 "$AEMP" cal 'seed#' info
+expect_status "mon of 'n1#'" 2 "$AEMP" mon 'n1#'
+expect_status "trace of '#x'" 2 "$AEMP" trace '#x'
+err_has "trace of '#x': message" "aemp: trace: '#x' is not a node ID (NODE or NODE#PORT)"
+expect_status "snd --json --quiet" 2 "$AEMP" snd --json --quiet n1 x
+err_has "snd --json --quiet: message" "aemp: snd: --json and --quiet exclude each other"
+expect_status "trace --dot --json" 2 "$AEMP" trace --dot n1 --json
+err_has "trace --dot --json: message" "aemp: trace: --dot and --json exclude each other"
+expect_status "an option after PORT of cal" 2 "$AEMP" cal n1 --timeout 1 info
+err_has "an option after PORT of cal: message" "aemp: cal: options go before PORT (what \
+follows PORT is the message); to send the text --timeout write it as JSON: '\"--timeout\"'"
+expect_status "unknown option" 2 "$AEMP" mon --dot n1#x
+err_has "unknown option: message" \
+    "aemp: mon: unknown option '--dot' (mon takes --timeout SECONDS, --json)"
+expect_status "--quiet is snd's only" 2 "$AEMP" cal --quiet n1 info
+expect_status "--timeout=0" 2 "$AEMP" trace --timeout=0 n1
+err_has "--timeout=0: message" "aemp: trace: --timeout wants a positive number of seconds, not '0'"
+
+# --- no node there: --timeout after the positional argument is accepted,
+# and the failure says no seed answered (not "still alive")
+NOSEED="no seed answered ([\"127.0.0.1:$P1\"]): unreachable, not running, or refused our secret"
+timed expect_status "mon PORT --timeout 1, nobody there" 1 "$AEMP" mon n1#x --timeout 1
+err_has "mon, nobody there: message" "aemp: mon: cannot reach n1 within 1 s: $NOSEED"
+took_at_most "mon, nobody there: bounded" 3
+timed expect_status "trace NODE --json --timeout=1, nobody there" 1 "$AEMP" trace n1 --json --timeout=1
+json_is "trace --json, nobody there: one line, neighbours null" 'j' "[{'node': 'n1', 'neighbours': None}]"
+err_has "trace, nobody there: message" "aemp: trace: cannot reach n1 within 1 s: $NOSEED"
+
+# --- a node n1 with a receiver port, n2 joining through it
+if [ ! -f "$RECV_SO" ]; then
+    fail "examples built" "$RECV_SO missing"
+    finish
+fi
+SVC="\"$RECV_SO:eg_receiver_init\""
+start_bg "$T_DIR/n1.log" "$AEMP" run nodeid n1 binds "[\"127.0.0.1:$P1\"]" services "[$SVC,$SVC]"
+n_ready() { [ "$(grep -c 'receiver .* ready' "$T_DIR/n1.log")" -ge 2 ]; }
+if wait_for 10 n_ready; then pass "node n1 up"; else
+    fail "node n1 up" "no receiver"; dump "$T_DIR/n1.log"; finish; fi
+mapfile -t RP < <(sed -n 's/^receiver \(n1#[^ ]*\) ready.*/\1/p' "$T_DIR/n1.log")
+R1=${RP[0]}
+R2=${RP[1]}
+
+expect_status "cal --json n1 info" 0 "$AEMP" cal --json n1 info
+json_is "cal --json: the reply array" 'j' "[['n1']]"
+expect_status "cal --json n1 time" 0 "$AEMP" cal --json n1 time
+json_is "cal --json time: one number in an array" \
+    'len(j) == 1 and len(j[0]) == 1 and isinstance(j[0][0], float)' True
+expect_status "snd --quiet" 0 "$AEMP" snd --quiet "$R1" hello
+out_is "snd --quiet: nothing on stdout" ""
+[ ! -s "$T_DIR/last.err" ] && pass "snd --quiet: nothing on stderr" \
+    || fail "snd --quiet: nothing on stderr" "$(cat "$T_DIR/last.err")"
+expect_status "snd --quiet to a missing port" 1 "$AEMP" snd --quiet n1#nosuch hi
+err_has "snd --quiet: failures still reported" "aemp: snd: n1#nosuch was not delivered: \
+\"no_such_port\",\"cannot monitor nonexistent port\",\"n1#nosuch\""
+expect_status "snd --json" 0 "$AEMP" snd --json "$R1" hello
+json_is "snd --json: the proof as an array" 'j' "[['message sent successfully']]"
+
+# a request the node does not have: says the node is up and the request
+# unanswered, instead of blaming the network
+timed expect_status "cal n1 with an unknown request" 1 "$AEMP" cal --timeout 1 n1 nosuch_request
+err_has "cal unknown request: message" "aemp: cal: n1 is up but did not answer the request \
+'nosuch_request' within 1 s: it has no node request or registered function of that name \
+(requests every node answers: info, time, up_nodes, known_nodes), or the function sent no reply"
+took_at_most "cal unknown request: bounded" 3
+
+# mon: "still alive" only for a port whose node is up
+expect_status "mon --timeout of a live port" 1 "$AEMP" mon "$R1" --timeout 1
+err_has "mon of a live port: still alive" "aemp: mon: $R1 still alive after 1 s"
+timed expect_status "mon of a node that never existed" 1 "$AEMP" mon --timeout 2 nosuchnode
+err_has "mon of a node that never existed: message" "aemp: mon: cannot reach nosuchnode within \
+2 s: the seeds answered, but nosuchnode did not come up: not part of this network, not running, \
+or unreachable from here"
+
+start_bg "$T_DIR/mon1.out" "$AEMP" mon --json "$R1"
+M1=$BG_PID
+start_bg "$T_DIR/mon2.out" "$AEMP" mon "$R2" --json
+M2=$BG_PID
+sleep 1 # let both monitors reach n1 first
+expect_status "kil with a reason" 0 "$AEMP" snd --quiet n1 kil "${R1#n1#}" gone '{"why":1}'
+expect_status "kil without a reason" 0 "$AEMP" snd --quiet n1 kil "${R2#n1#}"
+m_done() { ! kill -0 "$1" 2>/dev/null; }
+if wait_for 5 m_done "$M1" && wait_for 5 m_done "$M2"; then
+    cp "$T_DIR/mon1.out" "$T_DIR/last.out"
+    json_is "mon --json: the reason as an array" 'j' "[['gone', {'why': 1}]]"
+    cp "$T_DIR/mon2.out" "$T_DIR/last.out"
+    json_is "mon --json, normal kill: an empty array" 'j' "[[]]"
+else
+    fail "mon --json ends when the port is killed" "still running"
+fi
+
+# trace --json: one object per node, sorted
+start_bg "$T_DIR/n2.log" "$AEMP" run nodeid n2 binds "[\"127.0.0.1:$P2\"]" seeds "127.0.0.1:$P1"
+trace_ok() { [ "$("$AEMP" trace --timeout 5 n1 2>/dev/null)" = $'n1: n2\nn2: n1' ]; }
+wait_for 15 trace_ok
+expect_status "trace --json n1" 0 "$AEMP" trace n1 --json
+json_is "trace --json: one object per node" 'j' \
+    "[{'node': 'n1', 'neighbours': ['n2']}, {'node': 'n2', 'neighbours': ['n1']}]"
+
+# seeds --json
+expect_status "seeds --json (none in the global part)" 0 "$AEMP" seeds --json
+json_is "seeds --json: empty array" 'j' "[[]]"
+expect_status "profile aemp seeds --json" 0 "$AEMP" profile aemp seeds --json
+json_is "profile aemp seeds --json" 'j' "[['127.0.0.1:$P1']]"
+
+finish
