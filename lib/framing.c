@@ -29,7 +29,10 @@ struct framing_reader {
     int in_text; /* a text has started (its '[' was seen) */
     size_t depth;
     int in_str, esc;
+    int too_deep; /* the text nests deeper than FRAMING_MAX_DEPTH */
+    int has_u;    /* the text has a \u escape (maybe \u0000) */
     int failed; /* an error was reported; refuse further input */
+    size_t refused; /* texts refused one by one (too deep); the stream goes on */
 };
 
 /* Write a formatted message into err[errlen] when the caller gave a buffer. */
@@ -94,6 +97,7 @@ static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
         if (in_str) {
             if (esc) {
                 esc = 0;
+                if (s[i] == 'u') r->has_u = 1;
                 i++;
                 continue;
             }
@@ -115,7 +119,7 @@ static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
             break;
         case '[':
         case '{':
-            depth++;
+            if (++depth > FRAMING_MAX_DEPTH) r->too_deep = 1;
             break;
         case ']':
         case '}':
@@ -135,20 +139,130 @@ static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
     return n;
 }
 
+/* ------------------------------------------- U+0000 in strings (mUTF-8)
+ *
+ * cJSON keeps strings NUL-terminated, so a "\u0000" would cut a string short.
+ * Inside the node U+0000 is therefore the two bytes C0 80 (as in modified
+ * UTF-8; C0 never occurs in valid UTF-8): the reader turns every \u0000
+ * escape inside a string into C0 80 before cJSON sees the text, and the
+ * encoder turns every C0 80 in its output back into \u0000. A string thus
+ * passes through a node byte for byte. */
+
+int framing_nul_decode(const char *p, size_t len, char **out, size_t *outlen)
+{
+    *out = NULL;
+    char *o = NULL;
+    size_t n = 0, start = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!in_str) {
+            if (c == '"') in_str = 1;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 0;
+        } else if (c == '\\') {
+            if (i + 5 < len && !memcmp(p + i + 1, "u0000", 5)) {
+                if (!o && !(o = malloc(len))) return -1; /* the text only shrinks */
+                memcpy(o + n, p + start, i - start);
+                n += i - start;
+                o[n++] = (char)0xC0;
+                o[n++] = (char)0x80;
+                start = i + 6;
+            }
+            i++; /* the escaped character is never a quote that ends the string */
+        }
+    }
+    if (!o) return 0;
+    memcpy(o + n, p + start, len - start);
+    *out = o;
+    *outlen = n + len - start;
+    return 1;
+}
+
+int framing_nul_encode(const char *s, size_t len, char **out, size_t *outlen)
+{
+    *out = NULL;
+    size_t count = 0;
+    for (const char *q = s; (q = memchr(q, 0xC0, len - (size_t)(q - s))) && q + 1 < s + len; q++)
+        if ((unsigned char)q[1] == 0x80) count++;
+    if (!count) return 0;
+    char *o = malloc(len + 4 * count + 1);
+    if (!o) return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] == 0xC0 && i + 1 < len && (unsigned char)s[i + 1] == 0x80) {
+            memcpy(o + n, "\\u0000", 6);
+            n += 6;
+            i++;
+        } else {
+            o[n++] = s[i];
+        }
+    }
+    o[n] = 0;
+    *out = o;
+    *outlen = n;
+    return 1;
+}
+
+cJSON *framing_parse(const char *text, size_t len)
+{
+    char *dec;
+    size_t dlen;
+    int rc = framing_nul_decode(text, len, &dec, &dlen);
+    if (rc < 0) return NULL;
+    const char *end = NULL, *p = rc ? dec : text;
+    size_t n = rc ? dlen : len;
+    cJSON *msg = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+    if (msg && end != p + n) {
+        /* only whitespace may follow */
+        while (end < p + n && strchr(" \t\r\n", *end))
+            end++;
+        if (end != p + n) {
+            cJSON_Delete(msg);
+            msg = NULL;
+        }
+    }
+    free(dec);
+    return msg;
+}
+
 /* Parse one complete text p[0..len) and hand it to fn. Returns 0 to go on,
  * 1 when fn asked to stop, AEMP_EPROTO (message in err) when the text is not
  * valid JSON or not an array starting with a string. Keepalives ([]) are
- * dropped without calling fn. */
-static int deliver(const char *p, size_t len, framing_msg_fn fn, void *ud, char *err, size_t errlen)
+ * dropped without calling fn. A text nesting deeper than FRAMING_MAX_DEPTH
+ * is refused on its own (counted in r->refused): the stream goes on. */
+static int deliver(struct framing_reader *r, const char *p, size_t len, framing_msg_fn fn,
+                   void *ud, char *err, size_t errlen)
 {
+    if (r->too_deep) {
+        r->refused++;
+        return 0;
+    }
+    char *dec = NULL;
+    size_t dlen;
+    if (r->has_u) { /* a \u escape: maybe \u0000, see above */
+        int rc = framing_nul_decode(p, len, &dec, &dlen);
+        if (rc < 0) {
+            set_err(err, errlen, "out of memory decoding a message");
+            return AEMP_ENOMEM;
+        }
+        if (rc) {
+            p = dec;
+            len = dlen;
+        }
+    }
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(p, len, &end, 0);
     if (!msg || end != p + len) {
         cJSON_Delete(msg);
         set_err(err, errlen, "invalid JSON text in the message stream (%zu bytes: %.*s%s)", len,
                 (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
+        free(dec);
         return AEMP_EPROTO;
     }
+    free(dec);
     if (!cJSON_IsArray(msg)) {
         cJSON_Delete(msg);
         set_err(err, errlen, "a message is not a JSON array");
@@ -192,6 +306,7 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
             r->in_text = 1;
             r->depth = 0;
             r->in_str = r->esc = 0;
+            r->too_deep = r->has_u = 0;
         }
         /* Never scan past what max_msg allows (plus one byte to notice). */
         size_t allow = r->max_msg - r->blen; /* blen <= max_msg always */
@@ -216,14 +331,14 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
         }
         r->in_text = 0;
         if (r->blen == 0) { /* the whole text is in this chunk: parse in place */
-            rc = deliver(s + start, end - start, fn, ud, err, errlen);
+            rc = deliver(r, s + start, end - start, fn, ud, err, errlen);
         } else {
             if (append(&r->buf, &r->blen, &r->bcap, s + i, end - i)) {
                 set_err(err, errlen, "out of memory buffering a message");
                 rc = AEMP_ENOMEM;
                 break;
             }
-            rc = deliver(r->buf, r->blen, fn, ud, err, errlen);
+            rc = deliver(r, r->buf, r->blen, fn, ud, err, errlen);
             r->blen = 0;
         }
         i = end;
@@ -271,10 +386,26 @@ int framing_reader_feed(struct framing_reader *r, const char *data, size_t len, 
     return rc;
 }
 
-/* The unformatted JSON text of msg; see framing.h. */
+/* Texts refused one by one; see framing.h. */
+size_t framing_reader_refused(const struct framing_reader *r)
+{
+    return r->refused;
+}
+
+/* The unformatted JSON text of msg, C0 80 written as \u0000; see framing.h. */
 char *framing_encode(const cJSON *msg, size_t *len)
 {
     char *s = cJSON_PrintUnformatted(msg);
-    if (s && len) *len = strlen(s);
+    if (!s) return NULL;
+    size_t n = strlen(s), en;
+    char *e;
+    int rc = framing_nul_encode(s, n, &e, &en);
+    if (rc) {
+        free(s);
+        if (rc < 0) return NULL;
+        s = e;
+        n = en;
+    }
+    if (len) *len = n;
     return s;
 }

@@ -14,6 +14,10 @@ struct framing_reader;
  * feeding (the rest of the chunk stays buffered). */
 typedef int (*framing_msg_fn)(void *ud, cJSON *msg);
 
+/* Texts nesting deeper than this are refused one by one (the stream goes
+ * on); cJSON's own limit (1000) is never reached. */
+#define FRAMING_MAX_DEPTH 512
+
 /* A reader that refuses texts longer than `max_msg` bytes. NULL on ENOMEM. */
 struct framing_reader *framing_reader_new(size_t max_msg);
 void framing_reader_free(struct framing_reader *r);
@@ -26,11 +30,34 @@ void framing_reader_free(struct framing_reader *r);
 int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
                         framing_msg_fn fn, void *ud, char *err, size_t errlen);
 
+/* How many texts were refused so far without failing the stream (nested
+ * deeper than FRAMING_MAX_DEPTH); the caller logs when it grows. */
+size_t framing_reader_refused(const struct framing_reader *r);
+
 /* Bytes buffered in an incomplete text. */
 size_t framing_reader_pending(const struct framing_reader *r);
 
 /* The JSON text of `msg` (borrowed), unformatted, as a new string the caller
- * frees; *len gets its length. NULL on ENOMEM. */
+ * frees; *len gets its length. NULL on ENOMEM. The bytes C0 80 in a string
+ * are written as \u0000 (see framing_nul_encode). */
 char *framing_encode(const cJSON *msg, size_t *len);
+
+/* U+0000 inside the node. cJSON strings end at a NUL byte, so the reader
+ * decodes the escape \u0000 inside a JSON string to the two bytes C0 80
+ * (modified UTF-8) and the encoder writes C0 80 back as \u0000: every
+ * string passes through a node unchanged. What a C callback sees of
+ * "a\u0000b" is the 4 bytes 'a' C0 80 'b'.
+ *
+ * framing_nul_decode: text p[0..len) with every \u0000 inside a string
+ * replaced by C0 80. 0 when there is none (*out NULL), 1 with *out (new,
+ * caller frees, *outlen bytes, not terminated), -1 on ENOMEM.
+ * framing_nul_encode: JSON text s[0..len) with every C0 80 replaced by
+ * \u0000; same results, *out NUL-terminated. */
+int framing_nul_decode(const char *p, size_t len, char **out, size_t *outlen);
+int framing_nul_encode(const char *s, size_t len, char **out, size_t *outlen);
+
+/* One JSON text (trailing whitespace allowed) parsed with \u0000 decoded as
+ * above; new item the caller deletes, NULL when invalid or ENOMEM. */
+cJSON *framing_parse(const char *text, size_t len);
 
 #endif

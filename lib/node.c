@@ -5,6 +5,7 @@
 #include "core.h"
 
 #include "config.h"
+#include "framing.h"
 #include "global.h"
 #include "transport.h"
 
@@ -552,7 +553,8 @@ int aemp_snd(aemp_node *node, const char *port, cJSON *msg)
 
 int aemp_snd_json(aemp_node *node, const char *port, const char *json_array)
 {
-    cJSON *msg = cJSON_Parse(json_array);
+    /* \u0000 becomes C0 80 as in messages from the network (framing.h) */
+    cJSON *msg = json_array ? framing_parse(json_array, strlen(json_array)) : NULL;
     if (!cJSON_IsArray(msg)) {
         cJSON_Delete(msg);
         return AEMP_EINVAL;

@@ -284,6 +284,109 @@ static void test_encode(void)
     cJSON_Delete(m);
 }
 
+/* Callback that keeps the last message (taken). */
+static int keep_last(void *ud, cJSON *msg)
+{
+    cJSON **last = ud;
+    cJSON_Delete(*last);
+    *last = msg;
+    return 0;
+}
+
+/* U+0000 survives: \u0000 inside strings (values and keys) becomes C0 80
+ * for the callback, also when the escape is split across chunks, and the
+ * encoder writes it back as \u0000, giving the original text. An escaped
+ * backslash followed by "u0000" is left alone. */
+static void test_nul_roundtrip(void)
+{
+    const char in[] = "[\"p\",\"a\\u0000b\",{\"k\\u0000\":\"\\u0000\"},\"\\\\u0000\",\"\\u00001\"]";
+    for (size_t cut = 0; cut <= sizeof in - 1; cut++) {
+        struct framing_reader *r = framing_reader_new(1000);
+        cJSON *last = NULL;
+        char err[256] = "";
+        CHECK_INT(framing_reader_feed(r, in, cut, keep_last, &last, err, sizeof err), 0);
+        CHECK_INT(framing_reader_feed(r, in + cut, sizeof in - 1 - cut, keep_last, &last, err,
+                                      sizeof err), 0);
+        CHECK(last != NULL);
+        if (!last) {
+            framing_reader_free(r);
+            continue;
+        }
+        CHECK_STR(cJSON_GetArrayItem(last, 1)->valuestring, "a\xc0\x80" "b");
+        const cJSON *o = cJSON_GetArrayItem(last, 2);
+        CHECK_STR(o->child->string, "k\xc0\x80");
+        CHECK_STR(o->child->valuestring, "\xc0\x80");
+        CHECK_STR(cJSON_GetArrayItem(last, 3)->valuestring, "\\u0000");
+        CHECK_STR(cJSON_GetArrayItem(last, 4)->valuestring, "\xc0\x80" "1");
+        size_t len = 0;
+        char *out = framing_encode(last, &len);
+        CHECK_STR(out, in);
+        CHECK_INT(len, sizeof in - 1);
+        free(out);
+        cJSON_Delete(last);
+        framing_reader_free(r);
+    }
+    /* the helpers on their own */
+    char *o = NULL;
+    size_t ol = 0;
+    CHECK_INT(framing_nul_decode("[\"x\"]", 5, &o, &ol), 0);
+    CHECK(o == NULL);
+    CHECK_INT(framing_nul_encode("[\"\xc0\"]", 5, &o, &ol), 0); /* C0 alone stays */
+    CHECK_INT(framing_nul_encode("[\"\xc0\x80\"]", 6, &o, &ol), 1);
+    CHECK_STR(o, "[\"\\u0000\"]");
+    CHECK_INT(ol, 10);
+    free(o);
+    cJSON *p = framing_parse("[\"a\\u0000\"] \n", 13);
+    CHECK(p && !strcmp(cJSON_GetArrayItem(p, 0)->valuestring, "a\xc0\x80"));
+    cJSON_Delete(p);
+    CHECK(framing_parse("[1] x", 5) == NULL);
+}
+
+/* A text nested 1,000 deep is refused on its own: the messages around it
+ * are delivered and the stream goes on (no error); FRAMING_MAX_DEPTH
+ * itself passes. */
+static void test_deep_refused(void)
+{
+    size_t d = 1000;
+    char *in = malloc(4 * d + 64);
+    size_t n = 0;
+    n += (size_t)sprintf(in + n, "[\"a\"]");
+    n += (size_t)sprintf(in + n, "[\"deep\",");
+    for (size_t i = 0; i < d; i++) in[n++] = '[';
+    for (size_t i = 0; i < d; i++) in[n++] = ']';
+    in[n++] = ']';
+    n += (size_t)sprintf(in + n, "[\"b\"]");
+    for (size_t step = 1; step <= 4096; step *= 8) {
+        struct framing_reader *r = framing_reader_new(1 << 20);
+        struct seen s = {0};
+        char err[256] = "";
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i += step)
+            rc = framing_reader_feed(r, in + i, n - i < step ? n - i : step, collect, &s, err,
+                                     sizeof err);
+        CHECK_INT(rc, 0);
+        CHECK_STR(s.out, "[\"a\"]\n[\"b\"]\n");
+        CHECK_INT(framing_reader_refused(r), 1);
+        CHECK_INT(framing_reader_pending(r), 0);
+        framing_reader_free(r);
+    }
+    /* FRAMING_MAX_DEPTH levels (the outer array counts) pass, one more not */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        n = (size_t)sprintf(in, "[\"x\",");
+        for (size_t i = 1; i < FRAMING_MAX_DEPTH + extra; i++) in[n++] = '[';
+        for (size_t i = 1; i < FRAMING_MAX_DEPTH + extra; i++) in[n++] = ']';
+        in[n++] = ']';
+        struct framing_reader *r = framing_reader_new(1 << 20);
+        struct seen s = {0};
+        char err[256] = "";
+        CHECK_INT(framing_reader_feed(r, in, n, collect, &s, err, sizeof err), 0);
+        CHECK_INT(s.count, extra ? 0 : 1);
+        CHECK_INT(framing_reader_refused(r), extra);
+        framing_reader_free(r);
+    }
+    free(in);
+}
+
 /* Callback for the benchmark: count and free. */
 static int count_only(void *ud, cJSON *msg)
 {
@@ -326,4 +429,4 @@ static void test_throughput(void)
 
 T_MAIN(T(test_whole), T(test_byte_by_byte), T(test_splits), T(test_keepalive), T(test_errors),
        T(test_oversize), T(test_stop), T(test_big_in_small_chunks), T(test_encode),
-       T(test_throughput))
+       T(test_throughput), T(test_nul_roundtrip), T(test_deep_refused))
