@@ -132,7 +132,12 @@ int aemp_rcv(aemp_node *node, const char *port, const char *tag, aemp_rcv_fn fn,
  * not an array. */
 int aemp_snd(aemp_node *node, const char *port, cJSON *msg);
 
-/* aemp_snd() with the message given as JSON text of an array (borrowed). */
+/* U+0000 in strings: cJSON strings end at NUL, so inside the node U+0000 is
+ * the two bytes C0 80 (modified UTF-8). A callback receiving "a\u0000b"
+ * sees 'a' C0 80 'b'; C0 80 in a string we send goes out as \u0000. */
+
+/* aemp_snd() with the message given as JSON text of an array (borrowed);
+ * \u0000 is decoded to C0 80 as above. */
 int aemp_snd_json(aemp_node *node, const char *port, const char *json_array);
 
 /* Kill `port`. `reason` (taken; array or NULL) empty or NULL is a normal
@@ -213,6 +218,14 @@ int aemp_cal(aemp_node *node, const char *port, cJSON *msg, double timeout, aemp
  * `self` is NULL. `args` borrowed for the call. Return -1 to report failure
  * (kills `self` with ["die", MESSAGE]). */
 typedef int (*aemp_func_fn)(aemp_node *node, const char *self, const cJSON *args, void *ud);
+
+/* The ID of the node that sent what is running now: the spawn request or
+ * node-port call inside a registered function, the message inside a receive
+ * callback (our own ID for local ones). Borrowed for the duration of that
+ * call; NULL outside such calls (timers, monitors, services at start). A
+ * function that acts for the node that asked (as Global::connect does) uses
+ * this instead of trusting a node ID in its arguments. */
+const char *aemp_caller(const aemp_node *node);
 
 /* Register `fn` under `name` (copied) on this node; replaces an existing entry.
  * Only registered names can be spawned or called from the network. */

@@ -66,6 +66,7 @@ struct aemp_guard {
 struct node_core {
     strmap ports;   /* port name -> struct port */
     strmap mons;    /* watched port ID -> struct monlist (mon.c) */
+    strmap monnodes; /* node ID -> struct nodeidx: its lists and mon1s (mon.c) */
     strmap funcs;   /* function name -> struct func */
     struct qitem *qhead, *qtail;
     struct event *qev;
@@ -74,6 +75,7 @@ struct node_core {
     char scookie[24];       /* per-start random part of spawned port names */
     unsigned long long sctr;
     const char *self;       /* $SELF while a port callback runs */
+    const char *caller;     /* aemp_caller(): the node that sent what runs */
     char failmsg[512];      /* aemp_fail() text of the running callback */
     struct timer *timers;   /* pending aemp_after() timers (cal.c) */
     struct call *calls;     /* outstanding aemp_cal() calls (cal.c) */
@@ -142,11 +144,12 @@ void cal_free_all(aemp_node *node);
 /* ---- spawn.c ---- */
 
 /* Run ["AnyEvent::MP::_spawn"-style] spawn of `func` as port `name` with
- * `args` (borrowed array). */
-void spawn_run(aemp_node *node, const char *name, const char *func, const cJSON *args);
-/* Call the registered function `name` with `args` (borrowed); 0, or
- * AEMP_ENOENT when no such function is registered. */
-int spawn_call(aemp_node *node, const char *name, const cJSON *args);
+ * `args` (borrowed array), requested by node `srcnode` (aemp_caller()). */
+void spawn_run(aemp_node *node, const char *srcnode, const char *name, const char *func,
+               const cJSON *args);
+/* Call the registered function `name` with `args` (borrowed) for node
+ * `srcnode`; 0, or AEMP_ENOENT when no such function is registered. */
+int spawn_call(aemp_node *node, const char *srcnode, const char *name, const cJSON *args);
 /* Start the services of the effective configuration. */
 int spawn_start_services(aemp_node *node, char *err, size_t errlen);
 void spawn_free_all(aemp_node *node);

@@ -76,6 +76,8 @@ struct global {
     struct peerctx *pcs;
     char *master;
     int nodecnt;
+    strmap up;     /* node IDs that are up (value unused): picking a master
+                    * costs the up nodes, not every node the transport knows */
     aemp_guard *nodemon;
 };
 
@@ -406,12 +408,12 @@ static void set_master(struct global *g, const char *m)
 /* Up nodes that are seeds (new array). */
 static cJSON *up_seeds(struct global *g)
 {
-    cJSON *up = aemp_up_nodes(g->node), *seeds = cJSON_CreateArray();
-    const cJSON *e;
-    cJSON_ArrayForEach(e, up)
-    if (transport_node_is_seed(g->node, e->valuestring))
-        cJSON_AddItemToArray(seeds, cJSON_CreateString(e->valuestring));
-    cJSON_Delete(up);
+    cJSON *seeds = cJSON_CreateArray();
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&g->up, &it, &k, &v))
+        if (transport_node_is_seed(g->node, k)) cJSON_AddItemToArray(seeds, cJSON_CreateString(k));
     return seeds;
 }
 
@@ -429,18 +431,18 @@ static void pick_master(struct global *g)
         set_master(g, cJSON_GetArrayItem(seeds, (int)randombytes_uniform((uint32_t)ns))->valuestring);
     } else {
         /* the "last" of the up nodes in sort order */
-        cJSON *up = aemp_up_nodes(g->node);
-        int n = cJSON_GetArraySize(up);
-        const char **v = n ? malloc((size_t)n * sizeof *v) : NULL;
-        int i = 0;
-        const cJSON *e;
+        size_t n = g->up.len, i = 0, it = 0;
+        const char **v = n ? malloc(n * sizeof *v) : NULL;
+        const char *k;
+        void *val;
         if (v) {
-            cJSON_ArrayForEach(e, up) v[i++] = e->valuestring;
-            qsort(v, (size_t)n, sizeof *v, cmp_str);
+            while (i < n && strmap_next(&g->up, &it, &k, &val)) v[i++] = k;
+            qsort(v, i, sizeof *v, cmp_str);
         }
-        set_master(g, v ? v[n - 1] : NULL);
+        char *last = v && i ? strdup(v[i - 1]) : NULL;
+        set_master(g, last);
+        free(last);
         free(v);
-        cJSON_Delete(up);
     }
     cJSON_Delete(seeds);
 }
@@ -449,6 +451,8 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
                          void *ud)
 {
     struct global *g = ud;
+    if (up) strmap_put(&g->up, nodeid, g, NULL);
+    else strmap_del(&g->up, nodeid);
     if (up) {
         g->nodecnt++;
         start_node(g, nodeid);
@@ -620,6 +624,16 @@ static int global_connect(aemp_node *node, const char *self, const cJSON *args, 
         aemp_fail(node, "Global::connect needs the node ID");
         return -1;
     }
+    /* Only the node that sent the spawn may connect as itself: a NODE naming
+     * another (or no) node would leave a port monitoring a node that never
+     * comes up, living for good. */
+    const char *caller = aemp_caller(node);
+    if (!caller || strcmp(caller, who->valuestring)) {
+        aemp_log(5, "Global::connect for %s requested by %s refused: a node may only "
+                 "connect as itself", who->valuestring, caller ? caller : "?");
+        aemp_fail(node, "Global::connect: node %s is not the caller", who->valuestring);
+        return -1;
+    }
     struct peerctx *pc = calloc(1, sizeof *pc);
     if (!pc || !(pc->nodeid = strdup(who->valuestring)) || !(pc->self = strdup(self))) {
         if (pc) free(pc->nodeid);
@@ -674,6 +688,7 @@ void global_free(struct aemp_node *node)
     }
     strmap_free(&g->portmon);
     strmap_free(&g->seedme);
+    strmap_free(&g->up);
     while (g->pcs) {
         guard_detach(g->pcs->mon);
         peerctx_release(g->pcs);

@@ -1,7 +1,11 @@
 /* mon.c - monitors and guards. Monitors are kept per watched port ID (local
  * or remote) in one list each; the first local monitor on a remote port
  * sends "mon1" to its node and removing the last one sends "mon0". A list is
- * taken out of the table before it fires, so every monitor fires once. */
+ * taken out of the table before it fires, so every monitor fires once.
+ *
+ * An index by node (struct nodeidx) holds the lists of each node's ports and
+ * the mon1 monitors each node holds on our ports, so that a node going down
+ * costs the work of that node's monitors only, however many others exist. */
 #include "core.h"
 
 #include <stdlib.h>
@@ -10,9 +14,12 @@
 enum mon_kind { MON_CB, MON_KIL, MON_SND, MON_GUARD, MON_REMOTE };
 
 struct monlist;
+struct nodeidx;
 
 struct monitor {
     struct monitor *next, *prev;
+    struct monitor *rnext, *rprev; /* MON_REMOTE: in its srcnode's index */
+    struct nodeidx *ridx;          /* MON_REMOTE: that index, or NULL */
     struct monlist *list;
     enum mon_kind kind;
     aemp_mon_fn fn;              /* MON_CB */
@@ -30,7 +37,99 @@ struct monlist {
     char *port;   /* the watched port ID (owned) */
     int firing;   /* out of the table, being fired */
     int remote;   /* mon1 was sent for it */
+    struct monlist *nnext, *nprev; /* in the index of the port's node */
+    struct nodeidx *nidx;          /* that index, or NULL */
 };
+
+/* What one node ID has in the monitor tables (node_core.monnodes). Freed as
+ * soon as both lists are empty. */
+struct nodeidx {
+    strmap *map;             /* the table it is in */
+    char *nodeid;            /* its key (owned copy) */
+    struct monlist *lists;   /* lists of ports of this node (and its bare ID) */
+    size_t nlists;
+    struct monitor *remotes; /* mon1 monitors this node holds on our ports */
+};
+
+/* ------------------------------------------------------- the node index */
+
+/* The index of the node of `port` (the part before '#'), created when new;
+ * NULL when out of memory. */
+static struct nodeidx *idx_get(strmap *map, const char *port)
+{
+    const char *h = strchr(port, '#');
+    size_t n = h ? (size_t)(h - port) : strlen(port);
+    char stackbuf[256], *key = n < sizeof stackbuf ? stackbuf : malloc(n + 1);
+    if (!key) return NULL;
+    memcpy(key, port, n);
+    key[n] = 0;
+    struct nodeidx *x = strmap_get(map, key);
+    if (!x) {
+        x = calloc(1, sizeof *x);
+        if (!x || !(x->nodeid = strdup(key)) || strmap_put(map, key, x, NULL)) {
+            if (x) free(x->nodeid);
+            free(x);
+            x = NULL;
+        } else {
+            x->map = map;
+        }
+    }
+    if (key != stackbuf) free(key);
+    return x;
+}
+
+static void idx_maybe_free(struct nodeidx *x)
+{
+    if (x->lists || x->remotes) return;
+    strmap_del(x->map, x->nodeid);
+    free(x->nodeid);
+    free(x);
+}
+
+static void idx_add_list(struct nodeidx *x, struct monlist *l)
+{
+    l->nidx = x;
+    l->nprev = NULL;
+    l->nnext = x->lists;
+    if (l->nnext) l->nnext->nprev = l;
+    x->lists = l;
+    x->nlists++;
+}
+
+/* Take list `l` out of its node's index (which may be freed). */
+static void idx_del_list(struct monlist *l)
+{
+    struct nodeidx *x = l->nidx;
+    if (!x) return;
+    if (l->nprev) l->nprev->nnext = l->nnext;
+    else x->lists = l->nnext;
+    if (l->nnext) l->nnext->nprev = l->nprev;
+    l->nnext = l->nprev = NULL;
+    l->nidx = NULL;
+    x->nlists--;
+    idx_maybe_free(x);
+}
+
+static void idx_add_remote(struct nodeidx *x, struct monitor *m)
+{
+    m->ridx = x;
+    m->rprev = NULL;
+    m->rnext = x->remotes;
+    if (m->rnext) m->rnext->rprev = m;
+    x->remotes = m;
+}
+
+static void idx_del_remote(struct monitor *m)
+{
+    struct nodeidx *x = m->ridx;
+    if (!x) return;
+    if (m->rprev) m->rprev->rnext = m->rnext;
+    else x->remotes = m->rnext;
+    if (m->rnext) m->rnext->rprev = m->rprev;
+    m->rnext = m->rprev = NULL;
+    m->ridx = NULL;
+    idx_maybe_free(x);
+}
 
 /* ---------------------------------------------------------------- guards */
 
@@ -79,6 +178,7 @@ static void monitor_free(struct monitor *m)
 static void unlink_monitor(struct monitor *m)
 {
     struct monlist *l = m->list;
+    idx_del_remote(m);
     if (m->prev) m->prev->next = m->next;
     else l->head = m->next;
     if (m->next) m->next->prev = m->prev;
@@ -99,6 +199,7 @@ static void send_tag(aemp_node *node, const char *nodeid, const char *tag, const
 static void list_drop(aemp_node *node, struct monlist *l)
 {
     strmap_del(&node->core->mons, l->port);
+    idx_del_list(l);
     if (l->remote) {
         char *nodeid = aemp_node_of(l->port);
         if (nodeid) send_tag(node, nodeid, "mon0", strchr(l->port, '#') + 1);
@@ -132,13 +233,25 @@ static int add_monitor(aemp_node *node, const char *port, struct monitor *m, aem
     struct monlist *l = strmap_get(&c->mons, port);
     int fresh = !l;
     if (fresh) {
-        l = calloc(1, sizeof *l);
+        struct nodeidx *x = idx_get(&c->monnodes, port);
+        l = x ? calloc(1, sizeof *l) : NULL;
         if (!l || !(l->port = strdup(port)) || strmap_put(&c->mons, port, l, NULL)) {
             if (l) free(l->port);
             free(l);
+            if (x) idx_maybe_free(x);
             monitor_free(m);
             return AEMP_ENOMEM;
         }
+        idx_add_list(x, l);
+    }
+    if (m->kind == MON_REMOTE) {
+        struct nodeidx *x = idx_get(&c->monnodes, m->srcnode);
+        if (!x) {
+            monitor_free(m);
+            if (!l->head) list_drop(node, l);
+            return AEMP_ENOMEM;
+        }
+        idx_add_remote(x, m);
     }
     if (guard) {
         m->guard = *guard = guard_new(node, mon_cancel, m);
@@ -204,6 +317,7 @@ void mon_fire(aemp_node *node, const char *port, const cJSON *reason)
 {
     struct monlist *l = strmap_del(&node->core->mons, port);
     if (!l) return;
+    idx_del_list(l);
     l->firing = 1;
     struct monitor *m;
     while ((m = l->head)) {
@@ -219,40 +333,31 @@ void mon_fire(aemp_node *node, const char *port, const cJSON *reason)
 void mon_fire_node(aemp_node *node, const char *nodeid, const cJSON *reason)
 {
     struct node_core *c = node->core;
-    size_t n = strlen(nodeid), it = 0, nkeys = 0;
-    const char *k;
-    void *v;
-    char **keys = calloc(c->mons.len + 1, sizeof *keys);
-    if (!keys) return;
-    while (strmap_next(&c->mons, &it, &k, &v)) {
-        struct monlist *l = v;
-        if (!strncmp(k, nodeid, n) && (k[n] == '#' || !k[n])) {
-            keys[nkeys++] = strdup(k);
-            continue;
-        }
-        /* The lost node no longer monitors our ports. */
-        for (struct monitor *m = l->head, *next; m; m = next) {
-            next = m->next;
-            if (m->kind == MON_REMOTE && !strcmp(m->srcnode, nodeid)) {
-                unlink_monitor(m);
-                monitor_free(m);
-            }
-        }
-        if (!l->head) {
-            strmap_del(&c->mons, k);
-            free(l->port);
-            free(l);
-        }
+    struct nodeidx *x = strmap_get(&c->monnodes, nodeid);
+    if (!x) return;
+    /* The lost node no longer monitors our ports. */
+    while ((x = strmap_get(&c->monnodes, nodeid)) && x->remotes) {
+        struct monitor *m = x->remotes;
+        struct monlist *l = m->list;
+        unlink_monitor(m); /* may free x */
+        monitor_free(m);
+        if (!l->head && !l->firing) list_drop(node, l);
     }
-    for (size_t i = 0; i < nkeys; i++) {
-        if (keys[i]) {
-            struct monlist *l = strmap_get(&c->mons, keys[i]);
-            if (l) l->remote = 0; /* the node is gone: no mon0 later */
-            mon_fire(node, keys[i], reason);
-        }
-        free(keys[i]);
+    /* Fire the monitors on its ports: the ports as they are now (monitors
+     * set up by the callbacks wait for the next event). */
+    x = strmap_get(&c->monnodes, nodeid);
+    size_t n = x ? x->nlists : 0, k = 0;
+    char **ports = n ? calloc(n, sizeof *ports) : NULL;
+    if (n && !ports) return;
+    for (struct monlist *l = x ? x->lists : NULL; l && k < n; l = l->nnext) {
+        l->remote = 0; /* the node is gone: no mon0 later */
+        ports[k++] = strdup(l->port);
     }
-    free(keys);
+    for (size_t i = 0; i < k; i++) {
+        if (ports[i]) mon_fire(node, ports[i], reason);
+        free(ports[i]);
+    }
+    free(ports);
 }
 
 void mon_remote_add(aemp_node *node, const char *srcnode, const char *name)
@@ -314,10 +419,12 @@ void mon_free_all(aemp_node *node)
             unlink_monitor(m);
             monitor_free(m);
         }
+        idx_del_list(l);
         free(l->port);
         free(l);
     }
     strmap_free(&node->core->mons);
+    strmap_free(&node->core->monnodes); /* empty now */
 }
 
 /* ------------------------------------------------------------ public API */

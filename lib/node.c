@@ -421,7 +421,10 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
         self = core_port_id(node->id, name);
     if (self) {
         if (call.fn) {
+            const char *saved = node->core->caller;
+            node->core->caller = srcnode;
             core_run_as(node, self, rcv_trampoline, msg, &call);
+            node->core->caller = saved;
         } else {
             cJSON *reason = cJSON_CreateArray();
             cJSON_AddItemToArray(reason, cJSON_CreateString("die"));

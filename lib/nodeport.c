@@ -102,11 +102,11 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
             return;
         }
         cJSON *args = rest(f->next);
-        spawn_run(node, a0, f->valuestring, args);
+        spawn_run(node, srcnode, a0, f->valuestring, args);
         cJSON_Delete(args);
     } else {
         cJSON *args = rest(a);
-        if (spawn_call(node, tag, args) == AEMP_ENOENT)
+        if (spawn_call(node, srcnode, tag, args) == AEMP_ENOENT)
             aemp_log(4, "request %s from %s dropped: no function of that name is registered",
                      tag, srcnode);
         cJSON_Delete(args);

@@ -4,6 +4,8 @@
  * transport_* functions the core uses to send and ask about nodes. */
 #include "transport_int.h"
 
+#include "framing.h"
+
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +18,12 @@ static const char *encode(struct transport *t, const cJSON *msg, char **tofree, 
     *tofree = NULL;
     if (cJSON_PrintPreallocated((cJSON *)msg, t->scratch, SCRATCH_SIZE, 0)) {
         *len = strlen(t->scratch);
-        return t->scratch;
+        /* U+0000 travels as C0 80 inside the node: \u0000 on the wire */
+        if (!framing_nul_encode(t->scratch, *len, tofree, len)) return t->scratch;
+        return *tofree;
     }
-    *tofree = cJSON_PrintUnformatted(msg);
-    *len = *tofree ? strlen(*tofree) : 0;
+    *tofree = framing_encode(msg, len);
+    if (!*tofree) *len = 0;
     return *tofree;
 }
 

@@ -25,7 +25,8 @@ int aemp_register(aemp_node *node, const char *name, aemp_func_fn fn, void *ud)
     return 0;
 }
 
-void spawn_run(aemp_node *node, const char *name, const char *func, const cJSON *args)
+void spawn_run(aemp_node *node, const char *srcnode, const char *name, const char *func,
+               const cJSON *args)
 {
     char *self = core_port_id(node->id, name);
     if (!self) return;
@@ -39,21 +40,33 @@ void spawn_run(aemp_node *node, const char *name, const char *func, const cJSON 
          * monitors of it learn no_such_port. */
         aemp_log(4, "spawn of %s refused: no function of that name is registered", func);
     } else {
+        const char *saved = node->core->caller;
+        node->core->caller = srcnode;
         core_run_as(node, self, f->fn, args, f->ud);
+        node->core->caller = saved;
     }
     free(self);
 }
 
-int spawn_call(aemp_node *node, const char *name, const cJSON *args)
+int spawn_call(aemp_node *node, const char *srcnode, const char *name, const cJSON *args)
 {
     struct func *f = strmap_get(&node->core->funcs, name);
     if (!f) return AEMP_ENOENT;
     struct node_core *c = node->core;
     c->failmsg[0] = 0;
-    if (f->fn(node, NULL, args, f->ud) < 0)
+    const char *saved = c->caller;
+    c->caller = srcnode;
+    int rc = f->fn(node, NULL, args, f->ud);
+    c->caller = saved;
+    if (rc < 0)
         aemp_log(4, "function %s failed: %s", name,
                  c->failmsg[0] ? c->failmsg : "it reported failure");
     return 0;
+}
+
+const char *aemp_caller(const aemp_node *node)
+{
+    return node->core->caller;
 }
 
 char *aemp_spawn(aemp_node *node, const char *nodeid, const char *func, cJSON *args)

@@ -382,6 +382,13 @@ static void read_frames(struct conn *c, struct evbuffer *in)
         total += v[i].iov_len;
         if (rc < 0) conn_close(c, 5, "protocol error: %s", err);
     }
+    size_t refused = framing_reader_refused(c->reader);
+    if (refused > c->refused) {
+        aemp_log(5, "%zu message%s from %s refused: nested deeper than %d levels (the "
+                 "connection stays up)", refused - c->refused, refused - c->refused > 1 ? "s" : "",
+                 c->peer_id, FRAMING_MAX_DEPTH);
+        c->refused = refused;
+    }
     if (v != stackv) free(v);
     if (!c->dead) evbuffer_drain(in, total);
 }

@@ -52,6 +52,7 @@ struct conn {
     struct conn *dnext, *dprev; /* in the transport's list of unflushed conns */
     int dirty;                   /* output waits for the end-of-turn flush */
     int backlog;                 /* the socket was full: libevent writes the rest */
+    size_t refused;              /* messages the reader refused, as last logged */
 };
 
 struct peer {
