@@ -30,6 +30,16 @@ int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
 
+/* Supervision of `aemp run` (supervise.c). supervise_start(), once the node
+ * listens and has configured: tells the service manager READY=1 and makes
+ * SIGHUP reload the configuration (profile and kv are borrowed until
+ * supervise_end(), as passed to aemp_configure()). supervise_end(): STOPPING=1
+ * and frees `sv` (NULL is ok). */
+struct supervisor;
+struct aemp_node;
+struct supervisor *supervise_start(struct aemp_node *node, const char *profile, const cJSON *kv);
+void supervise_end(struct supervisor *sv);
+
 /* Prefix of an argument that came as a non-string element of the JSON-array
  * form of the command line (`aemp '["snd","n#p",0]'`): JSON text follows. */
 #define CMD_JSON_MARK '\x1f'

@@ -26,6 +26,7 @@ static enum vkind key_kind(const char *key)
     for (const char *const *l = lists; *l; l++)
         if (!strcmp(key, *l)) return V_LIST;
     if (!strcmp(key, "monitor_timeout") || !strcmp(key, "connect_interval")) return V_NUMBER;
+    if (!strcmp(key, "loglevel")) return V_NUMBER;
     if (!strcmp(key, "autocork") || !strcmp(key, "nodelay")) return V_BOOL;
     if (!strcmp(key, "nodeid") || !strcmp(key, "secret") || !strcmp(key, "cert") ||
         !strcmp(key, "parent"))

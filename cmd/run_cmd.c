@@ -78,7 +78,9 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
              at ? at : "");
     free(at);
     cJSON_Delete(addrs);
+    struct supervisor *sv = supervise_start(st.node, profile, kv); /* READY=1, SIGHUP */
     rc = aemp_node_run(st.node);
+    supervise_end(sv); /* STOPPING=1 */
     if (rc && !st.done)
         rc = msg(&st, EXIT_FAIL, "the event loop failed");
     else

@@ -87,6 +87,16 @@ int aemp_configure(aemp_node *node, const char *profile, const cJSON *kv, char *
  * `cfg` (borrowed object, keys as in the config file). */
 int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_t errlen);
 
+/* Re-read the configuration file for a node that aemp_configure() set up
+ * with the same `profile` and `kv` (borrowed): the seeds are replaced (new
+ * ones dialed at once), the "loglevel" key is applied, and services that are
+ * new in the list are started; removed services keep running, and a change of
+ * any other key (binds, secret, ...) is logged as taking effect on restart.
+ * A file that cannot be read or merged changes nothing. 0, or an AEMP_E*
+ * code with a message in `err` (a service that failed to start; the rest of
+ * the reload is done). */
+int aemp_reload(aemp_node *node, const char *profile, const cJSON *kv, char *err, size_t errlen);
+
 /* The node ID (borrowed, valid until the node is freed or reconfigured). */
 const char *aemp_node_id(const aemp_node *node);
 

@@ -152,7 +152,16 @@ void spawn_run(aemp_node *node, const char *srcnode, const char *name, const cha
 int spawn_call(aemp_node *node, const char *srcnode, const char *name, const cJSON *args);
 /* Start the services of the effective configuration. */
 int spawn_start_services(aemp_node *node, char *err, size_t errlen);
+/* Start one entry of "services" (borrowed): "SPEC" or ["SPEC", ARGS...]. */
+int spawn_start_service_entry(aemp_node *node, const cJSON *entry, char *err, size_t errlen);
 void spawn_free_all(aemp_node *node);
+
+/* ---- reload.c ---- */
+
+/* Set the process's log level from the "loglevel" key of `cfg` (borrowed),
+ * unless AEMP_WARNLEVEL or PERL_ANYEVENT_MP_WARNLEVEL is set; nothing when
+ * the key is absent; a value that is not 0..9 is ignored with a warning. */
+void reload_apply_loglevel(const cJSON *cfg);
 
 /* ---- nodeport.c ---- */
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* -1 until first use; then the level from the environment or 5. */
@@ -34,10 +35,31 @@ int aemp_log_level(void)
     return log_level;
 }
 
+/* 1 when stderr is the systemd journal: $JOURNAL_STREAM names its
+ * device:inode. Lines then carry the syslog priority ("<N>text", journald
+ * reads it; AnyEvent levels are syslog's plus one) and no timestamp. */
+static int stderr_is_journal(void)
+{
+    static int j = -1;
+    if (j < 0) {
+        const char *js = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        j = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    }
+    return j;
+}
+
 /* Write one line regardless of the level (trace lines use this too). */
 static void log_write(int level, const char *fmt, va_list ap)
 {
     char stamp[32], text[2048];
+    if (stderr_is_journal()) {
+        vsnprintf(text, sizeof text, fmt, ap);
+        fprintf(stderr, "<%d>%s\n", level < 1 ? 0 : level > 8 ? 7 : level - 1, text);
+        return;
+    }
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);

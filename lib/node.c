@@ -230,6 +230,7 @@ int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_
     node->id = id;
     node->cfg = dup;
     cJSON_ReplaceItemInObjectCaseSensitive(dup, "nodeid", cJSON_CreateString(id));
+    reload_apply_loglevel(dup);
     int rc = transport_start(node, err, errlen);
     if (rc == 0) rc = global_start(node, err, errlen);
     if (rc == 0) rc = spawn_start_services(node, err, errlen);

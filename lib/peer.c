@@ -143,6 +143,66 @@ void seed_tick_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Replace the seed list (a reload): seeds that stay keep their state (who
+ * answered there, a dial in progress); new ones are dialed now; connections
+ * still dialing a removed seed finish as ordinary connections. */
+int transport_set_seeds(struct aemp_node *node, const cJSON *seeds)
+{
+    struct transport *t = node->transport;
+    if (!t) return AEMP_ESTATE;
+    size_t n = (size_t)cJSON_GetArraySize(seeds), k = 0;
+    struct seed *ns = calloc(n ? n : 1, sizeof *ns);
+    size_t *moved = calloc(t->nseeds ? t->nseeds : 1, sizeof *moved); /* new index + 1 */
+    if (!ns || !moved) {
+        free(ns);
+        free(moved);
+        return AEMP_ENOMEM;
+    }
+    const cJSON *s;
+    cJSON_ArrayForEach(s, seeds)
+    {
+        if (!cJSON_IsString(s) || !*s->valuestring) continue;
+        size_t i = 0;
+        while (i < t->nseeds && (moved[i] || !t->seeds[i].addr ||
+                                  strcmp(t->seeds[i].addr, s->valuestring)))
+            i++;
+        if (i < t->nseeds) {
+            ns[k] = t->seeds[i];
+            moved[i] = k + 1;
+        } else if (!(ns[k].addr = strdup(s->valuestring))) {
+            continue;
+        }
+        k++;
+    }
+    for (struct conn *c = t->conns; c; c = c->next)
+        if (c->seed) {
+            size_t i = (size_t)(c->seed - t->seeds);
+            c->seed = moved[i] ? &ns[moved[i] - 1] : NULL;
+        }
+    for (size_t i = 0; i < t->nseeds; i++) {
+        if (moved[i]) continue;
+        struct peer *p = t->seeds[i].nodeid ? peer_get(t, t->seeds[i].nodeid, 0) : NULL;
+        if (p) p->is_seed = 0;
+        free(t->seeds[i].addr);
+        free(t->seeds[i].nodeid);
+    }
+    for (size_t i = 0; i < k; i++) { /* a node can be a seed under two addresses */
+        struct peer *p = ns[i].nodeid ? peer_get(t, ns[i].nodeid, 0) : NULL;
+        if (p) p->is_seed = 1;
+    }
+    free(moved);
+    free(t->seeds);
+    t->seeds = ns;
+    t->nseeds = k;
+    if (k && !t->seed_tick) {
+        t->seed_tick = event_new(node->base, -1, EV_PERSIST, seed_tick_cb, t);
+        struct timeval tv = tv_of(t->connect_interval < 1 ? 1 : t->connect_interval);
+        if (t->seed_tick) event_add(t->seed_tick, &tv);
+    }
+    seed_tick_cb(-1, 0, t);
+    return 0;
+}
+
 /* ------------------------------------------------------------ interface */
 
 void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)

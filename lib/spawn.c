@@ -163,26 +163,32 @@ int aemp_service_start(aemp_node *node, const char *spec, char *err, size_t errl
     return rc;
 }
 
-/* The "services" key: each entry is "SPEC" or ["SPEC", ARGS...]. */
+/* One entry of the "services" key: "SPEC" or ["SPEC", ARGS...]. */
+int spawn_start_service_entry(aemp_node *node, const cJSON *s, char *err, size_t errlen)
+{
+    int rc;
+    if (cJSON_IsString(s)) {
+        rc = aemp_service_start(node, s->valuestring, err, errlen);
+    } else if (cJSON_IsArray(s) && cJSON_IsString(s->child)) {
+        cJSON *args = cJSON_Duplicate(s, 1);
+        cJSON *spec = cJSON_DetachItemFromArray(args, 0);
+        rc = service_start_args(node, spec->valuestring, args, err, errlen);
+        cJSON_Delete(spec);
+        cJSON_Delete(args);
+    } else {
+        snprintf(err, errlen, "services: an entry must be \"NAME\" or [\"NAME\", ARGS...]");
+        rc = AEMP_ECONFIG;
+    }
+    return rc;
+}
+
 int spawn_start_services(aemp_node *node, char *err, size_t errlen)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(node->cfg, "services");
     const cJSON *s;
     cJSON_ArrayForEach(s, list)
     {
-        int rc;
-        if (cJSON_IsString(s)) {
-            rc = aemp_service_start(node, s->valuestring, err, errlen);
-        } else if (cJSON_IsArray(s) && cJSON_IsString(s->child)) {
-            cJSON *args = cJSON_Duplicate(s, 1);
-            cJSON *spec = cJSON_DetachItemFromArray(args, 0);
-            rc = service_start_args(node, spec->valuestring, args, err, errlen);
-            cJSON_Delete(spec);
-            cJSON_Delete(args);
-        } else {
-            snprintf(err, errlen, "services: an entry must be \"NAME\" or [\"NAME\", ARGS...]");
-            rc = AEMP_ECONFIG;
-        }
+        int rc = spawn_start_service_entry(node, s, err, errlen);
         if (rc) return rc;
     }
     return 0;

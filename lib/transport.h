@@ -35,6 +35,11 @@ void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON
  * (Global prefers seeds as masters). */
 int transport_node_is_seed(struct aemp_node *node, const char *nodeid);
 
+/* Replace the configured seeds with `seeds` (borrowed array of
+ * "host:port"): new ones are dialed at once, removed ones no longer. 0,
+ * AEMP_ESTATE before transport_start(), AEMP_ENOMEM. */
+int transport_set_seeds(struct aemp_node *node, const cJSON *seeds);
+
 /* Our listen addresses as a new array of "host:port" (caller owns). */
 cJSON *transport_listen_addrs(struct aemp_node *node);
 

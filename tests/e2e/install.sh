@@ -15,8 +15,10 @@ stage=$T_DIR/stage
 eval "$(meson introspect "$AEMP_BUILD_DIR" --buildoptions | python3 -c '
 import json, sys
 d = {o["name"]: o["value"] for o in json.load(sys.stdin)}
-for k in ("prefix", "bindir", "libdir", "includedir", "datadir", "mandir", "b_sanitize"):
+for k in ("prefix", "bindir", "libdir", "includedir", "datadir", "mandir", "b_sanitize",
+          "systemdunitdir"):
     print("opt_%s=%s" % (k, d[k]))')"
+unitdir=${opt_systemdunitdir:-$opt_prefix/lib/systemd/system}
 P=$stage$opt_prefix
 lib=$P/$opt_libdir
 
@@ -38,6 +40,7 @@ fi
     echo "$opt_libdir/pkgconfig/aemp.pc"
     echo "$opt_mandir/man1/aemp.1"
     echo "$opt_mandir/man3/libaemp.3"
+    echo "${unitdir#"$opt_prefix"/}/aemp@.service"
     for f in "$AEMP_SOURCE_DIR"/profiles/*.json; do
         echo "$opt_datadir/aemp/profiles/$(basename "$f")"
     done
@@ -45,7 +48,7 @@ fi
 (cd "$P" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort) >"$T_DIR/got"
 if [ "$(find "$stage" \( -type f -o -type l \) | grep -vc "^$P/")" = 0 ] &&
    diff -u "$T_DIR/want" "$T_DIR/got" >"$T_DIR/diff"; then
-    pass "installed files: exactly binary, header, libraries, .pc, man pages, profiles ($(wc -l <"$T_DIR/got") files)"
+    pass "installed files: exactly binary, header, libraries, .pc, man pages, profiles, unit ($(wc -l <"$T_DIR/got") files)"
 else
     fail "installed file list" "$(cat "$T_DIR/diff")"
 fi
@@ -78,6 +81,26 @@ else
         pass "without its profiles the binary warns once: $(cut -c21- "$T_DIR/mv.err" | head -c 90)..."
     else
         fail "warning when the shipped profiles are missing" "$(head -c 400 "$T_DIR/mv.err")"
+    fi
+fi
+
+# --- the systemd unit: runs the installed binary; notify type iff libsystemd
+unit=$stage$unitdir/aemp@.service
+grep -qx "ExecStart=$opt_prefix/$opt_bindir/aemp run profile %i" "$unit" &&
+    pass "aemp@.service runs $opt_prefix/$opt_bindir/aemp run profile %i" ||
+    fail "unit ExecStart" "$(grep ExecStart "$unit")"
+want_type=simple
+ldd "$bin" | grep -q libsystemd && want_type=notify
+grep -qx "Type=$want_type" "$unit" && pass "aemp@.service Type=$want_type" ||
+    fail "unit type" "$(grep Type= "$unit"), wanted $want_type"
+if command -v systemd-analyze >/dev/null; then
+    mkdir -p "$T_DIR/units"
+    sed "s|^ExecStart=[^ ]*|ExecStart=$bin|" "$unit" >"$T_DIR/units/aemp@seed.service"
+    if systemd-analyze verify --man=no "$T_DIR/units/aemp@seed.service" >"$T_DIR/verify.out" 2>&1 &&
+       [ ! -s "$T_DIR/verify.out" ]; then
+        pass "systemd-analyze verify aemp@seed.service: no complaints"
+    else
+        fail "systemd-analyze verify" "$(head -c 400 "$T_DIR/verify.out")"
     fi
 fi
 
