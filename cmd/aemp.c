@@ -91,6 +91,8 @@ static const struct subcmd subcmds[] = {
           "wait until PORT dies, print the reason (no timeout by default)"),
     PROTO("trace", cmd_trace, "[--timeout S] [--dot|--json] NODE",
           "print each node reachable from NODE and its neighbours (--dot: as Graphviz)"),
+    PROTO("logs", cmd_logs, "[--level N] [NODE...]",
+          "follow the log lines of every node (or of NODE...) until interrupted"),
     REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
     REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
     REFUSED("restart", "NODE",

@@ -40,6 +40,9 @@ struct aemp_node;
 struct supervisor *supervise_start(struct aemp_node *node, const char *profile, const cJSON *kv);
 void supervise_end(struct supervisor *sv);
 
+/* `aemp logs` (logs_cmds.c). */
+int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv);
+
 /* Prefix of an argument that came as a non-string element of the JSON-array
  * form of the command line (`aemp '["snd","n#p",0]'`): JSON text follows. */
 #define CMD_JSON_MARK '\x1f'

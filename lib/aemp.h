@@ -303,6 +303,117 @@ void aemp_trace_set(aemp_node *node, int on);
  * $HOME/.perl-anyevent-mp. New string, caller frees. */
 char *aemp_config_path(void);
 
+/* ------------------------------------------- more of 1.30's Kernel and MP */
+
+/* 1 when `port` (a port ID or a bare node ID) belongs to this node. */
+int aemp_port_is_local(const aemp_node *node, const char *port);
+
+/* 1 when this node knows `nodeid`: itself, a node that is up, one being
+ * connected to, or one whose addresses it has learned. */
+int aemp_node_is_known(aemp_node *node, const char *nodeid);
+
+/* snd_on: have node `nodeid` send `msg` (taken; array) to `port` (its node
+ * port relays ["snd", PORT, MSG...]). AEMP_EINVAL for bad arguments. */
+int aemp_snd_on(aemp_node *node, const char *nodeid, const char *port, cJSON *msg);
+
+/* snd_to_func: call the function registered as `func` on node `nodeid` with
+ * `args` (taken; array or NULL): ["", FUNC, ARGS...] to its node port. No
+ * reply; on this node the call runs from the event loop. */
+int aemp_snd_to_func(aemp_node *node, const char *nodeid, const char *func, cJSON *args);
+
+/* The message form of after: send `msg` (taken; array) to `port` after
+ * `seconds`. `guard` as for monitors: freeing it before the timer fires
+ * cancels the send. */
+int aemp_after_snd(aemp_node *node, double seconds, const char *port, cJSON *msg,
+                   aemp_guard **guard);
+
+/* One tag of aemp_rcv_tags(): `tag` NULL is the default callback; `fn` NULL
+ * removes the callback. */
+struct aemp_rcv_tag {
+    const char *tag;
+    aemp_rcv_fn fn;
+    void *ud;
+};
+
+/* rcv with several tags at once: aemp_rcv() for each of `n` entries (array
+ * borrowed), all or none: the arguments are checked first. */
+int aemp_rcv_tags(aemp_node *node, const char *port, const struct aemp_rcv_tag *tags,
+                  size_t n);
+
+/* port { ... }: a new local port with default callback `fn` (not NULL; `ud`
+ * borrowed as for aemp_rcv()) in one call. Returns its ID (caller frees) or
+ * NULL when out of memory or fn is NULL. */
+char *aemp_port_cb(aemp_node *node, aemp_rcv_fn fn, void *ud);
+
+/* peval: run fn(node, port, args, ud) as if it were a callback of `port`:
+ * aemp_self() is `port` during the call and a return of -1 kills `port` with
+ * ["die", MESSAGE] (aemp_fail() sets MESSAGE). `args` borrowed. Returns what
+ * fn returned, or AEMP_EINVAL for a missing port or fn. */
+int aemp_peval(aemp_node *node, const char *port, aemp_func_fn fn, const cJSON *args,
+               void *ud);
+
+/* psub: remember a port (`port`, or aemp_self() when NULL) and a function,
+ * to run later with aemp_psub_call() as aemp_peval() would, e.g. from a
+ * libevent callback of one's own. NULL outside a callback when port is NULL,
+ * or when out of memory. Free with aemp_psub_free(). */
+typedef struct aemp_psub aemp_psub;
+aemp_psub *aemp_psub_new(aemp_node *node, const char *port, aemp_func_fn fn, void *ud);
+/* Run it (args borrowed). AEMP_ENOENT without running when the remembered
+ * local port has died; else what the function returned. */
+int aemp_psub_call(aemp_psub *ps, const cJSON *args);
+/* The remembered port (borrowed, lives as long as ps). */
+const char *aemp_psub_port(const aemp_psub *ps);
+void aemp_psub_free(aemp_psub *ps);
+
+/* ---------------------------------------------------------- log catching */
+
+/* A log line: its level and text without date or level (borrowed for the
+ * call). */
+typedef void (*aemp_log_fn)(int level, const char *text, void *ud);
+
+/* 1.30's @WARN: call fn for every log line of the process at or below
+ * `max_level`, whatever aemp_log_level() is (which still decides what goes
+ * to stderr: aemp_log_set_level(0) routes lines to fn only). One handler
+ * per process; a new call replaces it, fn NULL removes it. fn runs inside
+ * aemp_log(), which may be inside any library code: it must not call back
+ * into the library (queue and use a timer instead). Lines logged while fn
+ * runs are not passed to it again. 0 or AEMP_ENOMEM. */
+int aemp_log_set_handler(aemp_log_fn fn, void *ud, int max_level);
+
+/* A line caught from node `nodeid` (all arguments borrowed for the call). */
+typedef void (*aemp_logline_fn)(aemp_node *node, const char *nodeid, int level,
+                                const char *text, void *ud);
+
+/* 1.30's AnyEvent::MP::LogCatcher::catch: catch the log lines at or below
+ * `level` of every other node that is or comes up (or only of the node IDs
+ * in `nodes`, borrowed array, which are contacted at once). One local port
+ * per node asks it through AnyEvent::MP::LogCatcher::connect; when the node
+ * goes, the port is killed, and a node that comes up again is asked again.
+ * fn NULL prints "DATE [NODE] <LEVEL> TEXT" on stderr as 1.30 does. A new
+ * call replaces the previous one; level < 0 stops catching. Every node
+ * serves catchers (up to 64), and the services entry
+ * ["AnyEvent::MP::LogCatcher::catch", LEVEL] starts this one. */
+int aemp_log_catch(aemp_node *node, int level, const cJSON *nodes, aemp_logline_fn fn,
+                   void *ud);
+
+/* ---------------------------------------------- configuration for programs */
+
+/* 1.30's AnyEvent::MP::Config. Load the configuration file at `path` (NULL:
+ * aemp_config_path()); a missing file is {"version":1}. *out gets a new
+ * object the caller owns. 0 or AEMP_ECONFIG/AEMP_ENOMEM with a message. */
+int aemp_config_load(const char *path, cJSON **out, char *err, size_t errlen);
+
+/* find_profile: the effective configuration of `profile` (NULL: the host's
+ * node name) in `cfg` (borrowed, as loaded): built-in defaults < `kv`
+ * (borrowed object or NULL) < the file's global keys < the parent chain <
+ * the profile, as aemp_configure() uses it. *out: new object, caller owns. */
+int aemp_config_find_profile(const cJSON *cfg, const char *profile, const cJSON *kv,
+                             cJSON **out, char *err, size_t errlen);
+
+/* Save `cfg` (borrowed) to `path` (NULL: aemp_config_path()) atomically, in
+ * the layout the Perl tool writes. 0 or AEMP_EIO with a message. */
+int aemp_config_save(const char *path, const cJSON *cfg, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,8 @@ struct timer {
     aemp_after_fn fn;
     void *ud;
     aemp_guard *guard;
+    char *port; /* aemp_after_snd(): send msg to port (both owned) */
+    cJSON *msg;
 };
 
 /* Take `t` out of the node's list and free it. */
@@ -25,6 +27,8 @@ static void timer_free(struct timer *t)
     else c->timers = t->next;
     if (t->next) t->next->prev = t->prev;
     event_free(t->ev);
+    free(t->port);
+    cJSON_Delete(t->msg);
     free(t);
 }
 
@@ -35,8 +39,17 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     aemp_node *node = t->node;
     aemp_after_fn fn = t->fn;
     void *ud = t->ud;
+    char *port = t->port;
+    cJSON *msg = t->msg;
+    t->port = NULL;
+    t->msg = NULL;
     timer_free(t);
-    fn(node, ud);
+    if (port) {
+        aemp_snd(node, port, msg);
+        free(port);
+    } else {
+        fn(node, ud);
+    }
 }
 
 static void timer_cancel(aemp_guard *g)
@@ -73,6 +86,40 @@ int aemp_after(aemp_node *node, double seconds, aemp_after_fn fn, void *ud, aemp
     double whole = floor(seconds);
     struct timeval tv = {(time_t)whole, (suseconds_t)((seconds - whole) * 1e6)};
     evtimer_add(t->ev, &tv);
+    return 0;
+}
+
+static void after_snd_unused(aemp_node *node, void *ud)
+{
+    (void)node;
+    (void)ud;
+}
+
+int aemp_after_snd(aemp_node *node, double seconds, const char *port, cJSON *msg,
+                   aemp_guard **guard)
+{
+    if (guard) *guard = NULL;
+    char *copy = port && *port && cJSON_IsArray(msg) ? strdup(port) : NULL;
+    if (!copy) {
+        cJSON_Delete(msg);
+        return port && *port && cJSON_IsArray(msg) ? AEMP_ENOMEM : AEMP_EINVAL;
+    }
+    aemp_guard *g = NULL;
+    int rc = aemp_after(node, seconds, after_snd_unused, NULL, &g);
+    if (rc) {
+        free(copy);
+        cJSON_Delete(msg);
+        return rc;
+    }
+    struct timer *t = g->target;
+    t->port = copy;
+    t->msg = msg;
+    if (guard) *guard = g;
+    else { /* no guard wanted: the timer lives until it fires */
+        t->guard = NULL;
+        g->target = NULL;
+        aemp_guard_free(g);
+    }
     return 0;
 }
 

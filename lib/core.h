@@ -10,6 +10,7 @@
 #include "node.h"
 
 #include <event2/event.h>
+#include <stdarg.h>
 
 /* A tagged callback of a port (few per port: a list is enough). */
 struct tagcb {
@@ -86,6 +87,7 @@ struct node_core {
     void **dl;              /* dlopen() handles of services */
     size_t ndl;
     int trace;
+    struct logcatch *logcatch; /* logcatcher.c */
 };
 
 /* ---- node.c ---- */
@@ -119,6 +121,30 @@ void core_trace(aemp_node *node, const char *what, const char *peer, const cJSON
 
 /* Write a log line whatever the level (for trace output). */
 void log_always(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- logtap.c ---- */
+
+/* A tap gets every log line at or below `max_level` (whatever the stderr
+ * level), never lines logged while taps run. New tap or NULL (ENOMEM). */
+struct logtap *logtap_add(aemp_log_fn fn, void *ud, int max_level);
+void logtap_set_max(struct logtap *t, int max_level);
+/* Remove a tap (safe inside a tap callback). NULL is ok. */
+void logtap_del(struct logtap *t);
+/* 1 when a line of `level` would reach a tap now. */
+int logtap_wants(int level);
+/* Call the taps with a line (log.c). */
+void logtap_emit(int level, const char *fmt, va_list ap);
+/* While muted (nested on/off), no line reaches a tap: for trace lines about
+ * log catcher traffic, which would otherwise feed themselves. */
+void logtap_mute(int on);
+
+/* ---- logcatcher.c ---- */
+
+/* Register AnyEvent::MP::LogCatcher::connect and ::catch on a new node;
+ * its state is freed with the node. 0 or AEMP_ENOMEM. */
+int logcatcher_init(aemp_node *node);
+/* 1 when local port `name` is one of this node's catcher ports. */
+int logcatcher_is_port(aemp_node *node, const char *name);
 
 /* ---- mon.c ---- */
 

@@ -72,11 +72,17 @@ static void log_write(int level, const char *fmt, va_list ap)
 
 void aemp_log(int level, const char *fmt, ...)
 {
-    if (level > aemp_log_level()) return;
     va_list ap;
-    va_start(ap, fmt);
-    log_write(level, fmt, ap);
-    va_end(ap);
+    if (level <= aemp_log_level()) {
+        va_start(ap, fmt);
+        log_write(level, fmt, ap);
+        va_end(ap);
+    }
+    if (logtap_wants(level)) { /* taps (logtap.c) whatever the level above */
+        va_start(ap, fmt);
+        logtap_emit(level, fmt, ap);
+        va_end(ap);
+    }
 }
 
 void log_always(int level, const char *fmt, ...)
@@ -85,6 +91,11 @@ void log_always(int level, const char *fmt, ...)
     va_start(ap, fmt);
     log_write(level, fmt, ap);
     va_end(ap);
+    if (logtap_wants(level)) {
+        va_start(ap, fmt);
+        logtap_emit(level, fmt, ap);
+        va_end(ap);
+    }
 }
 
 const char *aemp_strerror(int err)

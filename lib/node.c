@@ -65,6 +65,10 @@ aemp_node *aemp_node_new(struct event_base *base)
     random_alnum(id + 5, 16);
     node->id = strdup(id);
     if (!node->id) goto fail;
+    if (logcatcher_init(node)) {
+        aemp_node_free(node);
+        return NULL;
+    }
     return node;
 fail:
     if (node && node->own_base && node->base) event_base_free(node->base);
@@ -726,7 +730,12 @@ void core_trace(aemp_node *node, const char *what, const char *peer, const cJSON
 {
     if (!node->core->trace) return;
     char *text = cJSON_PrintUnformatted(msg);
+    /* A log line arriving at a catcher port would be caught again. */
+    int mute = what[0] == 'r' && msg && cJSON_IsString(msg->child) &&
+               logcatcher_is_port(node, msg->child->valuestring);
+    if (mute) logtap_mute(1);
     log_always(9, "%s %s %s %s", what, what[0] == 's' ? "to" : "from", peer,
                text ? text : "?");
+    if (mute) logtap_mute(0);
     free(text);
 }

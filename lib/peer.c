@@ -235,6 +235,25 @@ int transport_is_up(struct aemp_node *node, const char *nodeid)
     return p && p->conn;
 }
 
+int transport_is_known(struct aemp_node *node, const char *nodeid)
+{
+    struct transport *t = node->transport;
+    return t && peer_get(t, nodeid, 0);
+}
+
+size_t transport_pending(struct aemp_node *node, const char *nodeid)
+{
+    struct transport *t = node->transport;
+    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
+    if (!p) return 0;
+    size_t n = evbuffer_get_length(p->queue);
+    if (p->conn) {
+        n += evbuffer_get_length(bufferevent_get_output(p->conn->bev));
+        if (p->conn->plain_out) n += evbuffer_get_length(p->conn->plain_out);
+    }
+    return n;
+}
+
 void transport_up_nodes(struct aemp_node *node, cJSON *arr)
 {
     struct transport *t = node->transport;

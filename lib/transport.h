@@ -43,6 +43,13 @@ int transport_set_seeds(struct aemp_node *node, const cJSON *seeds);
 /* Our listen addresses as a new array of "host:port" (caller owns). */
 cJSON *transport_listen_addrs(struct aemp_node *node);
 
+/* 1 when `nodeid` has a record here (up, connecting, or with addresses). */
+int transport_is_known(struct aemp_node *node, const char *nodeid);
+
+/* Bytes waiting to go to `nodeid` (its queue and its connection's output
+ * buffers); 0 for an unknown node. */
+size_t transport_pending(struct aemp_node *node, const char *nodeid);
+
 /* Close everything, free the transport state; no callbacks. */
 void transport_free(struct aemp_node *node);
 

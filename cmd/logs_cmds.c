@@ -1,0 +1,109 @@
+/* logs_cmds.c - `aemp logs [--level N] [NODE...]`: an anonymous node that
+ * catches the log lines of every node of the network (or of the named
+ * nodes) through AnyEvent::MP::LogCatcher::connect and prints them on
+ * stdout, one "DATE [NODE] <LEVEL> TEXT" line each, flushed at once so a
+ * pipe into grep sees them live. Runs until SIGINT, SIGTERM or a closed
+ * stdout. */
+#include "cmds.h"
+
+#include "aemp.h"
+#include "proto.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOGS_DEFAULT_LEVEL 5
+
+struct logs {
+    aemp_node *node;
+    int closed; /* stdout went away */
+};
+
+static void on_line(aemp_node *node, const char *nodeid, int level, const char *text, void *ud)
+{
+    struct logs *lg = ud;
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+    if (printf("%s [%s] <%d> %s\n", stamp, nodeid, level, text) < 0 || fflush(stdout)) {
+        lg->closed = 1; /* a reader like `head` is done: so are we */
+        aemp_node_stop(node);
+    }
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *ud)
+{
+    aemp_node_stop(ud);
+}
+
+static int usage(const char *why)
+{
+    fprintf(stderr, "aemp: logs: %s (usage: aemp logs [--level N] [NODE...])\n", why);
+    return EXIT_USAGE;
+}
+
+int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    int level = LOGS_DEFAULT_LEVEL, i = 1;
+    cJSON *nodes = NULL;
+    for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        }
+        if (strcmp(argv[i], "--level")) return usage("unknown option");
+        if (i + 1 >= argc) return usage("--level needs a value from 0 to 9");
+        char *end;
+        long l = strtol(argv[++i], &end, 10);
+        if (*end || end == argv[i] || l < 0 || l > 9)
+            return usage("--level wants a number from 0 to 9");
+        level = (int)l;
+    }
+    if (i < argc) {
+        nodes = cJSON_CreateArray();
+        for (; i < argc; i++) {
+            if (!*argv[i] || strchr(argv[i], '#')) {
+                cJSON_Delete(nodes);
+                return usage("NODE must be a node ID");
+            }
+            cJSON_AddItemToArray(nodes, cJSON_CreateString(argv[i]));
+        }
+    }
+    struct logs lg = {0};
+    struct pst st = {.sub = argv[0]};
+    int rc = start_anon(&st);
+    lg.node = st.node;
+    struct event *sint = NULL, *sterm = NULL;
+    if (rc == EXIT_OK) {
+        struct event_base *base = aemp_node_base(lg.node);
+        sint = evsignal_new(base, SIGINT, on_signal, lg.node);
+        sterm = evsignal_new(base, SIGTERM, on_signal, lg.node);
+        if (!sint || !sterm || evsignal_add(sint, NULL) || evsignal_add(sterm, NULL)) {
+            fprintf(stderr, "aemp: logs: cannot install the signal handlers\n");
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == EXIT_OK) {
+        int err = aemp_log_catch(lg.node, level, nodes, on_line, &lg);
+        if (err) {
+            fprintf(stderr, "aemp: logs: %s\n", aemp_strerror(err));
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == EXIT_OK && aemp_node_run(lg.node) && !lg.closed) {
+        fprintf(stderr, "aemp: logs: the event loop failed\n");
+        rc = EXIT_FAIL;
+    }
+    if (sint) event_free(sint);
+    if (sterm) event_free(sterm);
+    aemp_node_free(lg.node);
+    cJSON_Delete(nodes);
+    return rc;
+}
