@@ -295,6 +295,30 @@ static int run_chain(struct cmd_ctx *ctx, int n, char **args)
     return EXIT_OK;
 }
 
+/* `aemp --complete WHAT`, for shell completion (completions/aemp.bash):
+ * subcommands "NAME NARGS" (NARGS -1: takes all the rest), aliases included;
+ * keys (configuration keys, for `run KEY VALUE`); options SUB (the --options
+ * in SUB's usage); profiles. One item per line. */
+static int complete(int argc, char **argv)
+{
+    const char *what = argc > 2 ? argv[2] : "";
+    if (!strcmp(what, "profiles")) return cmd_complete_profiles();
+    for (size_t i = 0; i < N_SUBCMDS; i++) {
+        const struct subcmd *s = &subcmds[i];
+        if (!strcmp(what, "subcommands")) {
+            printf("%s %d\n", s->name, s->nargs);
+            if (s->kind == K_CONFIG && s->cfg == cmd_cfg_set) printf("%s %d\n", s->name + 3, s->nargs);
+        } else if (!strcmp(what, "keys") && s->key && s->cfg == cmd_cfg_set) {
+            printf("%s\n", s->key);
+        } else if (!strcmp(what, "options") && argc > 3 && !strcmp(s->name, argv[3])) {
+            for (const char *u = strstr(s->usage, "--"); u; u = strstr(u + 2, "--"))
+                printf("%.*s\n", (int)strspn(u, "-abcdefghijklmnopqrstuvwxyz_"), u);
+        }
+    }
+    if (!strcmp(what, "keys")) printf("max_message_size\n");
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -305,6 +329,7 @@ int main(int argc, char **argv)
         print_help(stdout);
         return EXIT_OK;
     }
+    if (!strcmp(argv[1], "--complete")) return complete(argc, argv);
     if (!strcmp(argv[1], "--version")) {
         printf("aemp %s (C implementation of AnyEvent::MP 1.30)\n", AEMP_VERSION);
         return EXIT_OK;

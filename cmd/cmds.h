@@ -30,6 +30,10 @@ int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
 
+/* `aemp --complete profiles` (complete.c): print the profile names of the
+ * configuration file and the shipped profiles, one per line; exit status. */
+int cmd_complete_profiles(void);
+
 /* Supervision of `aemp run` (supervise.c). supervise_start(), once the node
  * listens and has configured: tells the service manager READY=1 and makes
  * SIGHUP reload the configuration (profile and kv are borrowed until

@@ -41,6 +41,7 @@ fi
     echo "$opt_mandir/man1/aemp.1"
     echo "$opt_mandir/man3/libaemp.3"
     echo "${unitdir#"$opt_prefix"/}/aemp@.service"
+    echo "$opt_datadir/bash-completion/completions/aemp"
     for f in "$AEMP_SOURCE_DIR"/profiles/*.json; do
         echo "$opt_datadir/aemp/profiles/$(basename "$f")"
     done
@@ -48,7 +49,7 @@ fi
 (cd "$P" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort) >"$T_DIR/got"
 if [ "$(find "$stage" \( -type f -o -type l \) | grep -vc "^$P/")" = 0 ] &&
    diff -u "$T_DIR/want" "$T_DIR/got" >"$T_DIR/diff"; then
-    pass "installed files: exactly binary, header, libraries, .pc, man pages, profiles, unit ($(wc -l <"$T_DIR/got") files)"
+    pass "installed files: exactly binary, header, libraries, .pc, man pages, profiles, unit, completion ($(wc -l <"$T_DIR/got") files)"
 else
     fail "installed file list" "$(cat "$T_DIR/diff")"
 fi
