@@ -78,6 +78,11 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
         }
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     }
+    if (c->cand) {
+        struct peer *cp = c->cand;
+        pick_drop(c);
+        peer_maybe_forget(c->t, cp);
+    }
     if (p && p->conn == c) {
         p->conn = NULL;
         evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
@@ -163,35 +168,6 @@ static void send_auth(struct conn *c, const struct hs_greeting *g)
     free(tok);
 }
 
-/* Initiator of a connection: us for outgoing ones. */
-static const char *initiator(const struct conn *c)
-{
-    return c->outgoing ? c->t->node->id : c->peer_id;
-}
-
-/* Both nodes connected to each other at once: keep the connection that the
- * node with the smaller ID started, on both sides, and close the other.
- * Returns 1 when `c` itself was closed. */
-static int resolve_race(struct conn *c)
-{
-    struct transport *t = c->t;
-    for (struct conn *o = t->conns, *next; o; o = next) {
-        next = o->next; /* closing o may free it */
-        if (o == c || o->dead || o->state == C_UP) continue;
-        const char *oid = o->peer_id ? o->peer_id : o->want_id;
-        if (!oid || strcmp(oid, c->peer_id)) continue;
-        if (o->outgoing == c->outgoing) continue; /* same initiator: first up wins */
-        const char *ic = initiator(c), *io = o->outgoing ? t->node->id : c->peer_id;
-        if (strcmp(ic, io) > 0) {
-            conn_close(c, 7, "simultaneous connection: keeping the one %s started", io);
-            return 1;
-        }
-        conn_close(o, 7, "simultaneous connection: keeping the one %s started", ic);
-    }
-    return 0;
-}
-
-static void become_up(struct conn *c);
 
 /* The remote's two greeting lines are in: check them and go on to TLS or
  * straight to the auth lines. */
@@ -222,29 +198,29 @@ static void on_greeting(struct conn *c)
         conn_close(c, 4, "echo of our own greeting (replay attack?)");
     } else {
         struct peer *p = peer_get(t, g.nodeid, 0);
-        if (p && p->conn) {
+        c->remote_c = g.provider && !strncmp(g.provider, "aemp-c-", 7);
+        if (p && pick_has_authed(p)) {
             if (c->seed) { /* the seed is up through another connection */
                 free(c->seed->nodeid);
                 c->seed->nodeid = strdup(g.nodeid);
                 p->is_seed = 1;
             }
-            /* Dialing a node we already reach another way is routine; being
-             * called by a second node with the ID of a connected one is
-             * not: two nodes share a node ID (or the old one hung). */
-            if (c->outgoing)
-                conn_close(c, 7, "already connected to %s", g.nodeid);
-            else
-                conn_close(c, 5,
-                           "%s is already connected through another connection: do two "
-                           "nodes use the node ID %s?",
-                           g.nodeid, g.nodeid);
+            /* Routine while nodes call each other at once (see conn_pick.c);
+             * we sent no auth line, so this connection is up nowhere. */
+            conn_close(c, 7, "already connected to %s", g.nodeid);
+        } else if (p && p->cands && !c->remote_c) {
+            conn_close(c, 7, "another connection to %s is in its handshake", g.nodeid);
         } else if (!has_secret(t) && !(t->creds && hs_use_tls(&g, 1))) {
             conn_close(c, 4,
                        "cannot authenticate: no secret configured and no TLS possible "
                        "(set one with aemp gensecret)");
         } else {
             c->peer_id = strdup(g.nodeid);
-            if (c->peer_id && !resolve_race(c)) {
+            if (!p) p = peer_get(t, g.nodeid, 1);
+            if (!c->peer_id || !p) {
+                conn_close(c, 3, "out of memory");
+            } else {
+                pick_add(p, c);
                 c->use_tls = hs_use_tls(&g, t->creds != NULL);
                 size_t nl = strlen(c->l1) + strlen(c->nonce) + 3;
                 size_t nr = strlen(c->r1) + strlen(c->r2) + 3;
@@ -295,7 +271,7 @@ static void on_auth(struct conn *c, const char *line)
         conn_close(c, 5, "peer sends framing %s, we only read json", a.framing);
     } else {
         c->untrusted = untrusted;
-        become_up(c);
+        pick_authed(c);
     }
     hs_auth_clear(&a);
 }
@@ -318,7 +294,7 @@ static int has_listeners(const struct transport *t)
     return t->nlis > 0;
 }
 
-static void become_up(struct conn *c)
+void conn_announce(struct conn *c)
 {
     struct transport *t = c->t;
     struct peer *p = peer_get(t, c->peer_id, 1);
@@ -338,6 +314,7 @@ static void become_up(struct conn *c)
     c->state = C_UP;
     c->peer = p;
     p->conn = c;
+    p->up_since = now_of(t);
     peer_stop_connecting(p);
     if (c->outgoing && c->addr) addrs_add_unique(p->addrs, c->addr);
     if (c->seed) {
@@ -363,6 +340,11 @@ static void become_up(struct conn *c)
     }
     aemp_log(7, "connected to %s (%s, %s)", p->id, c->addr ? c->addr : "?",
              c->use_tls ? "TLS" : "no TLS");
+    /* What came after the auth line while the connection was held. */
+    bufferevent_enable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) ||
+        (c->plain_in && evbuffer_get_length(c->plain_in)))
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
     node_remote_up(t->node, p->id);
 }
 

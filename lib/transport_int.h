@@ -21,7 +21,9 @@
 #define DEFAULT_MAX_MESSAGE (64u * 1024 * 1024)
 #define SCRATCH_SIZE 65536
 
-enum conn_state { C_CONNECTING, C_GREET, C_TLS, C_AUTH, C_UP };
+/* C_HELD: authenticated, waiting until no other connection to the same node
+ * is in its handshake, so both ends pick the same one (conn_pick.c). */
+enum conn_state { C_CONNECTING, C_GREET, C_TLS, C_AUTH, C_HELD, C_UP };
 
 struct peer;
 struct seed;
@@ -53,6 +55,9 @@ struct conn {
     int dirty;                   /* output waits for the end-of-turn flush */
     int backlog;                 /* the socket was full: libevent writes the rest */
     size_t refused;              /* messages the reader refused, as last logged */
+    struct peer *cand;           /* past the greeting, not yet up: in cand's list */
+    struct conn *cnext, *cprev;  /* in that list */
+    int remote_c;                /* the remote is an aemp-c node */
 };
 
 struct peer {
@@ -66,6 +71,9 @@ struct peer {
     unsigned next_addr;
     struct event *tick;      /* retry every connect_interval */
     int is_seed;
+    struct conn *cands;      /* connections past the greeting, not yet up */
+    int settling;            /* pick_settle() is closing the losers */
+    double up_since;         /* when conn came up */
 };
 
 struct seed {
@@ -152,6 +160,23 @@ void peer_maybe_forget(struct transport *t, struct peer *p);
 void peer_try(struct peer *p);
 /* Dial every configured seed not yet up (the seed_tick timer). */
 void seed_tick_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Announce `c` (authenticated, chosen) as the node's connection: queued
+ * messages go out, the node is reported up. */
+void conn_announce(struct conn *c);
+
+/* ---- conn_pick.c: which connection to a node survives ---- */
+
+/* `c` passed the greeting of node `p`: it is a candidate until it is up or
+ * closed. */
+void pick_add(struct peer *p, struct conn *c);
+/* `c` closes: no longer a candidate; the others may now be decided. */
+void pick_drop(struct conn *c);
+/* 1 when `p` has a connection that is up or authenticated (held). */
+int pick_has_authed(const struct peer *p);
+/* `c` is authenticated: hold it, or announce the winner when no candidate
+ * of its node is still in its handshake. */
+void pick_authed(struct conn *c);
 
 /* ---- listen.c: addresses and listeners ---- */
 

@@ -1,0 +1,115 @@
+/* conn_pick.c - which connection to a node survives when two nodes call each
+ * other at once (or one calls twice), decided the same way at both ends so
+ * that neither ever drops a connection the other already uses.
+ *
+ * A connection is up at the remote only once we sent our auth line on it,
+ * and we send it only after the remote's greeting passed (the connection is
+ * then a "candidate" of that node). So:
+ *  - a new greeting from a node that already has an authenticated
+ *    connection is refused before we send anything: it can be up nowhere;
+ *  - an authenticated candidate is held (C_HELD: not announced, not read)
+ *    while another candidate of the same node is still in its handshake;
+ *  - when none is left in its handshake, the best held one is announced and
+ *    the others are closed. Both ends hold the same set: a connection is
+ *    authenticated at one end only if both sent their auth line on it, and
+ *    neither end takes a new candidate once one is authenticated.
+ * "Best" is the same at both ends: a connection the node with the smaller
+ * ID started beats one the other node started; between two started by the
+ * same node, the one whose starter's nonce line is smaller.
+ *
+ * Nodes that do not hold (Perl 1.30 takes the newest authenticated
+ * connection and reports the old one's node down) get one candidate at a
+ * time from us: their second greeting is refused while a first one is in
+ * its handshake, so they never see two authenticated connections. */
+#include "transport_int.h"
+
+#include <string.h>
+
+void pick_add(struct peer *p, struct conn *c)
+{
+    c->cand = p;
+    c->cprev = NULL;
+    c->cnext = p->cands;
+    if (c->cnext) c->cnext->cprev = c;
+    p->cands = c;
+}
+
+static void unlink_cand(struct conn *c)
+{
+    struct peer *p = c->cand;
+    if (c->cprev) c->cprev->cnext = c->cnext;
+    else p->cands = c->cnext;
+    if (c->cnext) c->cnext->cprev = c->cprev;
+    c->cnext = c->cprev = NULL;
+    c->cand = NULL;
+}
+
+int pick_has_authed(const struct peer *p)
+{
+    if (p->conn) return 1;
+    for (const struct conn *c = p->cands; c; c = c->cnext)
+        if (c->state == C_HELD && !c->dead) return 1;
+    return 0;
+}
+
+/* 0 when the node with the smaller ID started `c`, else 1. */
+static int starter_rank(const struct conn *c)
+{
+    const char *self = c->t->node->id;
+    const char *starter = c->outgoing ? self : c->peer_id;
+    const char *other = c->outgoing ? c->peer_id : self;
+    return strcmp(starter, other) < 0 ? 0 : 1;
+}
+
+/* The nonce line of the node that started `c`. */
+static const char *starter_nonce(const struct conn *c)
+{
+    return c->outgoing ? c->nonce : c->r2;
+}
+
+/* <0 when `a` is the better connection (the same answer at both ends). */
+static int pick_cmp(const struct conn *a, const struct conn *b)
+{
+    int ra = starter_rank(a), rb = starter_rank(b);
+    if (ra != rb) return ra - rb;
+    return strcmp(starter_nonce(a), starter_nonce(b));
+}
+
+/* Announce the best held candidate once none is in its handshake. */
+static void pick_settle(struct peer *p)
+{
+    if (p->conn || p->settling) return;
+    struct conn *best = NULL;
+    for (struct conn *c = p->cands; c; c = c->cnext) {
+        if (c->dead) continue;
+        if (c->state != C_HELD) return; /* still in its handshake: wait */
+        if (!best || pick_cmp(c, best) < 0) best = c;
+    }
+    if (!best) return;
+    unlink_cand(best);
+    p->settling = 1;
+    for (struct conn *c = p->cands, *next; c; c = next) {
+        next = c->cnext; /* closing c unlinks it */
+        if (!c->dead)
+            conn_close(c, 7, "%s is connected through another connection (chosen at both ends)",
+                       p->id);
+    }
+    p->settling = 0;
+    conn_announce(best);
+}
+
+void pick_drop(struct conn *c)
+{
+    struct peer *p = c->cand;
+    if (!p) return;
+    unlink_cand(c);
+    pick_settle(p);
+}
+
+void pick_authed(struct conn *c)
+{
+    c->state = C_HELD;
+    event_del(c->timer); /* a candidate still in its handshake bounds the wait */
+    bufferevent_disable(c->bev, EV_READ); /* read once announced */
+    pick_settle(c->cand);
+}
