@@ -1,12 +1,13 @@
 /* framing.c - the "json" framing (PROTOCOL.md section 3): a byte stream of
  * JSON texts with no separator, each an array [PORTNAME, ...].
  *
- * The reader finds text boundaries with a small state machine (nesting depth
- * of [ and {, inside-string, escape) whose state survives between feeds, so a
- * large text arriving in many small chunks is scanned once (no rescans). A
- * text that lies entirely within one fed chunk is parsed in place, without
- * copying; only the unfinished tail of a chunk is buffered. Complete texts are
- * handed to cJSON_ParseWithLengthOpts. Pure: no I/O, no global state. */
+ * A text that lies entirely within one fed chunk is parsed in place, in one
+ * pass, by our parser (framing_json.c) straight into cJSON nodes: no
+ * boundary scan first, no copy. Only a text cut by the end of a chunk (or one
+ * nested too deep) goes through a small state machine (nesting depth of [
+ * and {, inside-string, escape) whose state survives between feeds, so a
+ * large text arriving in many small chunks is scanned once; it is buffered
+ * and parsed when its closing bracket arrives. Pure: no I/O, no globals. */
 #include "framing.h"
 
 #include <stdarg.h>
@@ -30,7 +31,6 @@ struct framing_reader {
     size_t depth;
     int in_str, esc;
     int too_deep; /* the text nests deeper than FRAMING_MAX_DEPTH */
-    int has_u;    /* the text has a \u escape (maybe \u0000) */
     int failed; /* an error was reported; refuse further input */
     size_t refused; /* texts refused one by one (too deep); the stream goes on */
 };
@@ -97,13 +97,13 @@ static size_t scan(struct framing_reader *r, const char *s, size_t i, size_t n)
         if (in_str) {
             if (esc) {
                 esc = 0;
-                if (s[i] == 'u') r->has_u = 1;
                 i++;
                 continue;
             }
-            /* Skip plain string bytes quickly. */
-            while (i < n && s[i] != '"' && s[i] != '\\')
-                i++;
+            /* Skip plain string bytes quickly (eight at a time). */
+            i = (size_t)(framing_find_quote_or_bs((const unsigned char *)s + i,
+                                                  (const unsigned char *)s + n) -
+                         (const unsigned char *)s);
             if (i == n) break;
             if (s[i] == '\\')
                 esc = 1;
@@ -206,26 +206,33 @@ int framing_nul_encode(const char *s, size_t len, char **out, size_t *outlen)
     return 1;
 }
 
+/* One text, trailing whitespace allowed; see framing.h. */
 cJSON *framing_parse(const char *text, size_t len)
 {
-    char *dec;
-    size_t dlen;
-    int rc = framing_nul_decode(text, len, &dec, &dlen);
-    if (rc < 0) return NULL;
-    const char *end = NULL, *p = rc ? dec : text;
-    size_t n = rc ? dlen : len;
-    cJSON *msg = cJSON_ParseWithLengthOpts(p, n, &end, 0);
-    if (msg && end != p + n) {
-        /* only whitespace may follow */
-        while (end < p + n && strchr(" \t\r\n", *end))
-            end++;
-        if (end != p + n) {
-            cJSON_Delete(msg);
-            msg = NULL;
-        }
+    cJSON *msg = NULL;
+    size_t used = 0;
+    if (framing_parse_value(text, len, &msg, &used)) return NULL;
+    while (used < len && strchr(" \t\r\n", text[used]))
+        used++;
+    if (used != len) {
+        cJSON_Delete(msg);
+        msg = NULL;
     }
-    free(dec);
     return msg;
+}
+
+static int hand_over(cJSON *msg, framing_msg_fn fn, void *ud, char *err, size_t errlen);
+
+/* Report an invalid text (or ENOMEM) in err; returns the error code. */
+static int bad_text(const char *p, size_t len, int rc, char *err, size_t errlen)
+{
+    if (rc == AEMP_ENOMEM) {
+        set_err(err, errlen, "out of memory parsing a message");
+        return rc;
+    }
+    set_err(err, errlen, "invalid JSON text in the message stream (%zu bytes: %.*s%s)", len,
+            (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
+    return AEMP_EPROTO;
 }
 
 /* Parse one complete text p[0..len) and hand it to fn. Returns 0 to go on,
@@ -240,29 +247,22 @@ static int deliver(struct framing_reader *r, const char *p, size_t len, framing_
         r->refused++;
         return 0;
     }
-    char *dec = NULL;
-    size_t dlen;
-    if (r->has_u) { /* a \u escape: maybe \u0000, see above */
-        int rc = framing_nul_decode(p, len, &dec, &dlen);
-        if (rc < 0) {
-            set_err(err, errlen, "out of memory decoding a message");
-            return AEMP_ENOMEM;
-        }
-        if (rc) {
-            p = dec;
-            len = dlen;
-        }
-    }
-    const char *end = NULL;
-    cJSON *msg = cJSON_ParseWithLengthOpts(p, len, &end, 0);
-    if (!msg || end != p + len) {
+    cJSON *msg = NULL;
+    size_t used = 0;
+    int rc = framing_parse_value(p, len, &msg, &used);
+    if (rc == 0 && used != len) {
         cJSON_Delete(msg);
-        set_err(err, errlen, "invalid JSON text in the message stream (%zu bytes: %.*s%s)", len,
-                (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
-        free(dec);
-        return AEMP_EPROTO;
+        rc = AEMP_EPROTO;
     }
-    free(dec);
+    if (rc) return bad_text(p, len, rc, err, errlen);
+    return hand_over(msg, fn, ud, err, errlen);
+}
+
+/* Check a parsed text and hand it to fn. Returns 0 to go on, 1 when fn
+ * asked to stop, AEMP_EPROTO (message in err) when it is not an array
+ * starting with a string. Keepalives ([]) are dropped without calling fn. */
+static int hand_over(cJSON *msg, framing_msg_fn fn, void *ud, char *err, size_t errlen)
+{
     if (!cJSON_IsArray(msg)) {
         cJSON_Delete(msg);
         set_err(err, errlen, "a message is not a JSON array");
@@ -303,10 +303,26 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
                 rc = AEMP_EPROTO;
                 break;
             }
+            /* Parse in place in one pass; only a text the chunk (or the
+             * limit) cuts off, or one nested too deep, goes to the scanner. */
+            size_t lim = n - i > r->max_msg ? r->max_msg : n - i, len = 0;
+            cJSON *msg = NULL;
+            rc = framing_parse_value(s + i, lim, &msg, &len);
+            if (rc == 0) {
+                rc = hand_over(msg, fn, ud, err, errlen);
+                i += len;
+                if (rc) break;
+                continue;
+            }
+            if (rc < 0) {
+                rc = bad_text(s + i, lim, rc, err, errlen);
+                break;
+            }
+            rc = 0;
             r->in_text = 1;
             r->depth = 0;
             r->in_str = r->esc = 0;
-            r->too_deep = r->has_u = 0;
+            r->too_deep = 0;
         }
         /* Never scan past what max_msg allows (plus one byte to notice). */
         size_t allow = r->max_msg - r->blen; /* blen <= max_msg always */
@@ -330,7 +346,7 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
             continue;
         }
         r->in_text = 0;
-        if (r->blen == 0) { /* the whole text is in this chunk: parse in place */
+        if (r->blen == 0) { /* the whole text is in this chunk (too deep) */
             rc = deliver(r, s + start, end - start, fn, ud, err, errlen);
         } else {
             if (append(&r->buf, &r->blen, &r->bcap, s + i, end - i)) {
@@ -340,6 +356,11 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
             }
             rc = deliver(r, r->buf, r->blen, fn, ud, err, errlen);
             r->blen = 0;
+            if (r->bcap > 65536) { /* a big text passed: give its buffer back */
+                free(r->buf);
+                r->buf = NULL;
+                r->bcap = 0;
+            }
         }
         i = end;
         if (rc) break;
@@ -395,17 +416,12 @@ size_t framing_reader_refused(const struct framing_reader *r)
 /* The unformatted JSON text of msg, C0 80 written as \u0000; see framing.h. */
 char *framing_encode(const cJSON *msg, size_t *len)
 {
-    char *s = cJSON_PrintUnformatted(msg);
-    if (!s) return NULL;
-    size_t n = strlen(s), en;
-    char *e;
-    int rc = framing_nul_encode(s, n, &e, &en);
-    if (rc) {
-        free(s);
-        if (rc < 0) return NULL;
-        s = e;
-        n = en;
+    struct framing_buf b = {0};
+    if (framing_write(&b, NULL, msg) || framing_write_raw(&b, "", 1)) {
+        free(b.data);
+        return NULL;
     }
-    if (len) *len = n;
-    return s;
+    b.len--; /* the NUL terminates, it is not part of the text */
+    if (len) *len = b.len;
+    return b.data;
 }

@@ -60,4 +60,36 @@ int framing_nul_encode(const char *s, size_t len, char **out, size_t *outlen);
  * above; new item the caller deletes, NULL when invalid or ENOMEM. */
 cJSON *framing_parse(const char *text, size_t len);
 
+/* ---- framing_json.c: our JSON writer and parser ---- */
+
+/* A growable byte buffer the writer appends to; {0} is an empty one. The
+ * owner frees `data`. */
+struct framing_buf {
+    char *data;
+    size_t len, cap;
+};
+
+/* Append the text of `msg` (borrowed) to b, C0 80 written as \u0000: the
+ * text of msg itself when `name` is NULL, else the array
+ * ["name", ELEMENTS OF msg...] (msg must be an array; so a message goes out
+ * without inserting its port name into it). Not NUL-terminated. 0, or
+ * AEMP_ENOMEM (b->len unchanged). Otherwise the bytes of
+ * cJSON_PrintUnformatted. */
+int framing_write(struct framing_buf *b, const char *name, const cJSON *msg);
+
+/* Append n bytes as they are. 0, or AEMP_ENOMEM. */
+int framing_write_raw(struct framing_buf *b, const char *s, size_t n);
+
+/* Parse one JSON value from s[0..n) (leading bytes <= 32 skipped) into
+ * *out (new, caller owns), \u0000 decoded as C0 80; *used gets the bytes
+ * consumed. Returns 0; 1 when s ends inside the value; 2 when it nests
+ * deeper than FRAMING_MAX_DEPTH (for both nothing is returned);
+ * AEMP_EPROTO when it is not valid JSON; AEMP_ENOMEM. A string value lives
+ * in its node's block (type has cJSON_IsReference; cJSON_Delete and
+ * cJSON_Duplicate handle it; do not replace its valuestring by hand). */
+int framing_parse_value(const char *s, size_t n, cJSON **out, size_t *used);
+
+/* The first byte in [p, end) that is '"' or '\\', or end (word scan). */
+const unsigned char *framing_find_quote_or_bs(const unsigned char *p, const unsigned char *end);
+
 #endif

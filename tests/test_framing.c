@@ -1,8 +1,9 @@
 /* Tests of the "json" framing reader and encoder: boundaries under every
  * split of the input, strings with brackets and escapes, nesting, UTF-8,
  * whitespace, keepalives, protocol errors, the size limit, stopping from the
- * callback, and a throughput measurement. Expected messages are written out
- * literally here, never produced by the code under test. */
+ * callback, our writer and parser (named writes, strings sharing their
+ * node's block), and a throughput measurement. Expected messages are written
+ * out literally here, never produced by the code under test. */
 #include <time.h>
 
 #include "aemp.h"
@@ -387,6 +388,52 @@ static void test_deep_refused(void)
     free(in);
 }
 
+/* framing_write with a port name writes ["name", ELEMENTS...] without
+ * touching the message; numbers and escapes come out as cJSON prints them. */
+static void test_write_named(void)
+{
+    cJSON *m = cJSON_Parse("[\"tag\",1,-0,2.5,1e300,-2147483649,\"a\\\"b\\u0001\\n\"]");
+    struct framing_buf b = {0};
+    CHECK_INT(framing_write(&b, "po\"rt", m), 0);
+    CHECK_INT(b.len, strlen("[\"po\\\"rt\",\"tag\",1,-0,2.5,1e+300,-2147483649,\"a\\\"b\\u0001\\n\"]"));
+    CHECK(!memcmp(b.data, "[\"po\\\"rt\",\"tag\",1,-0,2.5,1e+300,-2147483649,\"a\\\"b\\u0001\\n\"]", b.len));
+    CHECK_INT(cJSON_GetArraySize(m), 7); /* the message is unchanged */
+    cJSON *e = cJSON_CreateArray();
+    b.len = 0;
+    CHECK_INT(framing_write(&b, "p", e), 0);
+    CHECK_INT(b.len, 5);
+    CHECK(!memcmp(b.data, "[\"p\"]", 5));
+    cJSON_Delete(e);
+    cJSON_Delete(m);
+    free(b.data);
+}
+
+/* Parsed strings share their node's block: duplicating, detaching and
+ * deleting them is safe (ASan checks the frees). */
+static void test_parsed_strings(void)
+{
+    const char t[] = "[\"port\",\"x\\u00e9\\ud83d\\ude00\",{\"k\":\"v\"},\"\"]";
+    cJSON *m = NULL;
+    size_t used = 0;
+    CHECK_INT(framing_parse_value(t, sizeof t - 1, &m, &used), 0);
+    CHECK_INT(used, sizeof t - 1);
+    CHECK_STR(cJSON_GetArrayItem(m, 1)->valuestring, "x\xc3\xa9\xf0\x9f\x98\x80");
+    CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "k")->valuestring, "v");
+    cJSON *d = cJSON_Duplicate(m, 1);
+    cJSON *first = cJSON_DetachItemFromArray(m, 0);
+    CHECK_STR(first->valuestring, "port");
+    cJSON_Delete(first);
+    cJSON_Delete(m);
+    char *s = cJSON_PrintUnformatted(d);
+    CHECK_STR(s, "[\"port\",\"x\xc3\xa9\xf0\x9f\x98\x80\",{\"k\":\"v\"},\"\"]");
+    free(s);
+    cJSON_Delete(d);
+    /* cut off: 1, nothing returned; invalid: EPROTO */
+    CHECK_INT(framing_parse_value(t, 10, &m, &used), 1);
+    CHECK_INT(framing_parse_value("[\"\\uZZZZ\"]", 10, &m, &used), AEMP_EPROTO);
+    CHECK_INT(framing_parse_value("[1,]", 4, &m, &used), AEMP_EPROTO);
+}
+
 /* Callback for the benchmark: count and free. */
 static int count_only(void *ud, cJSON *msg)
 {
@@ -429,4 +476,5 @@ static void test_throughput(void)
 
 T_MAIN(T(test_whole), T(test_byte_by_byte), T(test_splits), T(test_keepalive), T(test_errors),
        T(test_oversize), T(test_stop), T(test_big_in_small_chunks), T(test_encode),
-       T(test_throughput), T(test_nul_roundtrip), T(test_deep_refused))
+       T(test_throughput), T(test_nul_roundtrip), T(test_deep_refused), T(test_write_named),
+       T(test_parsed_strings))

@@ -1,0 +1,560 @@
+/* framing_json.c - our JSON writer and parser for the "json" framing
+ * (framing.c finds the texts in the stream; this turns one text into cJSON
+ * nodes and cJSON nodes into text). cJSON stays the message type.
+ *
+ * The parser accepts what cJSON_ParseWithLengthOpts accepts (same number
+ * syntax, any byte <= 32 as whitespace), except that a \u escape with a
+ * non-hex digit is an error (cJSON reads it as U+0000) and nesting stops at
+ * FRAMING_MAX_DEPTH. U+0000 is decoded to the bytes C0 80 and the writer
+ * writes C0 80 as \u0000 (framing.h says why); otherwise the writer prints
+ * byte for byte what cJSON_PrintUnformatted prints. tests/fuzz/fuzz_json.c
+ * compares both with cJSON.
+ *
+ * Plain string bytes are skipped eight at a time (word tricks) in the
+ * writer, the parser and the framing scanner. A parsed string value is
+ * allocated together with its node and marked cJSON_IsReference, so that
+ * cJSON_Delete frees the one block (cJSON_Duplicate copies it as a plain
+ * string). Integers below 1e15 are printed without printf, plain
+ * integers are read without strtod. Pure: no I/O, no global state. */
+#include "framing.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aemp.h"
+
+/* Deepest nesting of arrays and objects a text may have. */
+#define MAX_DEPTH FRAMING_MAX_DEPTH
+
+/* ------------------------------------------------------- word scanning */
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Per byte of v: high bit set where the byte is zero (exact for the lowest
+ * such byte, which is all the callers use). */
+static inline uint64_t zero_bytes(uint64_t v)
+{
+    return (v - ONES) & ~v & HIGHS;
+}
+
+static inline uint64_t load64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Index of the lowest flagged byte of a non-zero mask (little endian) or the
+ * highest (big endian). */
+static inline size_t first_flag(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (size_t)__builtin_clzll(m) / 8;
+#else
+    return (size_t)__builtin_ctzll(m) / 8;
+#endif
+}
+
+/* The first byte in [p, end) that is '"' or '\\', or end. */
+const unsigned char *framing_find_quote_or_bs(const unsigned char *p, const unsigned char *end)
+{
+    while (end - p >= 8) {
+        uint64_t v = load64(p);
+        uint64_t m = zero_bytes(v ^ (ONES * '"')) | zero_bytes(v ^ (ONES * '\\'));
+        if (m) return p + first_flag(m);
+        p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* The first byte in [p, end) that a JSON string must escape ('"', '\\' or
+ * below 0x20) or that may start C0 80 (U+0000 inside the node), or end. */
+static const unsigned char *find_escape(const unsigned char *p, const unsigned char *end)
+{
+    while (end - p >= 8) {
+        uint64_t v = load64(p);
+        uint64_t m = zero_bytes(v ^ (ONES * '"')) | zero_bytes(v ^ (ONES * '\\')) |
+                     zero_bytes(v ^ (ONES * 0xC0)) | ((v - ONES * 0x20) & ~v & HIGHS);
+        if (m) return p + first_flag(m);
+        p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\' && *p != 0xC0 && *p >= 0x20)
+        p++;
+    return p;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+/* Make room for n more bytes. 0 or -1 on ENOMEM. */
+static int reserve(struct framing_buf *b, size_t n)
+{
+    if (b->len + n <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->len + n)
+        nc *= 2;
+    char *np = realloc(b->data, nc);
+    if (!np) return -1;
+    b->data = np;
+    b->cap = nc;
+    return 0;
+}
+
+static int put(struct framing_buf *b, const char *s, size_t n)
+{
+    if (reserve(b, n)) return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* A JSON string literal of s (NULL prints ""), escaped as cJSON escapes,
+ * and C0 80 written as \u0000. */
+static int put_string(struct framing_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *end = p + strlen((const char *)p);
+    if (reserve(b, (size_t)(end - p) + 2)) return -1;
+    b->data[b->len++] = '"';
+    while (p < end) {
+        const unsigned char *q = find_escape(p, end);
+        /* room for the plain run, one escape (6) and the closing quote */
+        if (reserve(b, (size_t)(q - p) + 7)) return -1;
+        memcpy(b->data + b->len, p, (size_t)(q - p));
+        b->len += (size_t)(q - p);
+        if (q == end) break;
+        char *o = b->data + b->len;
+        if (*q == 0xC0) { /* alone it is copied; C0 80 is U+0000 */
+            if (q + 1 < end && q[1] == 0x80) {
+                memcpy(o, "\\u0000", 6);
+                b->len += 6;
+                p = q + 2;
+            } else {
+                *o = (char)*q;
+                b->len++;
+                p = q + 1;
+            }
+            continue;
+        }
+        o[0] = '\\';
+        switch (*q) {
+        case '"': o[1] = '"'; b->len += 2; break;
+        case '\\': o[1] = '\\'; b->len += 2; break;
+        case '\b': o[1] = 'b'; b->len += 2; break;
+        case '\f': o[1] = 'f'; b->len += 2; break;
+        case '\n': o[1] = 'n'; b->len += 2; break;
+        case '\r': o[1] = 'r'; b->len += 2; break;
+        case '\t': o[1] = 't'; b->len += 2; break;
+        default:
+            o[1] = 'u';
+            o[2] = '0';
+            o[3] = '0';
+            o[4] = hex[*q >> 4];
+            o[5] = hex[*q & 15];
+            b->len += 6;
+        }
+        p = q + 1;
+    }
+    if (reserve(b, 1)) return -1;
+    b->data[b->len++] = '"';
+    return 0;
+}
+
+/* A number as cJSON 1.7.15 prints it: NaN and infinities as null, else
+ * "%1.15g" when that reads back within DBL_EPSILON (relative), else
+ * "%1.17g". An
+ * integer below 1e15 in magnitude prints as its digits that way (with "-0"
+ * for negative zero): written here without printf. */
+static int put_number(struct framing_buf *b, const cJSON *item)
+{
+    double d = item->valuedouble;
+    char tmp[32];
+    if (isnan(d) || isinf(d)) return put(b, "null", 4);
+    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d) {
+        char *e = tmp + sizeof tmp, *o = e;
+        int64_t v = (int64_t)d;
+        uint64_t u = v < 0 ? 0u - (uint64_t)v : (uint64_t)v;
+        do {
+            *--o = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (signbit(d)) *--o = '-';
+        return put(b, o, (size_t)(e - o));
+    }
+    int n = snprintf(tmp, sizeof tmp, "%1.15g", d);
+    double back = strtod(tmp, NULL);
+    double m = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+    if (!(fabs(back - d) <= m * DBL_EPSILON)) n = snprintf(tmp, sizeof tmp, "%1.17g", d);
+    return put(b, tmp, (size_t)n);
+}
+
+static int put_value(struct framing_buf *b, const cJSON *item);
+
+/* The elements of a list (array elements or object members) with commas. */
+static int put_list(struct framing_buf *b, const cJSON *it, int members)
+{
+    for (; it; it = it->next) {
+        if (members && (put_string(b, it->string) || put(b, ":", 1))) return -1;
+        if (put_value(b, it)) return -1;
+        if (it->next && put(b, ",", 1)) return -1;
+    }
+    return 0;
+}
+
+static int put_value(struct framing_buf *b, const cJSON *item)
+{
+    switch (item->type & 0xFF) {
+    case cJSON_NULL: return put(b, "null", 4);
+    case cJSON_False: return put(b, "false", 5);
+    case cJSON_True: return put(b, "true", 4);
+    case cJSON_Number: return put_number(b, item);
+    case cJSON_String: return put_string(b, item->valuestring);
+    case cJSON_Raw:
+        return item->valuestring ? put(b, item->valuestring, strlen(item->valuestring)) : -1;
+    case cJSON_Array:
+        return put(b, "[", 1) || put_list(b, item->child, 0) || put(b, "]", 1) ? -1 : 0;
+    case cJSON_Object:
+        return put(b, "{", 1) || put_list(b, item->child, 1) || put(b, "}", 1) ? -1 : 0;
+    default: return -1;
+    }
+}
+
+/* Append raw bytes; see framing.h. */
+int framing_write_raw(struct framing_buf *b, const char *s, size_t n)
+{
+    return put(b, s, n) ? AEMP_ENOMEM : 0;
+}
+
+/* Append msg's text; see framing.h. */
+int framing_write(struct framing_buf *b, const char *name, const cJSON *msg)
+{
+    size_t start = b->len;
+    int rc;
+    if (!name) {
+        rc = put_value(b, msg);
+    } else {
+        rc = put(b, "[", 1) || put_string(b, name) ||
+             (msg->child && put(b, ",", 1)) || put_list(b, msg->child, 0) || put(b, "]", 1);
+    }
+    if (rc) b->len = start;
+    return rc ? AEMP_ENOMEM : 0;
+}
+
+/* ---------------------------------------------------------------- parser */
+
+/* Parser results besides 0 (done). */
+#define P_MORE 1   /* the input ended inside the text */
+#define P_BAD 2    /* not valid JSON */
+#define P_NOMEM 3  /* out of memory */
+#define P_DEEP 4   /* nested deeper than MAX_DEPTH */
+
+struct parser {
+    const unsigned char *p, *end;
+    int depth;
+};
+
+static inline void skip_ws(struct parser *ps)
+{
+    while (ps->p < ps->end && *ps->p <= 32)
+        ps->p++;
+}
+
+static cJSON *new_item(int type, size_t extra)
+{
+    cJSON *it = malloc(sizeof *it + extra);
+    if (it) {
+        memset(it, 0, sizeof *it);
+        it->type = type;
+    }
+    return it;
+}
+
+static int hex4(const unsigned char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = s[i], d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if ((c | 32) >= 'a' && (c | 32) <= 'f') d = (c | 32) - 'a' + 10;
+        else return -1;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Decode the escaped string body s[0..n) (closing quote excluded) into o;
+ * returns the decoded length or -1 when an escape is invalid. */
+static long unescape(const unsigned char *s, size_t n, char *o)
+{
+    const unsigned char *end = s + n;
+    char *o0 = o;
+    while (s < end) {
+        const unsigned char *q = framing_find_quote_or_bs(s, end);
+        memcpy(o, s, (size_t)(q - s));
+        o += q - s;
+        if (q == end) break;
+        /* q is a backslash (the body has no unescaped quote) */
+        if (end - q < 2) return -1;
+        switch (q[1]) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case '"': case '\\': case '/': *o++ = (char)q[1]; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (end - q < 6 || hex4(q + 2, &cp)) return -1;
+            q += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (end - q < 6 || q[0] != '\\' || q[1] != 'u' || hex4(q + 2, &lo) ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return -1;
+                cp = 0x10000 + (((cp & 0x3FF) << 10) | (lo & 0x3FF));
+                q += 6;
+            }
+            if (cp == 0) { /* U+0000 inside the node: C0 80 */
+                *o++ = (char)0xC0;
+                *o++ = (char)0x80;
+            } else if (cp < 0x80) {
+                *o++ = (char)cp;
+            } else if (cp < 0x800) {
+                *o++ = (char)(0xC0 | cp >> 6);
+                *o++ = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                *o++ = (char)(0xE0 | cp >> 12);
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *o++ = (char)(0x80 | (cp & 0x3F));
+            } else {
+                *o++ = (char)(0xF0 | cp >> 18);
+                *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                *o++ = (char)(0x80 | (cp & 0x3F));
+            }
+            s = q;
+            continue;
+        }
+        default: return -1;
+        }
+        s = q + 2;
+    }
+    return o - o0;
+}
+
+/* A string at ps->p (just past its opening quote). With `key`, *keyp gets
+ * a new C string; else *itemp a new string item (node and bytes in one
+ * block). */
+static int parse_string(struct parser *ps, cJSON **itemp, char **keyp)
+{
+    const unsigned char *s = ps->p, *q = s;
+    int escaped = 0;
+    for (;;) {
+        q = framing_find_quote_or_bs(q, ps->end);
+        if (q == ps->end) return P_MORE;
+        if (*q == '"') break;
+        escaped = 1;
+        q += 2; /* the backslash and the byte it escapes */
+        if (q > ps->end) return P_MORE;
+    }
+    size_t n = (size_t)(q - s);
+    char *out;
+    cJSON *it = NULL;
+    if (keyp) {
+        out = malloc(n + 1);
+    } else {
+        it = new_item(cJSON_String | cJSON_IsReference, n + 1);
+        out = it ? (char *)(it + 1) : NULL;
+    }
+    if (!out) return P_NOMEM;
+    long len = (long)n;
+    if (escaped) len = unescape(s, n, out);
+    else memcpy(out, s, n);
+    if (len < 0) {
+        free(keyp ? (void *)out : (void *)it);
+        return P_BAD;
+    }
+    out[len] = 0;
+    if (keyp) *keyp = out;
+    else {
+        it->valuestring = out;
+        *itemp = it;
+    }
+    ps->p = q + 1;
+    return 0;
+}
+
+/* A number: the run of bytes cJSON collects for one ([0-9+-eE.]) must be
+ * read completely by strtod. Plain integers of up to
+ * 18 digits are read without strtod (same value: both round exactly). */
+static int parse_number(struct parser *ps, cJSON **itemp)
+{
+    const unsigned char *s = ps->p, *q = s;
+    int plain = 1;
+    while (q < ps->end) {
+        unsigned c = *q;
+        if (c >= '0' && c <= '9') q++;
+        else if (c == '-' || c == '+' || c == 'e' || c == 'E' || c == '.') {
+            if (c != '-' || q != s) plain = 0;
+            q++;
+        } else break;
+    }
+    if (q == ps->end) return P_MORE;
+    size_t n = (size_t)(q - s);
+    double d;
+    int neg = *s == '-';
+    if (plain && n - (size_t)neg >= 1 && n - (size_t)neg <= 18) {
+        uint64_t v = 0;
+        for (const unsigned char *r = s + neg; r < q; r++)
+            v = v * 10 + (unsigned)(*r - '0');
+        d = neg ? -(double)v : (double)v;
+    } else {
+        char stack[64], *tmp = n < sizeof stack ? stack : malloc(n + 1), *e;
+        if (!tmp) return P_NOMEM;
+        memcpy(tmp, s, n);
+        tmp[n] = 0;
+        d = strtod(tmp, &e);
+        int bad = e != tmp + n || n == 0;
+        if (tmp != stack) free(tmp);
+        if (bad) return P_BAD;
+    }
+    cJSON *it = new_item(cJSON_Number, 0);
+    if (!it) return P_NOMEM;
+    it->valuedouble = d;
+    it->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+    *itemp = it;
+    ps->p = q;
+    return 0;
+}
+
+/* A literal word (null, false, true). */
+static int parse_word(struct parser *ps, const char *w, size_t n, int type, cJSON **itemp)
+{
+    size_t have = (size_t)(ps->end - ps->p);
+    if (memcmp(ps->p, w, have < n ? have : n)) return P_BAD;
+    if (have < n) return P_MORE;
+    cJSON *it = new_item(type, 0);
+    if (!it) return P_NOMEM;
+    if (type == cJSON_True) it->valueint = 1;
+    ps->p += n;
+    *itemp = it;
+    return 0;
+}
+
+static int parse_value(struct parser *ps, cJSON **itemp);
+
+/* The elements of an array or members of an object, ps->p just past the
+ * opening bracket; the container is `it`. */
+static int parse_list(struct parser *ps, cJSON *it, int members)
+{
+    const unsigned char close = members ? '}' : ']';
+    if (ps->depth >= MAX_DEPTH) return P_DEEP;
+    ps->depth++;
+    skip_ws(ps);
+    if (ps->p == ps->end) return P_MORE;
+    if (*ps->p == close) {
+        ps->p++;
+        ps->depth--;
+        return 0;
+    }
+    cJSON *tail = NULL;
+    for (;;) {
+        char *key = NULL;
+        cJSON *v = NULL;
+        int rc = 0;
+        skip_ws(ps);
+        if (members) {
+            if (ps->p == ps->end) return P_MORE;
+            if (*ps->p != '"') return P_BAD;
+            ps->p++;
+            if ((rc = parse_string(ps, NULL, &key))) return rc;
+            skip_ws(ps);
+            if (ps->p == ps->end) rc = P_MORE;
+            else if (*ps->p != ':') rc = P_BAD;
+            else {
+                ps->p++;
+                skip_ws(ps);
+            }
+        }
+        if (!rc) rc = parse_value(ps, &v);
+        if (rc) {
+            free(key);
+            return rc;
+        }
+        v->string = key;
+        if (tail) {
+            tail->next = v;
+            v->prev = tail;
+        } else {
+            it->child = v;
+        }
+        tail = v;
+        it->child->prev = v; /* cJSON keeps the last element there */
+        skip_ws(ps);
+        if (ps->p == ps->end) return P_MORE;
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p != close) return P_BAD;
+        ps->p++;
+        ps->depth--;
+        return 0;
+    }
+}
+
+/* One value at ps->p (whitespace skipped). On error *itemp is NULL and
+ * everything allocated is freed. */
+static int parse_value(struct parser *ps, cJSON **itemp)
+{
+    *itemp = NULL;
+    if (ps->p == ps->end) return P_MORE;
+    unsigned c = *ps->p;
+    switch (c) {
+    case '"':
+        ps->p++;
+        return parse_string(ps, itemp, NULL);
+    case '[':
+    case '{': {
+        cJSON *it = new_item(c == '[' ? cJSON_Array : cJSON_Object, 0);
+        if (!it) return P_NOMEM;
+        ps->p++;
+        int rc = parse_list(ps, it, c == '{');
+        if (rc) cJSON_Delete(it);
+        else *itemp = it;
+        return rc;
+    }
+    case 'n': return parse_word(ps, "null", 4, cJSON_NULL, itemp);
+    case 'f': return parse_word(ps, "false", 5, cJSON_False, itemp);
+    case 't': return parse_word(ps, "true", 4, cJSON_True, itemp);
+    default:
+        if (c == '-' || (c >= '0' && c <= '9')) return parse_number(ps, itemp);
+        return P_BAD;
+    }
+}
+
+/* Parse one JSON value from s[0..n); see framing.h. */
+int framing_parse_value(const char *s, size_t n, cJSON **out, size_t *used)
+{
+    struct parser ps = {(const unsigned char *)s, (const unsigned char *)s + n, 0};
+    skip_ws(&ps);
+    int rc = parse_value(&ps, out);
+    *used = (size_t)(ps.p - (const unsigned char *)s);
+    switch (rc) {
+    case 0: return 0;
+    case P_MORE: return 1;
+    case P_DEEP: return 2;
+    case P_NOMEM: return AEMP_ENOMEM;
+    default: return AEMP_EPROTO;
+    }
+}
+
