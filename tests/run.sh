@@ -4,7 +4,7 @@
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
-bash tools/deps.sh || { echo "run.sh: installing dependencies failed" >&2; exit 1; }
+bash tools/deps.sh --tests || { echo "run.sh: installing dependencies failed" >&2; exit 1; }
 
 passed=0
 failed=0
