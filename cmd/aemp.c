@@ -81,6 +81,8 @@ static const struct subcmd subcmds[] = {
     CFG("showprofile", cmd_cfg_showprofile, NULL, 1, "NAME", "print profile NAME's own values"),
     CFG("showconfig", cmd_cfg_showconfig, NULL, -1, "[NAME [KEY VALUE...]]",
         "print the effective configuration of a profile"),
+    CFG("check", cmd_cfg_check, NULL, -1, "[--json] [PROFILE]",
+        "validate the configuration file; show what a node of PROFILE would do"),
     PROTO("run", cmd_run, "[profile NAME] [KEY VALUE...]",
           "run a node configured with KEY VALUE... until SIGINT/SIGTERM"),
     PROTO("snd", cmd_snd, "[--timeout S] [--quiet|--json] PORT ARG...",

@@ -74,6 +74,7 @@ typedef int cmd_cfg_fn(struct cmd_ctx *ctx, const char *key, int argc, char **ar
 cmd_cfg_fn cmd_cfg_set, cmd_cfg_del, cmd_cfg_add, cmd_cfg_remove, cmd_cfg_gensecret,
     cmd_cfg_gencert, cmd_cfg_setcert, cmd_cfg_profile, cmd_cfg_delprofile, cmd_cfg_showprofile,
     cmd_cfg_showconfig, cmd_cfg_showseeds;
+cmd_cfg_fn cmd_cfg_check; /* check_cmd.c */
 
 /* Save ctx->rc to ctx->rc_path if it is dirty; print the reason and return 1
  * on failure, else 0. */

@@ -6,6 +6,7 @@
 #include "aemp.h"
 #include "certgen.h"
 #include "config.h"
+#include "config_check.h"
 
 #include <errno.h>
 #include <math.h>
@@ -112,16 +113,38 @@ static cJSON *parse_number(const char *arg)
     return cJSON_CreateNumber(d);
 }
 
+static cJSON *parse_value(struct cmd_ctx *ctx, const char *key, const char *arg);
+
+/* "[v6addr]:port" given to binds or seeds: an address, not JSON. */
+static int ipv6_addr(const char *key, const char *arg)
+{
+    if (strcmp(key, "binds") && strcmp(key, "seeds")) return 0;
+    return arg[0] == '[' && arg[1] != '"' && arg[1] != ']' && arg[1] != '[' && strchr(arg, ']');
+}
+
 /* The value `arg` gives `key`: JSON when it starts with [ { ", else by the
- * key's kind (comma list, number, boolean, string). New item or NULL after
- * printing why (usage error). */
+ * key's kind (comma list, number, boolean, string), checked for what the
+ * key may hold (config_check.h). New item or NULL after printing why (usage
+ * error). */
 static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *arg)
+{
+    char err[512];
+    cJSON *v = parse_value(ctx, key, arg);
+    if (v && config_check_value(key, v, err, sizeof err)) {
+        fail(ctx, EXIT_USAGE, "%s", err);
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+static cJSON *parse_value(struct cmd_ctx *ctx, const char *key, const char *arg)
 {
     char err[256];
     enum vkind k = key_kind(key);
     cJSON *v = NULL;
     if (arg[0] == CMD_JSON_MARK) arg++; /* a number or boolean: parsed below */
-    if (arg[0] == '[' || arg[0] == '{' || arg[0] == '"') {
+    if ((arg[0] == '[' || arg[0] == '{' || arg[0] == '"') && !ipv6_addr(key, arg)) {
         v = cmd_arg_json(arg, err, sizeof err);
         if (!v) fail(ctx, EXIT_USAGE, "%s", err);
         if (v && k == V_LIST && cJSON_IsString(v)) {
@@ -259,8 +282,18 @@ static int remove_equal(cJSON *list, const cJSON *v, int once)
 int cmd_cfg_add(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
     char err[256];
-    cJSON *v = cmd_arg_json(argv[0], err, sizeof err);
+    cJSON *v = ipv6_addr(key, argv[0]) ? cJSON_CreateString(argv[0])
+                                       : cmd_arg_json(argv[0], err, sizeof err);
     if (!v) return fail(ctx, EXIT_USAGE, "%s", err);
+    /* the new element, checked as a one-element list of the key */
+    cJSON *one = cJSON_CreateArray();
+    cJSON_AddItemReferenceToArray(one, v);
+    int bad = config_check_value(key, one, err, sizeof err);
+    cJSON_Delete(one);
+    if (bad) {
+        cJSON_Delete(v);
+        return fail(ctx, EXIT_USAGE, "%s", err);
+    }
     cJSON *list = list_of(ctx, key);
     if (!list) {
         cJSON_Delete(v);

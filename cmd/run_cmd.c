@@ -3,6 +3,8 @@
 #include "cmds.h"
 #include "proto.h"
 
+#include "config_check.h"
+
 #include <event2/event.h>
 
 #include <signal.h>
@@ -53,6 +55,11 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         v = run_value(argv[i], v);
         cJSON_DeleteItemFromObjectCaseSensitive(kv, argv[i]);
         cJSON_AddItemToObject(kv, argv[i], v);
+    }
+    /* What the user typed is bad usage, reported before the node starts. */
+    if (config_check_layer(kv, NULL, err, sizeof err)) {
+        cJSON_Delete(kv);
+        return msg(&st, EXIT_USAGE, "%s", err);
     }
     st.node = aemp_node_new(NULL);
     if (!st.node) {

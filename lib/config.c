@@ -5,6 +5,7 @@
 
 #include "aemp.h"
 #include "aemp_build.h"
+#include "config_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -263,6 +264,22 @@ static cJSON *own_profile(const cJSON *file, const cJSON *shipped, const char *n
     return p;
 }
 
+/* The layers that make up profile `name`'s own values, each checked before
+ * it is used: the user's (file) and the shipped one. */
+static int check_own(const cJSON *file, const cJSON *shipped, const char *name, char *err,
+                     size_t errlen)
+{
+    char where[300];
+    const cJSON *user =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(file, "profile"), name);
+    const cJSON *ship = cJSON_GetObjectItemCaseSensitive(shipped, name);
+    snprintf(where, sizeof where, "profile '%s'", name);
+    if (user && config_check_layer(user, where, err, errlen)) return AEMP_ECONFIG;
+    snprintf(where, sizeof where, "shipped profile '%s'", name);
+    if (ship && config_check_layer(ship, where, err, errlen)) return AEMP_ECONFIG;
+    return 0;
+}
+
 /* "a -> b -> a": the chain from index `from` plus the repeated name. */
 static void cycle_text(char *buf, size_t len, const char *const *names, int n, int from,
                        const char *again)
@@ -280,6 +297,7 @@ static int collect_chain(const cJSON *file, const cJSON *shipped, const char *na
                          const char **names, int *n, char *err, size_t errlen)
 {
     *n = 0;
+    if (check_own(file, shipped, name, err, errlen)) return AEMP_ECONFIG;
     chain[0] = own_profile(file, shipped, name);
     names[0] = name;
     *n = 1;
@@ -303,6 +321,7 @@ static int collect_chain(const cJSON *file, const cJSON *shipped, const char *na
                      CONFIG_MAX_CHAIN);
             return AEMP_ECONFIG;
         }
+        if (check_own(file, shipped, par->valuestring, err, errlen)) return AEMP_ECONFIG;
         cJSON *p = own_profile(file, shipped, par->valuestring);
         if (!p) {
             snprintf(err, errlen, "profile '%s': unknown parent profile '%s'", names[*n - 1],
@@ -313,6 +332,30 @@ static int collect_chain(const cJSON *file, const cJSON *shipped, const char *na
         names[*n] = par->valuestring;
         (*n)++;
     }
+}
+
+/* The file's global part (and its "profile" key) and the configure
+ * arguments, checked before they are layered. */
+static int check_global(const cJSON *file, const cJSON *kv, char *err, size_t errlen)
+{
+    const cJSON *it;
+    const cJSON *profs = cJSON_GetObjectItemCaseSensitive(file, "profile");
+    if (profs && !cJSON_IsObject(profs)) {
+        snprintf(err, errlen, "\"profile\" must be an object of profiles {\"NAME\": {...}}, not %s",
+                 cJSON_IsArray(profs) ? "a list" : "a single value");
+        return AEMP_ECONFIG;
+    }
+    cJSON_ArrayForEach(it, file)
+    {
+        if (!strcmp(it->string, "profile") || !strcmp(it->string, "version")) continue;
+        char buf[768];
+        if (config_check_value(it->string, it, buf, sizeof buf)) {
+            snprintf(err, errlen, "global part: %s", buf);
+            return AEMP_ECONFIG;
+        }
+    }
+    if (kv && config_check_layer(kv, "configure arguments", err, errlen)) return AEMP_ECONFIG;
+    return 0;
 }
 
 int config_effective(const cJSON *file, const char *profile, const cJSON *kv, cJSON **out,
@@ -326,6 +369,7 @@ int config_effective(const cJSON *file, const char *profile, const cJSON *kv, cJ
         config_nodename(host, sizeof host);
         profile = host;
     }
+    if (check_global(file, kv, err, errlen)) return AEMP_ECONFIG;
     cJSON *shipped = config_shipped_profiles();
     cJSON *chain[CONFIG_MAX_CHAIN + 1] = {0};
     const char *names[CONFIG_MAX_CHAIN + 1];

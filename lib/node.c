@@ -5,6 +5,7 @@
 #include "core.h"
 
 #include "config.h"
+#include "config_check.h"
 #include "framing.h"
 #include "global.h"
 #include "transport.h"
@@ -208,14 +209,8 @@ int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_
         snprintf(err, errlen, "the configuration has no node ID (key \"nodeid\")");
         return AEMP_ECONFIG;
     }
-    for (const char *s = jid->valuestring; *s; s++)
-        if (!strchr(alnum, *s) && !strchr("_-.:/", *s)) {
-            snprintf(err, errlen,
-                     "node ID \"%s\" has the character '%c'; use only letters, digits "
-                     "and _ - . : /",
-                     jid->valuestring, *s);
-            return AEMP_ECONFIG;
-        }
+    /* Every key's type, the node ID's characters, bind and seed ports. */
+    if (config_check_layer(cfg, NULL, err, errlen)) return AEMP_ECONFIG;
     char *id;
     if (!strcmp(jid->valuestring, "anon/")) {
         char buf[32] = "anon/";

@@ -87,7 +87,7 @@ err_has "mon timeout: not 'still alive' but what happened" "aemp: mon: $(noseed 
 took_at_most "mon timeout: bounded" 3
 
 # --- run: configure failure
-expect_status "run with a bad node ID" 1 "$AEMP" run nodeid 'bad id' binds '[]'
+expect_status "run with a bad node ID (bad usage)" 2 "$AEMP" run nodeid 'bad id' binds '[]'
 grep -q "^aemp: run: .*bad id" "$T_DIR/last.err" && pass "run: configure failure message" \
     || fail "run: configure failure message" "$(cat "$T_DIR/last.err")"
 

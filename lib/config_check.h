@@ -1,0 +1,33 @@
+/* config_check.h - what values the configuration keys may hold: the types
+ * of known keys and the syntax of bind and seed addresses. Pure: no I/O.
+ * Every check writes one sentence naming the key (and where it was found)
+ * into err and returns AEMP_ECONFIG; 0 when the value is usable. */
+#ifndef AEMP_CONFIG_CHECK_H
+#define AEMP_CONFIG_CHECK_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/* One address of `key` ("binds" or "seeds"): "host:port", "[v6addr]:port",
+ * "port" alone or "host" alone (the default port). A port is a decimal
+ * number 1..65535; binds also take 0 or "*" (any free port) and the host
+ * "*" (every address), seeds need a real host. */
+int config_check_addr(const char *key, const char *addr, char *err, size_t errlen);
+
+/* The value `v` (borrowed) of a known key; unknown keys pass. */
+int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen);
+
+/* Every known key of one layer `obj` (an object: the global part, a
+ * profile, configure arguments). `where` (borrowed, may be NULL) names the
+ * layer in messages: "profile 'seed'" gives "profile 'seed': \"secret\"
+ * must be ...". A layer that is not an object fails too. */
+int config_check_layer(const cJSON *obj, const char *where, char *err, size_t errlen);
+
+/* The whole file: "profile" an object of profile objects, the global part
+ * and every profile checked with config_check_layer(). Stops at the first
+ * problem unless `each` is given: then each(problem text, ud) is called
+ * for every one and the result is AEMP_ECONFIG if there was any. */
+int config_check_file(const cJSON *file, void (*each)(const char *problem, void *ud), void *ud,
+                      char *err, size_t errlen);
+
+#endif
