@@ -1,67 +1,67 @@
-/* chat_server.c - the server of the "bridge-head" chat example.
- *
- * The server registers the function "chat::client_handler" and a port in the
- * group "chat_server". A client spawns chat::client_handler on this node with
- * [CLIENT_PORT, NICK]; the spawned port (the client's bridge head on the
- * server) relays every line it gets to all connected clients. The handler
- * monitors the client port and the client monitors the handler, so when
- * either dies the other side cleans up: here the handler is killed, the
- * client leaves the list and everybody is told that NICK quit.
+/* chat_server.c - eg/chat_server of AnyEvent::MP 1.30 in C, the server of
+ * the chat by "traditional message passing": a port in the group
+ * "eg_chat_server" that takes ["join", CLIENT_PORT, NICK] and
+ * ["privmsg", NICK, TEXT] and relays every line as [LINE] to all clients
+ * that joined. It monitors each client port and tells everybody when one
+ * quits. It pairs with chat_client, the C one or the Perl one.
  *
  *   standalone:  chat_server [PROFILE]
  *   service:     aemp run services '["PATH/libchat_server.so:chat_server_init"]'
  */
 #define EG_SYMBOL chat_server
-#define EG_USAGE "relays chat lines between chat_client programs"
+#define EG_USAGE "relays chat lines between chat_client programs (group eg_chat_server)"
 #include "eg_common.h"
 
-struct client;
+struct client {
+    struct client *next;
+    struct server *srv;
+    char *port;
+    char *nick;
+    aemp_guard *mon;
+};
 
 struct server {
-    char *port;       /* the port in the group "chat_server" */
+    char *port;
     aemp_guard *reg;
     struct client *clients;
 };
 
-struct client {
-    struct server *srv;
-    struct client *next;
-    char *self;       /* the spawned handler port */
-    char *client;     /* the client's port on its node */
-    char *nick;
-    char *why;        /* how the client went, for the quit line */
-    aemp_guard *mon_client, *mon_self;
-};
-
-static void broadcast(aemp_node *node, struct server *srv, const char *text)
+/* msg: print "relaying: TEXT" and send [TEXT] to every client. */
+static void relay(aemp_node *node, struct server *srv, const char *text)
 {
     eg_say("relaying: %s\n", text);
     for (struct client *c = srv->clients; c; c = c->next) {
         cJSON *msg = cJSON_CreateArray();
         cJSON_AddItemToArray(msg, cJSON_CreateString(text));
-        aemp_snd(node, c->client, msg);
+        aemp_snd(node, c->port, msg);
     }
 }
 
 static void client_free(struct client *c)
 {
-    aemp_guard_free(c->mon_client);
-    aemp_guard_free(c->mon_self);
-    free(c->self);
-    free(c->client);
+    aemp_guard_free(c->mon);
+    free(c->port);
     free(c->nick);
-    free(c->why);
     free(c);
 }
 
-static char *reason_text(const cJSON *reason)
+/* The elements of `arr` joined by spaces, as Perl's "@_" prints them. */
+static void join_words(const cJSON *arr, char *buf, size_t len)
 {
-    if (!cJSON_GetArraySize(reason)) return strdup("normal");
-    return cJSON_PrintUnformatted(reason);
+    size_t off = 0;
+    buf[0] = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        char *j = cJSON_IsString(e) ? NULL : cJSON_PrintUnformatted(e);
+        off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s", off ? " " : "",
+                                j ? j : cJSON_IsString(e) ? e->valuestring : "");
+        free(j);
+        if (off >= len) break;
+    }
 }
 
-/* The handler port died (killed below, or anything else): leave the list. */
-static void on_self_dead(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+static void on_client_dead(aemp_node *node, const char *port, const cJSON *reason, void *ud)
 {
     struct client *c = ud;
     struct server *srv = c->srv;
@@ -70,73 +70,43 @@ static void on_self_dead(aemp_node *node, const char *port, const cJSON *reason,
             *p = c->next;
             break;
         }
-    char *why = c->why ? NULL : reason_text(reason);
-    char line[1024];
-    snprintf(line, sizeof line, "%s (quits, %s)", c->nick, c->why ? c->why : why ? why : "?");
-    free(why);
-    client_free(c); /* mon_self fired and is inert; mon_client is cancelled */
-    broadcast(node, srv, line);
+    char why[512], line[1024];
+    join_words(reason, why, sizeof why);
+    snprintf(line, sizeof line, "%s (quits, %s)", c->nick, why);
+    client_free(c); /* its monitor fired: the guard is inert */
+    relay(node, srv, line);
 }
 
-/* The client port died: kill its bridge head. on_self_dead() cleans up. */
-static void on_client_dead(aemp_node *node, const char *port, const cJSON *reason, void *ud)
-{
-    struct client *c = ud;
-    free(c->why);
-    c->why = reason_text(reason);
-    aemp_kil(node, c->self, NULL); /* may free c */
-}
-
-static int on_line(aemp_node *node, const char *self, const cJSON *msg, void *ud)
-{
-    struct client *c = ud;
-    const cJSON *text = cJSON_GetArrayItem(msg, 0);
-    if (!cJSON_IsString(text)) return 0;
-    char line[4200];
-    snprintf(line, sizeof line, "%s: %s", c->nick, text->valuestring);
-    broadcast(node, c->srv, line);
-    return 0;
-}
-
-/* chat::client_handler, spawned by a client with [CLIENT_PORT, NICK]. */
-static int client_handler(aemp_node *node, const char *self, const cJSON *args, void *ud)
+/* rcv $server, join => sub { my ($client, $nick) = @_; ... } */
+static int on_join(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
     struct server *srv = ud;
-    const cJSON *port = cJSON_GetArrayItem(args, 0), *nick = cJSON_GetArrayItem(args, 1);
-    if (!self || !cJSON_IsString(port)) {
-        aemp_fail(node, "chat::client_handler: spawn it with [CLIENT_PORT, NICK]");
-        return -1;
-    }
+    const cJSON *port = cJSON_GetArrayItem(msg, 1), *nick = cJSON_GetArrayItem(msg, 2);
+    if (!cJSON_IsString(port)) return 0;
     struct client *c = calloc(1, sizeof *c);
-    if (!c) return -1;
-    c->srv = srv;
-    c->self = strdup(self);
-    c->client = strdup(port->valuestring);
-    c->nick = strdup(cJSON_IsString(nick) ? nick->valuestring : "anonymous");
-    if (!c->self || !c->client || !c->nick || aemp_rcv(node, self, NULL, on_line, c) ||
-        aemp_mon(node, c->self, on_self_dead, c, &c->mon_self)) {
-        client_free(c);
-        aemp_fail(node, "chat::client_handler: out of memory");
-        return -1;
+    if (!c || !(c->port = strdup(port->valuestring)) ||
+        !(c->nick = strdup(cJSON_IsString(nick) ? nick->valuestring : "anonymous")) ||
+        aemp_mon(node, c->port, on_client_dead, c, &c->mon)) {
+        if (c) client_free(c);
+        return 0;
     }
+    c->srv = srv;
     c->next = srv->clients;
     srv->clients = c;
-    /* From here on c belongs to on_self_dead(). */
-    if (aemp_mon(node, c->client, on_client_dead, c, &c->mon_client)) {
-        aemp_fail(node, "chat::client_handler: cannot monitor %s", c->client);
-        return -1;
-    }
     char line[1024];
     snprintf(line, sizeof line, "%s (joins)", c->nick);
-    broadcast(node, srv, line);
+    relay(node, srv, line);
     return 0;
 }
 
-static int on_server_port(aemp_node *node, const char *self, const cJSON *msg, void *ud)
+/* rcv $server, privmsg => sub { my ($nick, $msg) = @_; ... } */
+static int on_privmsg(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
-    char *text = cJSON_PrintUnformatted(msg);
-    eg_say("server port got %s (ignored)\n", text ? text : "?");
-    free(text);
+    const cJSON *nick = cJSON_GetArrayItem(msg, 1), *text = cJSON_GetArrayItem(msg, 2);
+    char line[4200];
+    snprintf(line, sizeof line, "%s: %s", cJSON_IsString(nick) ? nick->valuestring : "?",
+             cJSON_IsString(text) ? text->valuestring : "");
+    relay(node, ud, line);
     return 0;
 }
 
@@ -148,14 +118,14 @@ static int eg_setup(aemp_node *node, const cJSON *args, int standalone, void **s
         return -1;
     }
     *state = srv;
-    int rc = aemp_register(node, "chat::client_handler", client_handler, srv);
-    if (!rc) rc = aemp_rcv(node, srv->port, NULL, on_server_port, srv);
-    if (!rc) rc = aemp_grp_reg(node, "chat_server", srv->port, &srv->reg);
+    const struct aemp_rcv_tag tags[] = {{"join", on_join, srv}, {"privmsg", on_privmsg, srv}};
+    int rc = aemp_rcv_tags(node, srv->port, tags, 2);
+    if (!rc) rc = aemp_grp_reg(node, "eg_chat_server", srv->port, &srv->reg);
     if (rc) {
         fprintf(stderr, "chat_server: %s\n", aemp_strerror(rc));
         return -1;
     }
-    eg_say("chat server ready on %s (group chat_server)\n", aemp_node_id(node));
+    eg_say("chat server ready on %s (group eg_chat_server)\n", aemp_node_id(node));
     return 0;
 }
 

@@ -263,7 +263,8 @@ int aemp_grp_reg(aemp_node *node, const char *group, const char *port, aemp_guar
     struct global *g = G(node);
     const char *name;
     if (guard) *guard = NULL;
-    if (!g || !group || !port || !core_is_local(node, port, &name) || !*name)
+    /* a local port, or the bare node ID (1.30's grp_reg GROUP => $NODE) */
+    if (!g || !group || !port || !core_is_local(node, port, &name) || (!*name && strchr(port, '#')))
         return AEMP_EINVAL;
     for (struct reg *r = g->regs; r; r = r->next)
         if (!strcmp(r->group, group) && !strcmp(r->port, port)) return AEMP_EEXIST;

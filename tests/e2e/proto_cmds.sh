@@ -1,7 +1,7 @@
 #!/bin/bash
 # proto_cmds.sh - the protocol subcommands of aemp (run, snd, cal, mon, trace)
 # as real processes on 127.0.0.1: usage errors, the missing-secret message,
-# timeouts, then a node started with `aemp run` (with the eg_receiver example
+# timeouts, then a node started with `aemp run` (with the simple_example_receiver example
 # service for ports to talk to) driven by snd/cal/mon, a second node for
 # trace, and the clean stop of `run` by signal.
 T_LIMIT=150
@@ -10,7 +10,7 @@ T_LIMIT=150
 : "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
 export AEMP_PROFILE_DIR
 : "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
-RECV_SO="$AEMP_BUILD_DIR/examples/libeg_receiver.so"
+RECV_SO="$AEMP_BUILD_DIR/examples/libsimple_example_receiver.so"
 
 # out_is NAME WANT: the last command's stdout is exactly WANT.
 out_is() {
@@ -96,7 +96,7 @@ if [ ! -f "$RECV_SO" ]; then
     fail "examples built" "$RECV_SO missing"
     finish
 fi
-SVC="\"$RECV_SO:eg_receiver_init\""
+SVC="\"$RECV_SO:simple_example_receiver_init\""
 start_bg "$T_DIR/n1.log" env AEMP_TRACE=0 "$AEMP" run nodeid n1 binds "[\"127.0.0.1:$P1\"]" \
     services "[$SVC,$SVC]"
 N1=$BG_PID

@@ -9,7 +9,7 @@ T_LIMIT=150
 : "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
 export AEMP_PROFILE_DIR
 : "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
-RECV_SO="$AEMP_BUILD_DIR/examples/libeg_receiver.so"
+RECV_SO="$AEMP_BUILD_DIR/examples/libsimple_example_receiver.so"
 
 out_is() {
     local got
@@ -90,7 +90,7 @@ if [ ! -f "$RECV_SO" ]; then
     fail "examples built" "$RECV_SO missing"
     finish
 fi
-SVC="\"$RECV_SO:eg_receiver_init\""
+SVC="\"$RECV_SO:simple_example_receiver_init\""
 start_bg "$T_DIR/n1.log" "$AEMP" run nodeid n1 binds "[\"127.0.0.1:$P1\"]" services "[$SVC,$SVC]"
 n_ready() { [ "$(grep -c 'receiver .* ready' "$T_DIR/n1.log")" -ge 2 ]; }
 if wait_for 10 n_ready; then pass "node n1 up"; else
