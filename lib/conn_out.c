@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Append `len` bytes of framed output to the connection. */
@@ -22,6 +23,28 @@ void conn_write(struct conn *c, const char *data, size_t len)
     } else {
         bufferevent_write(c->bev, data, len);
     }
+}
+
+static void free_text(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+/* Large texts: the output buffer references the encoder's block and frees
+ * it once written, so it is written straight from where it was encoded. */
+void conn_write_owned(struct conn *c, char *data, size_t len)
+{
+    if (c->dead) {
+        free(data);
+        return;
+    }
+    c->last_write = now_of(c->t);
+    struct evbuffer *out = c->tls ? c->plain_out : bufferevent_get_output(c->bev);
+    if (evbuffer_add_reference(out, data, len, free_text, NULL)) {
+        free(data);
+        return;
+    }
+    if (c->tls) event_active(c->flush_ev, 0, 0);
 }
 
 void flush_cb(evutil_socket_t fd, short what, void *arg)

@@ -28,13 +28,16 @@ struct port {
 };
 
 /* Work queued for the event loop, in order: a message [PORTNAME, ...] to a
- * local port (msg != NULL), or a check that a monitored port exists
- * (msg == NULL, name = port name). */
+ * local port (msg != NULL, name NULL), a message to port `name` whose array
+ * holds only the elements after the port name (msg and name set: aemp_snd
+ * inserts nothing), or a check that a monitored port exists (msg NULL).
+ * Items are recycled through a free list (node.c). */
 struct qitem {
     struct qitem *next;
-    char *srcnode; /* for messages: the sending node (owned) */
-    char *name;    /* for checks (owned) */
+    char *srcnode; /* the sending node (owned), NULL for our own node */
+    char *name;    /* NULL, nbuf, or an owned copy of a long name */
     cJSON *msg;    /* owned */
+    char nbuf[40];
 };
 
 /* A registered function (spawn target, node-port call, service). */
@@ -70,6 +73,8 @@ struct node_core {
     strmap monnodes; /* node ID -> struct nodeidx: its lists and mon1s (mon.c) */
     strmap funcs;   /* function name -> struct func */
     struct qitem *qhead, *qtail;
+    struct qitem *qfree;    /* recycled queue items (at most QFREE_MAX) */
+    size_t nqfree;
     struct event *qev;
     char cookie[24];        /* per-start random part of port names */
     unsigned long long ctr; /* port counter */

@@ -87,10 +87,15 @@ static void queue_clear(struct node_core *c)
         c->qhead = q->next;
         cJSON_Delete(q->msg);
         free(q->srcnode);
-        free(q->name);
+        if (q->name != q->nbuf) free(q->name);
         free(q);
     }
     c->qtail = NULL;
+    while (c->qfree) {
+        struct qitem *q = c->qfree;
+        c->qfree = q->next;
+        free(q);
+    }
 }
 
 static void port_free(struct port *p)
@@ -386,6 +391,8 @@ void core_run_as(aemp_node *node, const char *self, aemp_func_fn fn, const cJSON
 /* Hand `msg` ([PORTNAME, ...], borrowed) to local port `name`: its tagged
  * callback if the first element names one, else its default callback; no
  * callback kills the port. Messages to unknown ports are dropped. */
+static void dispatch_to(aemp_node *node, const char *srcnode, const char *name, cJSON *msg);
+
 static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
 {
     const cJSON *jname = cJSON_GetArrayItem(msg, 0);
@@ -393,17 +400,21 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
         aemp_log(5, "message from %s without a port name dropped", srcnode);
         return;
     }
-    const char *name = jname->valuestring;
     cJSON *dest = cJSON_DetachItemFromArray(msg, 0);
+    dispatch_to(node, srcnode, dest->valuestring, msg);
+    cJSON_Delete(dest);
+}
+
+/* The same for `msg` holding only the elements after the port name. */
+static void dispatch_to(aemp_node *node, const char *srcnode, const char *name, cJSON *msg)
+{
     if (!*name) {
         nodeport_handle(node, srcnode, msg);
-        cJSON_Delete(dest);
         return;
     }
     struct port *p = strmap_get(&node->core->ports, name);
     if (!p) {
         aemp_log(9, "message for unknown port %s dropped", name);
-        cJSON_Delete(dest);
         return;
     }
     struct rcv_call call = {p->fn, p->ud};
@@ -417,8 +428,14 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
             }
     /* $SELF on the stack when it fits: this runs for every message. */
     char buf[256], *self = buf;
-    if ((size_t)snprintf(buf, sizeof buf, "%s#%s", node->id, name) >= sizeof buf)
+    size_t il = strlen(node->id), nl = strlen(name);
+    if (il + nl + 2 <= sizeof buf) {
+        memcpy(buf, node->id, il);
+        buf[il] = '#';
+        memcpy(buf + il + 1, name, nl + 1);
+    } else {
         self = core_port_id(node->id, name);
+    }
     if (self) {
         if (call.fn) {
             const char *saved = node->core->caller;
@@ -434,10 +451,48 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
         }
         if (self != buf) free(self);
     }
-    cJSON_Delete(dest);
 }
 
 /* ------------------------------------------------------------ the queue */
+
+/* Queue items come from a free list: no malloc per message. */
+#define QFREE_MAX 1024
+
+static struct qitem *qitem_new(struct node_core *c)
+{
+    struct qitem *q = c->qfree;
+    if (q) {
+        c->qfree = q->next;
+        c->nqfree--;
+    } else if (!(q = malloc(sizeof *q))) {
+        return NULL;
+    }
+    q->next = NULL;
+    q->srcnode = q->name = NULL;
+    q->msg = NULL;
+    return q;
+}
+
+static void qitem_free(struct node_core *c, struct qitem *q)
+{
+    free(q->srcnode);
+    if (q->name != q->nbuf) free(q->name);
+    if (c->nqfree >= QFREE_MAX) {
+        free(q);
+        return;
+    }
+    q->next = c->qfree;
+    c->qfree = q;
+    c->nqfree++;
+}
+
+/* Copy `name` into the item (inline when short). 0, or -1 on ENOMEM. */
+static int qitem_name(struct qitem *q, const char *name)
+{
+    size_t n = strlen(name);
+    q->name = n < sizeof q->nbuf ? memcpy(q->nbuf, name, n + 1) : strdup(name);
+    return q->name ? 0 : -1;
+}
 
 static void queue_push(aemp_node *node, struct qitem *q)
 {
@@ -450,17 +505,16 @@ static void queue_push(aemp_node *node, struct qitem *q)
     event_active(c->qev, 0, 0);
 }
 
-void core_enqueue(aemp_node *node, const char *srcnode, cJSON *msg)
+/* Queue `msg` (taken) from `srcnode` for port `name`, or for the port its
+ * first element names when `name` is NULL. */
+static void enqueue(aemp_node *node, const char *srcnode, const char *name, cJSON *msg)
 {
-    struct qitem *q = malloc(sizeof *q);
+    struct node_core *c = node->core;
+    struct qitem *q = qitem_new(c);
     /* Messages from our own node (the common case) need no copy of its ID. */
-    if (q) {
-        q->next = NULL;
-        q->name = NULL;
-        q->srcnode = srcnode == node->id ? NULL : strdup(srcnode);
-    }
-    if (!q || (srcnode != node->id && !q->srcnode)) {
-        free(q);
+    if (!q || (srcnode != node->id && !(q->srcnode = strdup(srcnode))) ||
+        (name && qitem_name(q, name))) {
+        if (q) qitem_free(c, q);
         cJSON_Delete(msg);
         aemp_log(2, "out of memory: local message dropped");
         return;
@@ -469,14 +523,33 @@ void core_enqueue(aemp_node *node, const char *srcnode, cJSON *msg)
     queue_push(node, q);
 }
 
+void core_enqueue(aemp_node *node, const char *srcnode, cJSON *msg)
+{
+    enqueue(node, srcnode, NULL, msg);
+}
+
 void core_enqueue_check(aemp_node *node, const char *name)
 {
-    struct qitem *q = calloc(1, sizeof *q);
-    if (!q || !(q->name = strdup(name))) {
-        free(q);
+    struct qitem *q = qitem_new(node->core);
+    if (!q) return;
+    if (qitem_name(q, name)) {
+        qitem_free(node->core, q);
         return;
     }
     queue_push(node, q);
+}
+
+/* Trace a message to port `name` whose array lacks the name: the name goes
+ * in for the log line only. */
+static void trace_named(aemp_node *node, const char *what, const char *peer, const char *name,
+                        cJSON *msg)
+{
+    if (!node->core->trace) return;
+    cJSON *n = cJSON_CreateString(name);
+    if (!n) return;
+    cJSON_InsertItemInArray(msg, 0, n);
+    core_trace(node, what, peer, msg);
+    cJSON_Delete(cJSON_DetachItemFromArray(msg, 0));
 }
 
 /* Fire no_such_port monitors when a monitored local port never came to be. */
@@ -502,17 +575,18 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         struct qitem *q = c->qhead;
         c->qhead = q->next;
         if (!c->qhead) c->qtail = NULL;
-        if (q->msg) {
-            const char *src = q->srcnode ? q->srcnode : node->id;
+        const char *src = q->srcnode ? q->srcnode : node->id;
+        if (q->msg && q->name) {
+            trace_named(node, "rcv", src, q->name, q->msg);
+            dispatch_to(node, src, q->name, q->msg);
+        } else if (q->msg) {
             core_trace(node, "rcv", src, q->msg);
             dispatch(node, src, q->msg);
-            cJSON_Delete(q->msg);
         } else {
             check_exists(node, q->name);
         }
-        free(q->srcnode);
-        free(q->name);
-        free(q);
+        cJSON_Delete(q->msg);
+        qitem_free(c, q);
     }
     if (c->qhead) event_active(c->qev, 0, 0);
 }
@@ -535,22 +609,24 @@ int aemp_snd(aemp_node *node, const char *port, cJSON *msg)
         cJSON_Delete(msg);
         return AEMP_EINVAL;
     }
+    /* The port name is not inserted into msg: the queue item carries it,
+     * or the writer puts it in front on the wire. */
     const char *h = strchr(port, '#');
-    cJSON *name = cJSON_CreateString(h ? h + 1 : "");
-    if (!name) {
-        cJSON_Delete(msg);
-        return AEMP_ENOMEM;
-    }
-    cJSON_InsertItemInArray(msg, 0, name);
-    char nodeid[256];
+    const char *name = h ? h + 1 : "";
     size_t n = h ? (size_t)(h - port) : strlen(port);
+    if (!strncmp(port, node->id, n) && !node->id[n]) {
+        enqueue(node, node->id, name, msg);
+        return 0;
+    }
+    char nodeid[256];
     if (n >= sizeof nodeid) {
         cJSON_Delete(msg);
         return AEMP_EINVAL;
     }
     memcpy(nodeid, port, n);
     nodeid[n] = 0;
-    core_send_node(node, nodeid, msg);
+    trace_named(node, "snd", nodeid, name, msg);
+    transport_send_named(node, nodeid, name, msg);
     return 0;
 }
 

@@ -11,22 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The JSON text of `msg` (borrowed) in the transport's scratch buffer or a
- * new string (*tofree set). */
-static const char *encode(struct transport *t, const cJSON *msg, char **tofree, size_t *len)
-{
-    *tofree = NULL;
-    if (cJSON_PrintPreallocated((cJSON *)msg, t->scratch, SCRATCH_SIZE, 0)) {
-        *len = strlen(t->scratch);
-        /* U+0000 travels as C0 80 inside the node: \u0000 on the wire */
-        if (!framing_nul_encode(t->scratch, *len, tofree, len)) return t->scratch;
-        return *tofree;
-    }
-    *tofree = framing_encode(msg, len);
-    if (!*tofree) *len = 0;
-    return *tofree;
-}
-
 struct peer *peer_get(struct transport *t, const char *id, int create)
 {
     struct peer *p = strmap_get(&t->peers, id);
@@ -205,7 +189,15 @@ int transport_set_seeds(struct aemp_node *node, const cJSON *seeds)
 
 /* ------------------------------------------------------------ interface */
 
-void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
+static void free_text(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+/* Encode msg (taken; with `name` in front unless NULL) into the transport's
+ * scratch and queue it for nodeid. A text longer than OUT_COPY_MAX is not
+ * copied: its block goes to the connection (or queue) as it is. */
+static void send_text(struct aemp_node *node, const char *nodeid, const char *name, cJSON *msg)
 {
     struct transport *t = node->transport;
     if (!t) {
@@ -214,18 +206,40 @@ void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
         return;
     }
     struct peer *p = peer_get(t, nodeid, 1);
-    char *tofree;
-    size_t len;
-    const char *text = p ? encode(t, msg, &tofree, &len) : NULL;
+    struct framing_buf *b = &t->out;
+    b->len = 0;
+    int rc = p ? framing_write(b, name, msg) : AEMP_ENOMEM;
     cJSON_Delete(msg);
-    if (!text) return;
+    if (rc) return;
+    if (b->len > OUT_COPY_MAX) {
+        char *text = b->data;
+        size_t len = b->len;
+        *b = (struct framing_buf){0};
+        if (p->conn) {
+            conn_write_owned(p->conn, text, len);
+        } else {
+            if (evbuffer_add_reference(p->queue, text, len, free_text, NULL)) free(text);
+            peer_connect_start(p);
+        }
+        return;
+    }
     if (p->conn) {
-        conn_write(p->conn, text, len);
+        conn_write(p->conn, b->data, b->len);
     } else {
-        evbuffer_add(p->queue, text, len);
+        evbuffer_add(p->queue, b->data, b->len);
         peer_connect_start(p);
     }
-    free(tofree);
+}
+
+void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
+{
+    send_text(node, nodeid, NULL, msg);
+}
+
+void transport_send_named(struct aemp_node *node, const char *nodeid, const char *name,
+                          cJSON *msg)
+{
+    send_text(node, nodeid, name, msg);
 }
 
 int transport_is_up(struct aemp_node *node, const char *nodeid)

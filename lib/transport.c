@@ -569,10 +569,9 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     if (!t) return AEMP_ENOMEM;
     node->transport = t;
     t->node = node;
-    t->scratch = malloc(SCRATCH_SIZE);
     t->listen_addrs = cJSON_CreateArray();
     t->wflush = event_new(node->base, -1, 0, wflush_cb, t);
-    if (!t->scratch || !t->listen_addrs || !t->wflush) return AEMP_ENOMEM;
+    if (!t->listen_addrs || !t->wflush) return AEMP_ENOMEM;
     t->monitor_timeout = num_of(cfg, "monitor_timeout", 30);
     if (t->monitor_timeout <= 0) t->monitor_timeout = 30;
     t->connect_interval = num_of(cfg, "connect_interval", 2);
@@ -644,6 +643,6 @@ void transport_free(struct aemp_node *node)
     tls_creds_free(t->creds);
     cJSON_Delete(t->listen_addrs);
     free(t->secret);
-    free(t->scratch);
+    free(t->out.data);
     free(t);
 }

@@ -8,6 +8,7 @@
 #include "transport.h"
 
 #include "aemp.h"
+#include "framing.h"
 #include "handshake.h"
 #include "node.h"
 
@@ -19,7 +20,8 @@
 #include <sys/socket.h>
 
 #define DEFAULT_MAX_MESSAGE (64u * 1024 * 1024)
-#define SCRATCH_SIZE 65536
+/* Texts longer than this are handed to the socket buffer, not copied. */
+#define OUT_COPY_MAX 65536
 
 /* C_HELD: authenticated, waiting until no other connection to the same node
  * is in its handshake, so both ends pick the same one (conn_pick.c). */
@@ -100,7 +102,7 @@ struct transport {
     size_t max_msg;
     int nodelay;
     struct evdns_base *dns;
-    char *scratch;
+    struct framing_buf out;   /* the encoder's scratch (peer.c) */
     struct conn *dirty;       /* connections with output to write this turn */
     char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
     struct event *wflush;     /* writes them, once per loop turn */
@@ -142,6 +144,8 @@ void conn_free(struct conn *c);
 
 /* Append `len` bytes of framed output to the connection. */
 void conn_write(struct conn *c, const char *data, size_t len);
+/* The same for a malloc()ed text the connection takes (no copy). */
+void conn_write_owned(struct conn *c, char *data, size_t len);
 /* Event callback that pushes TLS plaintext output through the session. */
 void flush_cb(evutil_socket_t fd, short what, void *arg);
 /* Take `c` off the list of connections to flush this turn. */
