@@ -267,6 +267,19 @@ cJSON *aemp_up_nodes(aemp_node *node);
 cJSON *aemp_known_nodes(aemp_node *node);
 int aemp_node_is_up(aemp_node *node, const char *nodeid);
 
+/* The node's counters as a new JSON object (caller owns; NULL when out of
+ * memory): "node", "uptime" (seconds since configure), "ports",
+ * "monitored_ports", "listen", "total" and "peers" (node ID -> object). The
+ * total and each peer hold msgs_in, msgs_out, bytes_in, bytes_out (message
+ * JSON bytes), connects, disconnects with disconnect_reasons
+ * {closed_by_peer, timeout, protocol, error, replaced}, handshake_failures
+ * with handshake_failure_causes {connect, protocol, auth, tls, timeout,
+ * closed_by_peer, duplicate} and queued_bytes; a peer also up, seed and,
+ * while up, addr, tls, outgoing; the total peers_up. Other nodes get the
+ * same object from the node-port request ["devnull", "aemp_stats",
+ * REPLYPORT] (`aemp stats NODE`), which Perl nodes silently discard. */
+cJSON *aemp_stats(aemp_node *node);
+
 /* --------------------------------------------------------------- groups */
 
 /* Register local `port` (or this node's own ID, as 1.30's grp_reg GROUP =>

@@ -3,6 +3,7 @@
  * calls of registered functions. Anything else is logged and dropped. */
 #include "core.h"
 
+#include "stats.h"
 #include "transport.h"
 
 #include <stdlib.h>
@@ -52,6 +53,8 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
     const cJSON *a = jtag->next; /* first argument */
     const char *a0 = cJSON_IsString(a) ? a->valuestring : NULL;
     if (!*tag || !strcmp(tag, "devnull")) {
+        /* ["devnull", "aemp_stats", R...]: a request Perl nodes discard */
+        if (a0 && !strcmp(a0, STATS_REQUEST)) reply(node, a->next, aemp_stats(node));
         return;
     } else if (!strcmp(tag, "kil")) {
         if (a0 && *a0) core_kill_local(node, a0, rest(a->next));

@@ -211,6 +211,10 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
     int rc = p ? framing_write(b, name, msg) : AEMP_ENOMEM;
     cJSON_Delete(msg);
     if (rc) return;
+    p->stats.msgs_out++;
+    p->stats.bytes_out += b->len;
+    t->stats.msgs_out++;
+    t->stats.bytes_out += b->len;
     if (b->len > OUT_COPY_MAX) {
         char *text = b->data;
         size_t len = b->len;

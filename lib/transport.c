@@ -67,6 +67,9 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
              c->addr ? c->addr : "?", who, why);
     if (c->seed) c->seed->dialing = 0;
     struct peer *p = c->peer;
+    const char *pid = c->peer_id ? c->peer_id : c->want_id;
+    struct peer *sp = p ? p : pid ? peer_get(c->t, pid, 0) : NULL;
+    stats_count_close(&c->t->stats, sp ? &sp->stats : NULL, c->state, why);
     if (c->bev) {
         /* One non-blocking attempt to send what is still queued (a TLS
          * alert saying why, the last messages): the socket closes next. */
@@ -285,6 +288,8 @@ static int on_message(void *ud, cJSON *msg)
         cJSON_Delete(msg);
         return 1;
     }
+    c->peer->stats.msgs_in++;
+    c->t->stats.msgs_in++;
     node_deliver(c->t->node, c->peer_id, msg);
     return c->dead;
 }
@@ -314,6 +319,8 @@ void conn_announce(struct conn *c)
     c->state = C_UP;
     c->peer = p;
     p->conn = c;
+    p->stats.connects++;
+    t->stats.connects++;
     p->up_since = now_of(t);
     peer_stop_connecting(p);
     if (c->outgoing && c->addr) addrs_add_unique(p->addrs, c->addr);
@@ -372,6 +379,8 @@ static void read_frames(struct conn *c, struct evbuffer *in)
         c->refused = refused;
     }
     if (v != stackv) free(v);
+    c->peer->stats.bytes_in += total;
+    c->t->stats.bytes_in += total;
     if (!c->dead) evbuffer_drain(in, total);
 }
 
@@ -569,6 +578,7 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     if (!t) return AEMP_ENOMEM;
     node->transport = t;
     t->node = node;
+    t->started = now_of(t);
     t->listen_addrs = cJSON_CreateArray();
     t->wflush = event_new(node->base, -1, 0, wflush_cb, t);
     if (!t->listen_addrs || !t->wflush) return AEMP_ENOMEM;

@@ -11,6 +11,7 @@
 #include "framing.h"
 #include "handshake.h"
 #include "node.h"
+#include "stats.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -76,6 +77,7 @@ struct peer {
     struct conn *cands;      /* connections past the greeting, not yet up */
     int settling;            /* pick_settle() is closing the losers */
     double up_since;         /* when conn came up */
+    struct stats_counts stats; /* this node's traffic and connections (stats.h) */
 };
 
 struct seed {
@@ -106,6 +108,8 @@ struct transport {
     struct conn *dirty;       /* connections with output to write this turn */
     char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
     struct event *wflush;     /* writes them, once per loop turn */
+    struct stats_counts stats; /* all nodes' traffic and connections (stats.h) */
+    double started;            /* when transport_start() ran, for the uptime */
 };
 
 static inline double now_of(struct transport *t)

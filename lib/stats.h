@@ -1,0 +1,60 @@
+/* stats.h - what a node counts about its connections (per remote node and
+ * in total) and how those counters become the JSON of aemp_stats() and the
+ * node-port stats request. The counters are plain integers the transport
+ * increments where things happen; everything else here runs only when
+ * someone asks. */
+#ifndef AEMP_STATS_H
+#define AEMP_STATS_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+struct aemp_node;
+
+/* Why an authenticated connection ended. */
+enum stats_disc {
+    SD_PEER_CLOSED, /* the other side closed it (or exited) */
+    SD_TIMEOUT,     /* silence past monitor_timeout */
+    SD_PROTOCOL,    /* it broke the framing or sent garbage */
+    SD_ERROR,       /* a socket or TLS error */
+    SD_REPLACED,    /* both ends called at once: the other connection won */
+    SD_N
+};
+
+/* Why a connection ended before it was authenticated. */
+enum stats_hs {
+    SH_CONNECT,   /* connecting failed (refused, unreachable, name not resolved) */
+    SH_PROTOCOL,  /* a bad greeting or auth line, another protocol or framing */
+    SH_AUTH,      /* authentication refused (wrong secret, no common method) */
+    SH_TLS,       /* the TLS handshake failed (certificate refused) */
+    SH_TIMEOUT,   /* no progress within monitor_timeout */
+    SH_CLOSED,    /* the other side closed during the handshake */
+    SH_DUPLICATE, /* already connected, simultaneous connect, or ourselves */
+    SH_N
+};
+
+/* Counters of one remote node or of all of them. */
+struct stats_counts {
+    uint64_t msgs_in, msgs_out;   /* messages received / sent (or queued to send) */
+    uint64_t bytes_in, bytes_out; /* their JSON bytes */
+    uint64_t connects;            /* connections that became authenticated */
+    uint64_t disc[SD_N];          /* authenticated connections ended, by reason */
+    uint64_t hs_fail[SH_N];       /* connections ended before authentication, by cause */
+};
+
+/* The node-port request that returns the stats: ["devnull", STATS_REQUEST,
+ * REPLYPORT...]. A Perl node (and an older aemp) discards devnull requests
+ * without a word, so asking a mixed network costs nothing there. */
+#define STATS_REQUEST "aemp_stats"
+
+/* Count one closed connection, on `total` and on `peer` (NULL when the
+ * remote node has no record): a disconnect when `state` (the connection's
+ * enum conn_state) is C_UP, else a handshake failure. The state and `why`
+ * (borrowed; the logged reason) decide the cause. */
+void stats_count_close(struct stats_counts *total, struct stats_counts *peer, int state,
+                       const char *why);
+
+/* The counters as JSON members added to `obj` (borrowed). */
+void stats_counts_to_json(const struct stats_counts *c, cJSON *obj);
+
+#endif
