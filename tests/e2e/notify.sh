@@ -100,12 +100,25 @@ bad=$(grep -cv '^<[0-7]>[^0-9]' "$slog")
 grep -q '^<4>node seed running' "$slog" && pass "warning-level lines carry priority 4" ||
     fail "priority of the running line" "$(head -2 "$slog")"
 
+# --- seeds replaced again: one nobody listens on (dialed, refused), then
+# both extra seeds dropped; established connections stay.
+p3=$(free_port)
+"$AEMP" profile seed setseeds "127.0.0.1:$p1,127.0.0.1:$p3" >/dev/null
+kill -HUP "$seed"
+wait_for 20 ready_at_least 3 || fail "READY=1 after the third reload" "$(cat "$nlog")"
+"$AEMP" profile seed setseeds "127.0.0.1:$p1" >/dev/null
+kill -HUP "$seed"
+wait_for 20 ready_at_least 4 || fail "READY=1 after the fourth reload" "$(cat "$nlog")"
+up=$("$AEMP" cal --timeout 5 seed up_nodes 2>&1)
+case "$up" in *'"other"'*) pass "seeds replaced twice (one unreachable, then removed): other still connected" ;;
+    *) fail "connections after removing seeds" "$up; $(tail -3 "$slog")" ;; esac
+
 # --- a broken file: the reload fails, the node keeps running as it was
 rc=$PERL_ANYEVENT_MP_RC
 cp "$rc" "$T_DIR/rc.good"
 echo '{ broken' >"$rc"
 kill -HUP "$seed"
-if wait_for 20 ready_at_least 3; then
+if wait_for 20 ready_at_least 5; then
     tail -1 "$nlog" | grep -q 'reload failed' && grep -q '^<2>reload of node seed: .*line 1' "$slog" &&
         pass "a broken file: READY=1 with 'reload failed', the error logged ($(grep -m1 '^<2>reload' "$slog" | cut -c1-90))" ||
         fail "failed reload reported" "$(tail -1 "$nlog"); $(tail -3 "$slog")"
