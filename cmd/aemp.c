@@ -95,6 +95,8 @@ static const struct subcmd subcmds[] = {
           "print each node reachable from NODE and its neighbours (--dot: as Graphviz)"),
     PROTO("logs", cmd_logs, "[--level N] [NODE...]",
           "follow the log lines of every node (or of NODE...) until interrupted"),
+    PROTO("put", cmd_put, "[--timeout S] NODE FUNC FILE",
+          "stream FILE over a data connection to FUNC on NODE (e.g. aemp::put)"),
     REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
     REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
     REFUSED("restart", "NODE",

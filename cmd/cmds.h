@@ -46,6 +46,11 @@ void supervise_end(struct supervisor *sv);
 
 /* `aemp logs` (logs_cmds.c). */
 int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv);
+/* Files over data connections (put_cmds.c): `aemp put`, and the receiver
+ * service "aemp::put" that cmd_run registers on its node. */
+struct aemp_node;
+int cmd_put(struct cmd_ctx *ctx, int argc, char **argv);
+void cmd_put_register(struct aemp_node *node);
 
 /* Prefix of an argument that came as a non-string element of the JSON-array
  * form of the command line (`aemp '["snd","n#p",0]'`): JSON text follows. */

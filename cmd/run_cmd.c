@@ -67,6 +67,7 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         return msg(&st, EXIT_FAIL, "out of memory");
     }
     trace_env(st.node);
+    cmd_put_register(st.node);
     struct event_base *base = aemp_node_base(st.node);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);

@@ -310,6 +310,52 @@ void aemp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
  * the level) when on. */
 void aemp_trace_set(aemp_node *node, int on);
 
+/* ----------------------------------------------------- data connections */
+
+/* A data connection (1.30's AnyEvent::MP::DataConn) is a raw byte stream
+ * between two nodes for bulk data, made on the ordinary listening port and
+ * authenticated like node connections (same secret or certificates, TLS
+ * when both nodes have certificates). Each end gets a libevent bufferevent
+ * that the receiver of the callback OWNS from then on: it sets its own
+ * callbacks, and bufferevent_free() closes the socket (and ends the TLS
+ * session). Reading and writing are enabled, no callbacks are set, and the
+ * input buffer may already hold data that arrived with the handshake: look
+ * at it before returning (or call bufferevent_trigger()). bufferevent_free()
+ * drops output not yet written: wait for the write callback with an empty
+ * output buffer before freeing. With TLS the bufferevent is a filter over
+ * the socket's bufferevent (bufferevent_get_underlying()); a socket's EOF
+ * and a TLS close_notify both show as BEV_EVENT_EOF. */
+struct bufferevent;
+
+/* The function a data connection calls on the receiving node with the
+ * connector's `args` (borrowed array, for the call) and the connection
+ * (`bev`, owned by the function from the call on). */
+typedef void (*aemp_dataconn_fn)(aemp_node *node, struct bufferevent *bev, const cJSON *args,
+                                 void *ud);
+
+/* Register `fn` under `name` (copied) as a data-connection function (its
+ * own namespace, beside aemp_register()'s); replaces an existing entry.
+ * Perl's connect_to names any Perl function; a C node accepts only these. */
+int aemp_dataconn_register(aemp_node *node, const char *name, aemp_dataconn_fn fn, void *ud);
+
+/* The connecting side's callback, called exactly once from the event loop
+ * (never inside aemp_dataconn_connect()), unless the node is freed first:
+ * with `bev` (owned by the callback from then on) and error NULL, or with
+ * bev NULL and `error` (borrowed for the call) saying what failed. */
+typedef void (*aemp_dataconn_cb)(aemp_node *node, struct bufferevent *bev, const char *error,
+                                 void *ud);
+
+/* 1.30's connect_to: make a data connection to node `target` (a node ID or
+ * a port ID, whose node is used), calling data-connection function
+ * `initfunc` (a Perl function name for a Perl node) there with the elements
+ * of `initdata` (taken; array or NULL) and the remote end, and `cb` here
+ * with the local end. Gives up after `timeout` seconds (it must cover a few
+ * network round trips). Either node needs listeners. On the node itself
+ * the two ends are a socketpair. 0, or AEMP_EINVAL / AEMP_ENOMEM (then cb
+ * is never called). `ud` must stay valid until cb runs. */
+int aemp_dataconn_connect(aemp_node *node, const char *target, double timeout,
+                          const char *initfunc, cJSON *initdata, aemp_dataconn_cb cb, void *ud);
+
 /* --------------------------------------------------------- configuration */
 
 /* The configuration file path: $PERL_ANYEVENT_MP_RC, else $AEMP_RC, else

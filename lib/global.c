@@ -86,6 +86,11 @@ static struct global *G(aemp_node *node)
     return node->global;
 }
 
+const cJSON *global_node_addrs(aemp_node *node, const char *nodeid)
+{
+    return node->global ? strmap_get(&node->global->addr, nodeid) : NULL;
+}
+
 static void send_to(struct global *g, const char *nodeid, cJSON *msg)
 {
     const char *p = strmap_get(&g->port, nodeid);

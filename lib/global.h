@@ -16,4 +16,10 @@ int global_start(struct aemp_node *node, char *err, size_t errlen);
 /* Free the node's global state (node->global); no callbacks. NULL-safe. */
 void global_free(struct aemp_node *node);
 
+/* The listen addresses node `nodeid` announced (borrowed array, valid until
+ * the next event; empty when it has none), or NULL when it has not told us
+ * yet. */
+#include <cjson/cJSON.h>
+const cJSON *global_node_addrs(struct aemp_node *node, const char *nodeid);
+
 #endif

@@ -203,6 +203,9 @@ int hs_parse_greeting(const char *line, size_t len, struct hs_greeting *out, cha
         } else if (kl == 8 && !memcmp(f, "peeraddr", 8)) {
             free(out->peeraddr);
             out->peeraddr = v;
+        } else if (kl == 11 && !memcmp(f, "dataconn_id", 11)) {
+            free(out->dataconn_id);
+            out->dataconn_id = v;
         } else {
             if (kl == 3 && !memcmp(f, "tls", 3)) out->tls = perl_int(v);
             free(v); /* unknown keys are ignored */
@@ -226,6 +229,7 @@ void hs_greeting_clear(struct hs_greeting *g)
     free_list(g->framing, g->nframing);
     free(g->provider);
     free(g->peeraddr);
+    free(g->dataconn_id);
     memset(g, 0, sizeof *g);
 }
 
@@ -306,6 +310,25 @@ char *hs_build_greeting(const char *nodeid, const cJSON *auth_accept, const cJSO
     /* sb_add always leaves room for at least 4 more bytes. */
     b.p[b.len] = 0;
     return b.p;
+}
+
+/* An outgoing data connection's greeting line 1; see handshake.h. */
+char *hs_dataconn_greeting(const char *l1, const char *id)
+{
+    if (strncmp(l1, "aemp;", 5)) return NULL;
+    size_t n = strlen(l1) + strlen(id) + 32;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "aemp-dataconn%s;dataconn_id=%s", l1 + 4, id);
+    return s;
+}
+
+int hs_dataconn_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (!n || n > 200) return 0;
+    for (; *id; id++)
+        if (!nodeid_ok((char[]){*id, 0}) && *id != '@') return 0;
+    return 1;
 }
 
 /* A fresh nonce line; see handshake.h. */

@@ -26,6 +26,7 @@ struct hs_greeting {
     char *provider; /* NULL when absent */
     char *peeraddr; /* NULL when absent */
     long tls;       /* integer value of tls=, 0 when absent */
+    char *dataconn_id; /* dataconn_id= of an aemp-dataconn greeting, NULL when absent */
 };
 
 /* Parse greeting line 1 (`line` without its terminator, `len` bytes, may
@@ -42,6 +43,16 @@ void hs_greeting_clear(struct hs_greeting *g);
  * may be NULL (then omitted). */
 char *hs_build_greeting(const char *nodeid, const cJSON *auth_accept, const cJSON *framing,
                         const char *peeraddr, int have_cert);
+
+/* Our greeting line 1 `l1` (borrowed, from hs_build_greeting()) turned into
+ * the one of an outgoing data connection: protocol "aemp-dataconn" and
+ * ";dataconn_id=ID" appended (1.30's AnyEvent::MP::DataConn). New string,
+ * caller frees; NULL when out of memory. `id` must pass hs_dataconn_id_ok(). */
+char *hs_dataconn_greeting(const char *l1, const char *id);
+
+/* 1 when `id` is usable as a dataconn_id: 1..200 bytes of
+ * [A-Za-z0-9_\-.:/@]. */
+int hs_dataconn_id_ok(const char *id);
 
 /* A fresh nonce line (base64 of HS_NONCE_BYTES random bytes) into
  * out[HS_NONCE_LEN + 1]. */

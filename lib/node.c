@@ -7,6 +7,7 @@
 #include "config.h"
 #include "config_check.h"
 #include "framing.h"
+#include "dataconn.h"
 #include "global.h"
 #include "transport.h"
 
@@ -131,6 +132,7 @@ void aemp_node_free(aemp_node *node)
         a->release(a->ud);
         free(a);
     }
+    dataconn_free_all(node);
     transport_free(node);
     global_free(node);
     queue_clear(c);

@@ -9,6 +9,7 @@
 
 struct transport; /* transport.c */
 struct global;    /* global.c */
+struct dataconns; /* dataconn.c */
 
 struct aemp_node {
     struct event_base *base;
@@ -17,6 +18,7 @@ struct aemp_node {
     cJSON *cfg;                  /* effective configuration or NULL */
     struct transport *transport; /* owned by transport.c, NULL until started */
     struct global *global;       /* owned by global.c */
+    struct dataconns *dataconn;  /* owned by dataconn.c, NULL until used */
     /* core fields: see node.c (port table, deferred queue, registry, ...) */
     struct node_core *core;
 };

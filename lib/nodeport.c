@@ -3,6 +3,7 @@
  * calls of registered functions. Anything else is logged and dropped. */
 #include "core.h"
 
+#include "dataconn.h"
 #include "stats.h"
 #include "transport.h"
 
@@ -107,6 +108,8 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
         cJSON *args = rest(f->next);
         spawn_run(node, srcnode, a0, f->valuestring, args);
         cJSON_Delete(args);
+    } else if (!strncmp(tag, "AnyEvent::MP::DataConn::", 24)) {
+        dataconn_request(node, srcnode, tag, a);
     } else {
         cJSON *args = rest(a);
         if (spawn_call(node, srcnode, tag, args) == AEMP_ENOENT)

@@ -23,6 +23,7 @@ struct tls_creds {
 struct tls {
     gnutls_session_t s;
     struct evbuffer *in, *out;
+    int peer_closed; /* the peer sent close_notify */
 };
 
 int tls_creds_load(const char *pem, struct tls_creds **out, char *err, size_t errlen)
@@ -149,6 +150,7 @@ int tls_handshake(struct tls *t, char *err, size_t errlen)
 
 int tls_read(struct tls *t, struct evbuffer *plain, char *err, size_t errlen)
 {
+    size_t last_left = (size_t)-1;
     for (;;) {
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(plain, TLS_CHUNK, &v, 1) < 1) return AEMP_ENOMEM;
@@ -159,8 +161,19 @@ int tls_read(struct tls *t, struct evbuffer *plain, char *err, size_t errlen)
             continue;
         }
         evbuffer_commit_space(plain, &v, 0);
-        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) return 0;
+        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+            /* After a post-handshake message (a TLS 1.3 session ticket)
+             * GnuTLS says "again" although records may be buffered or
+             * waiting: go on while that makes progress. */
+            size_t left = evbuffer_get_length(t->in);
+            if (gnutls_record_check_pending(t->s) > 0 || (left && left < last_left)) {
+                last_left = left;
+                continue;
+            }
+            return 0;
+        }
         if (n == 0) {
+            t->peer_closed = 1;
             snprintf(err, errlen, "the peer closed the TLS session");
             return AEMP_EIO;
         }
@@ -184,4 +197,9 @@ int tls_write(struct tls *t, struct evbuffer *plain, char *err, size_t errlen)
         evbuffer_drain(plain, (size_t)n);
     }
     return 0;
+}
+
+int tls_peer_closed(const struct tls *t)
+{
+    return t->peer_closed;
 }

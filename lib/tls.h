@@ -33,6 +33,9 @@ int tls_handshake(struct tls *t, char *err, size_t errlen);
  * new), AEMP_EIO with a message when the peer closed or sent garbage. */
 int tls_read(struct tls *t, struct evbuffer *plain, char *err, size_t errlen);
 
+/* 1 once tls_read() saw the peer's close_notify (a clean end, not an error). */
+int tls_peer_closed(const struct tls *t);
+
 /* Encrypt and drain all of `plain` into the raw output. 0 or AEMP_EIO. */
 int tls_write(struct tls *t, struct evbuffer *plain, char *err, size_t errlen);
 

@@ -9,6 +9,7 @@
 #include "transport_int.h"
 
 #include "config.h"
+#include "dataconn.h"
 #include "framing.h"
 #include "tls.h"
 
@@ -47,6 +48,7 @@ void conn_free(struct conn *c)
     free(c->L);
     free(c->R);
     free(c->peer_id);
+    free(c->dataconn_id);
     free(c);
 }
 
@@ -92,6 +94,7 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
         node_remote_down(c->t->node, p->id, why);
         peer_maybe_forget(c->t, p);
     }
+    if (c->dataconn_id && c->outgoing) dataconn_dial_failed(c->t->node, c->dataconn_id, why);
     if (!c->busy) conn_free(c);
 }
 
@@ -114,6 +117,11 @@ void send_greeting(struct conn *c)
     c->l1 = hs_build_greeting(t->node->id, t->auth_accept, t->framing, c->addr,
                               t->creds != NULL);
     hs_nonce(c->nonce);
+    if (c->l1 && c->dataconn_id && c->outgoing) {
+        char *l1 = hs_dataconn_greeting(c->l1, c->dataconn_id);
+        free(c->l1);
+        c->l1 = l1;
+    }
     if (!c->l1) {
         conn_close(c, 3, "out of memory");
         return;
@@ -183,7 +191,11 @@ static void on_greeting(struct conn *c)
         conn_close(c, 5, "bad greeting: %s", err);
         return;
     }
-    if (strcmp(g.proto, "aemp")) {
+    /* A data connection (1.30's aemp-dataconn): no node checks. */
+    if (!c->outgoing && !strcmp(g.proto, "aemp-dataconn") && g.dataconn_id &&
+        hs_dataconn_id_ok(g.dataconn_id))
+        c->dataconn_id = strdup(g.dataconn_id);
+    if (strcmp(g.proto, "aemp") && !(c->dataconn_id && !c->outgoing)) {
         conn_close(c, 5, "unsupported protocol %s", g.proto);
     } else if (!strcmp(g.nodeid, t->node->id)) {
         /* A seed list naming ourselves makes us dial ourselves: the incoming
@@ -200,7 +212,7 @@ static void on_greeting(struct conn *c)
     } else if (!strcmp(c->r1, c->l1) && !strcmp(c->r2, c->nonce)) {
         conn_close(c, 4, "echo of our own greeting (replay attack?)");
     } else {
-        struct peer *p = peer_get(t, g.nodeid, 0);
+        struct peer *p = c->dataconn_id ? NULL : peer_get(t, g.nodeid, 0);
         c->remote_c = g.provider && !strncmp(g.provider, "aemp-c-", 7);
         if (p && pick_has_authed(p)) {
             if (c->seed) { /* the seed is up through another connection */
@@ -219,11 +231,11 @@ static void on_greeting(struct conn *c)
                        "(set one with aemp gensecret)");
         } else {
             c->peer_id = strdup(g.nodeid);
-            if (!p) p = peer_get(t, g.nodeid, 1);
-            if (!c->peer_id || !p) {
+            if (!p && !c->dataconn_id) p = peer_get(t, g.nodeid, 1);
+            if (!c->peer_id || (!p && !c->dataconn_id)) {
                 conn_close(c, 3, "out of memory");
             } else {
-                pick_add(p, c);
+                if (p) pick_add(p, c); /* a data connection is no node's */
                 c->use_tls = hs_use_tls(&g, t->creds != NULL);
                 size_t nl = strlen(c->l1) + strlen(c->nonce) + 3;
                 size_t nr = strlen(c->r1) + strlen(c->r2) + 3;
@@ -256,6 +268,8 @@ static void on_greeting(struct conn *c)
     hs_greeting_clear(&g);
 }
 
+static void dataconn_handoff(struct conn *c);
+
 /* The remote's auth line: accept or close. */
 static void on_auth(struct conn *c, const char *line)
 {
@@ -274,7 +288,8 @@ static void on_auth(struct conn *c, const char *line)
         conn_close(c, 5, "peer sends framing %s, we only read json", a.framing);
     } else {
         c->untrusted = untrusted;
-        pick_authed(c);
+        if (c->dataconn_id) dataconn_handoff(c);
+        else pick_authed(c);
     }
     hs_auth_clear(&a);
 }
@@ -297,6 +312,29 @@ static int on_message(void *ud, cJSON *msg)
 static int has_listeners(const struct transport *t)
 {
     return t->nlis > 0;
+}
+
+/* An authenticated data connection leaves the transport: dataconn.c takes
+ * the socket, the TLS session and what was read past the auth line. */
+static void dataconn_handoff(struct conn *c)
+{
+    char err[256];
+    if (c->tls && tls_write(c->tls, c->plain_out, err, sizeof err)) {
+        conn_close(c, 5, "%s", err);
+        return;
+    }
+    dirty_unlink(c);
+    evbuffer_remove_cb(bufferevent_get_output(c->bev), out_cb, c);
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    struct bufferevent *bev = c->bev;
+    struct tls *tls = c->tls;
+    struct evbuffer *plain = c->plain_in;
+    c->bev = NULL;
+    c->tls = NULL;
+    c->plain_in = NULL;
+    c->dead = 1; /* freed below or when its callback ends */
+    dataconn_ready(c->t->node, c->dataconn_id, c->peer_id, bev, tls, plain);
+    if (!c->busy) conn_free(c);
 }
 
 void conn_announce(struct conn *c)
@@ -562,6 +600,19 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
 }
 
 /* ------------------------------------------------------------ interface */
+
+int transport_dial_dataconn(struct aemp_node *node, const char *addr, const char *id)
+{
+    struct transport *t = node->transport;
+    struct conn *c = t ? conn_dial(t, addr, NULL, NULL) : NULL;
+    if (!c) return t ? AEMP_EIO : AEMP_ESTATE;
+    c->dataconn_id = strdup(id); /* set before the greeting goes out */
+    if (!c->dataconn_id) {
+        conn_close(c, 3, "out of memory");
+        return AEMP_ENOMEM;
+    }
+    return 0;
+}
 
 static double num_of(const cJSON *cfg, const char *key, double def)
 {

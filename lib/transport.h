@@ -53,6 +53,11 @@ int transport_is_known(struct aemp_node *node, const char *nodeid);
 /* Bytes waiting to go to `nodeid` (its queue and its connection's output
  * buffers); 0 for an unknown node. */
 size_t transport_pending(struct aemp_node *node, const char *nodeid);
+/* Dial `addr` for data connection `id` (dataconn.c): greeting with protocol
+ * aemp-dataconn, authenticated like a node connection, then handed to
+ * dataconn_ready(); a failure later is reported to dataconn_dial_failed().
+ * 0, or an AEMP_E* code when the dial could not even start. */
+int transport_dial_dataconn(struct aemp_node *node, const char *addr, const char *id);
 
 /* Close everything, free the transport state; no callbacks. */
 void transport_free(struct aemp_node *node);

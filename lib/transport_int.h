@@ -61,6 +61,7 @@ struct conn {
     struct peer *cand;           /* past the greeting, not yet up: in cand's list */
     struct conn *cnext, *cprev;  /* in that list */
     int remote_c;                /* the remote is an aemp-c node */
+    char *dataconn_id;           /* a data connection (dataconn.c): its ID */
 };
 
 struct peer {
