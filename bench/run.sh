@@ -10,10 +10,12 @@ if [ ! -f "$B/build.ninja" ]; then
 else
     meson configure "$B" --buildtype=release >/dev/null
 fi
-ninja -C "$B" bench/bench_local bench/bench_remote bench/bench_mesh >/dev/null
+ninja -C "$B" bench/bench_local bench/bench_remote bench/bench_mesh bench/bench_dataconn \
+    cmd/aemp >/dev/null
 echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 "$B/bench/bench_local"
 "$B/bench/bench_remote"
 "$B/bench/bench_mesh"
+"$B/bench/bench_dataconn" "$B/cmd/aemp"
