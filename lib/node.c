@@ -496,15 +496,19 @@ static int qitem_name(struct qitem *q, const char *name)
     return q->name ? 0 : -1;
 }
 
+/* Append to the queue. The drain event is activated when the queue was
+ * empty; a non-empty queue has it active already (drain_cb re-activates it
+ * while items remain). */
 static void queue_push(aemp_node *node, struct qitem *q)
 {
     struct node_core *c = node->core;
-    if (c->qtail)
+    if (c->qtail) {
         c->qtail->next = q;
-    else
+    } else {
         c->qhead = q;
+        event_active(c->qev, 0, 0);
+    }
     c->qtail = q;
-    event_active(c->qev, 0, 0);
 }
 
 /* Queue `msg` (taken) from `srcnode` for port `name`, or for the port its
