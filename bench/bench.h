@@ -1,11 +1,13 @@
 /* bench.h - what the benchmarks share: the clock, the benchmark message,
- * a node with a benchmark configuration, the resident set size. */
+ * a node with a benchmark configuration, CPU pinning, percentiles, the
+ * resident set size. */
 #ifndef AEMP_BENCH_H
 #define AEMP_BENCH_H
 
 #include "aemp.h"
 #include "config.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -57,6 +59,29 @@ static inline aemp_node *bench_node(struct event_base *base, const char *id, int
     }
     cJSON_Delete(cfg);
     return n;
+}
+
+/* Run this process on CPU 0 only. */
+static inline void bench_pin_cpu0(void)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    sched_setaffinity(0, sizeof one, &one);
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (0..100) of v[0..n) in microseconds; sorts v. */
+static inline double bench_pct_us(double *v, long n, double p)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    long i = (long)(p / 100 * (double)(n - 1) + 0.5);
+    return v[i] * 1e6;
 }
 
 /* Resident set size in bytes of process `pid` (0: this one). */

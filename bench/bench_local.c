@@ -1,7 +1,10 @@
 /* bench_local.c - local figures of one node on one event loop: snd
- * throughput to one port, memory per port, local spawn rate.
+ * throughput to one port (all queued first, and 1000 per loop turn) with
+ * allocations per message, beside the baseline of building and freeing the
+ * message alone; memory per port, local spawn rate.
  * Measures only; prints "NAME: VALUE UNIT" lines. */
 #include "aemp.h"
+#include "alloc_count.h"
 #include "bench.h"
 
 #include <event2/event.h>
@@ -34,18 +37,35 @@ static int spawned(aemp_node *node, const char *self, const cJSON *args, void *u
     return 0;
 }
 
-static void bench_snd(aemp_node *node, long n)
+/* The baseline: what building and freeing the message alone costs (every
+ * snd figure includes it). Returns messages per second; *allocs gets the
+ * allocations per message. */
+static double bench_msg_alone(long n, double *allocs)
+{
+    unsigned long a0 = bench_nalloc;
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) cJSON_Delete(bench_msg());
+    double t1 = bench_now();
+    *allocs = (double)(bench_nalloc - a0) / n;
+    return n / (t1 - t0);
+}
+
+static void bench_snd(aemp_node *node, long n, double base)
 {
     char *p = aemp_port(node);
     struct counter c = {0, n};
     aemp_rcv(node, p, NULL, count_rcv, &c);
+    unsigned long a0 = bench_nalloc;
     double t0 = bench_now();
     for (long i = 0; i < n; i++) aemp_snd(node, p, bench_msg());
     double t1 = bench_now();
     aemp_node_run(node);
     double t2 = bench_now();
-    printf("local snd: %.0f msg/s (%ld msgs, enqueue %.3f s, deliver %.3f s, received %ld)\n",
-           n / (t2 - t0), n, t1 - t0, t2 - t1, c.n);
+    printf("local snd (all queued first): %.0f msg/s (%ld msgs, enqueue %.3f s, deliver %.3f s, "
+           "received %ld), %.2f allocations per message | ratio to building the message alone "
+           "%.2f\n",
+           n / (t2 - t0), n, t1 - t0, t2 - t1, c.n, (double)(bench_nalloc - a0) / n,
+           n / (t2 - t0) / base);
     aemp_kil(node, p, NULL);
     free(p);
     /* let the kill settle */
@@ -69,19 +89,21 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
     if (p->sent < p->total) event_active(p->ev, EV_TIMEOUT, 0);
 }
 
-static void bench_snd_batched(aemp_node *node, long n)
+static void bench_snd_batched(aemp_node *node, long n, double base)
 {
     char *port = aemp_port(node);
     struct counter c = {0, n};
     aemp_rcv(node, port, NULL, count_rcv, &c);
     struct pump p = {node, port, 0, n, NULL};
     p.ev = event_new(aemp_node_base(node), -1, 0, pump_cb, &p);
+    unsigned long a0 = bench_nalloc;
     double t0 = bench_now();
     event_active(p.ev, EV_TIMEOUT, 0);
     aemp_node_run(node);
     double t1 = bench_now();
-    printf("local snd (1000 per loop iteration): %.0f msg/s (%ld msgs in %.3f s, received %ld)\n",
-           n / (t1 - t0), n, t1 - t0, c.n);
+    printf("local snd (1000 per loop iteration): %.0f msg/s (%ld msgs in %.3f s, received %ld), "
+           "%.2f allocations per message | ratio to building the message alone %.2f\n",
+           n / (t1 - t0), n, t1 - t0, c.n, (double)(bench_nalloc - a0) / n, n / (t1 - t0) / base);
     event_free(p.ev);
     aemp_kil(node, port, NULL);
     free(port);
@@ -118,17 +140,25 @@ static void bench_spawn(aemp_node *node, long n)
            n / (t2 - t0), n, t1 - t0, t2 - t1, c.n);
 }
 
+/* bench_local [N [ONLY]]: N messages (default 1,000,000); ONLY one of
+ * ports, snd, batched, spawn runs just that one (for profiling). */
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
+    const char *only = argc > 2 ? argv[2] : NULL;
+#define RUN(what) (!only || !strcmp(only, what))
     struct event_base *base = event_base_new();
     aemp_node *node = bench_node(base, "bench-local", 0, NULL, 0);
     /* ports first, on a heap no earlier benchmark has grown (freed memory
      * would be reused and hide the cost); they stay until the node is freed */
-    bench_ports(node, 1000000);
-    bench_snd(node, n);
-    bench_snd_batched(node, n);
-    bench_spawn(node, n / 5);
+    if (RUN("ports")) bench_ports(node, 1000000);
+    double allocs, alone = bench_msg_alone(n, &allocs);
+    printf("baseline, building and freeing the message alone: %.0f msg/s, %.2f allocations per "
+           "message\n",
+           alone, allocs);
+    if (RUN("snd")) bench_snd(node, n, alone);
+    if (RUN("batched")) bench_snd_batched(node, n, alone);
+    if (RUN("spawn")) bench_spawn(node, n / 5);
     aemp_node_free(node);
     event_base_free(base);
     return 0;

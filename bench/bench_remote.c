@@ -1,13 +1,18 @@
 /* bench_remote.c - remote figures between real processes over 127.0.0.1:
- * one-way throughput, ping-pong round trips, handshake rate, memory per
- * connection. Measures only; prints "NAME: VALUE UNIT" lines.
+ * one-way throughput for messages of 16 B, 1 KB, 64 KB and 1 MB, ping-pong
+ * round trips with latency percentiles (free and both on CPU 0), each
+ * beside the raw-TCP baseline measured in the same run (rawtcp.c) with the
+ * ratio; allocations per message on both ends; remote spawn rate, handshake
+ * rate, memory per connection. Measures only; prints "NAME: VALUE" lines.
  *
  * All listener processes are fork()ed first, before this process creates
  * any node; each creates its own node and event loop and reports
  * "ADDR SINKPORT ECHOPORT" through a pipe. Every process is bounded by
  * alarm(); the parent kills and reaps its children at the end. */
 #include "aemp.h"
+#include "alloc_count.h"
 #include "bench.h"
+#include "rawtcp.h"
 #include "config.h"
 #include "transport.h"
 
@@ -21,12 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define N_ONEWAY 1000000L
-#define N_PINGPONG 50000L
+#define N_PINGPONG 20000L
 #define N_HANDSHAKE 200
 #define N_CONN 200
 #define N_SPAWN 50000L
-#define BATCH 1000 /* one-way: messages sent per loop iteration */
+#define BATCH 1000 /* one-way: at most this many messages sent per loop turn */
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -47,8 +51,9 @@ static int run_until(struct event_base *base, const long *flag, long want, doubl
 /* ------------------------------------------------------------ listener */
 
 struct rx {
-    char *reply; /* where "done" / echoes go, set by ["hello", PORT] */
+    char *reply; /* where "done" / echoes go, set by ["hello", PORT, N, PIN] */
     long count, want;
+    unsigned long alloc0; /* bench_nalloc at the first message */
 };
 
 static int rx_hello(aemp_node *node, const char *self, const cJSON *m, void *ud)
@@ -62,16 +67,28 @@ static int rx_hello(aemp_node *node, const char *self, const cJSON *m, void *ud)
     }
     r->want = cJSON_IsNumber(w) ? (long)w->valuedouble : 0;
     r->count = 0;
+    /* ["hello", PORT, N, 1]: run on CPU 0 from now on; 0: on any */
+    const cJSON *pin = cJSON_GetArrayItem(m, 3);
+    if (cJSON_IsNumber(pin)) {
+        cpu_set_t all;
+        CPU_ZERO(&all);
+        for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, &all);
+        if (pin->valueint) bench_pin_cpu0();
+        else sched_setaffinity(0, sizeof all, &all);
+    }
     return 0;
 }
 
 static int sink_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
 {
     struct rx *r = ud;
-    if (++r->count == r->want && r->reply) {
+    if (++r->count == 1) r->alloc0 = bench_nalloc;
+    if (r->count == r->want && r->reply) {
+        /* ["done", N, ALLOCATIONS FROM THE FIRST TO THE LAST MESSAGE] */
         cJSON *d = cJSON_CreateArray();
         cJSON_AddItemToArray(d, cJSON_CreateString("done"));
         cJSON_AddItemToArray(d, cJSON_CreateNumber(r->count));
+        cJSON_AddItemToArray(d, cJSON_CreateNumber((double)(bench_nalloc - r->alloc0)));
         aemp_snd(node, r->reply, d);
     }
     return 0;
@@ -173,23 +190,37 @@ static void start_listener(struct child *c, int k)
 struct tx {
     aemp_node *node;
     const char *dest;
-    long sent, total, got, done;
+    const char *pad; /* the message is ["tag", 1, pad] */
+    long sent, total, got, done, batch;
+    double rallocs; /* receiver's allocations, from "done" */
     struct event *pump;
+    double *rtt, t_sent; /* ping-pong: each round trip */
 };
+
+/* ["tag",1,PAD]: with pad "abc" the benchmark message of every figure. */
+static cJSON *pad_msg(const char *pad)
+{
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("tag"));
+    cJSON_AddItemToArray(m, cJSON_CreateNumber(1));
+    cJSON_AddItemToArray(m, cJSON_CreateString(pad));
+    return m;
+}
 
 static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct tx *t = arg;
-    for (int i = 0; i < BATCH && t->sent < t->total; i++, t->sent++)
-        aemp_snd(t->node, t->dest, bench_msg());
+    for (int i = 0; i < t->batch && t->sent < t->total; i++, t->sent++)
+        aemp_snd(t->node, t->dest, pad_msg(t->pad));
     if (t->sent < t->total) event_active(t->pump, EV_TIMEOUT, 0);
 }
 
 static int done_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
 {
     struct tx *t = ud;
-    const cJSON *n = cJSON_GetArrayItem(m, 1);
+    const cJSON *n = cJSON_GetArrayItem(m, 1), *a = cJSON_GetArrayItem(m, 2);
     t->got = cJSON_IsNumber(n) ? (long)n->valuedouble : 0;
+    t->rallocs = cJSON_IsNumber(a) ? a->valuedouble : -1;
     t->done = 1;
     return 0;
 }
@@ -197,20 +228,23 @@ static int done_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
 static int pong_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
 {
     struct tx *t = ud;
-    t->got++;
+    double now = bench_now();
+    t->rtt[t->got++] = now - t->t_sent;
     if (t->sent < t->total) {
         t->sent++;
+        t->t_sent = bench_now();
         aemp_snd(node, t->dest, bench_msg());
     }
     return 0;
 }
 
-static void hello(aemp_node *node, const char *dest, const char *reply, long want)
+static void hello(aemp_node *node, const char *dest, const char *reply, long want, int pin)
 {
     cJSON *h = cJSON_CreateArray();
     cJSON_AddItemToArray(h, cJSON_CreateString("hello"));
     cJSON_AddItemToArray(h, cJSON_CreateString(reply));
     cJSON_AddItemToArray(h, cJSON_CreateNumber(want));
+    cJSON_AddItemToArray(h, cJSON_CreateNumber(pin));
     aemp_snd(node, dest, h);
 }
 
@@ -236,6 +270,101 @@ static int cal_info(aemp_node *node, struct event_base *base, const char *peer, 
     return w.n == 1;
 }
 
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+/* One-way: n messages ["tag",1,PAD] with a pad of `size` - 12 bytes, so
+ * that the JSON text of the message (what the raw-TCP baseline sends) is
+ * `size` bytes. Printed beside raw TCP with one write per message and with
+ * batched writes (64 KB or one message per write, whichever is larger). */
+static void oneway(aemp_node *node, struct event_base *base, struct child *c, size_t size, long n)
+{
+    size_t padlen = size > 15 ? size - 12 : 3;
+    char *pad = malloc(padlen + 1);
+    for (size_t i = 0; i < padlen; i++) pad[i] = "abcdefghijklmnopqrstuvwxyz"[i % 26];
+    pad[padlen] = 0;
+    long batch = (long)((4u << 20) / size);
+    struct tx t = {node, c->sink, pad, 0, n, 0, 0, batch < 1 ? 1 : batch > BATCH ? BATCH : batch};
+    char *rp = aemp_port(node);
+    aemp_rcv(node, rp, NULL, done_rcv, &t);
+    hello(node, c->sink, rp, n, 0);
+    run_until(base, NULL, 0, 0.05); /* the hello is in before the first message */
+    t.pump = event_new(base, -1, 0, pump_cb, &t);
+    unsigned long a0 = bench_nalloc;
+    double t0 = bench_now();
+    event_active(t.pump, EV_TIMEOUT, 0);
+    run_until(base, &t.done, 1, 120);
+    double t1 = bench_now();
+    unsigned long allocs = bench_nalloc - a0;
+    event_free(t.pump);
+    aemp_kil(node, rp, NULL);
+    free(rp);
+    double rate = t.done ? n / (t1 - t0) : 0, mb = rate * (double)size / 1e6;
+    double each = rawtcp_oneway(size, n, size);
+    double batched = rawtcp_oneway(size, size >= 65536 ? n : n * 4, size > 65536 ? size : 65536);
+    char label[32];
+    if (size >= 1 << 20) snprintf(label, sizeof label, "%zu MB", size >> 20);
+    else if (size >= 1024) snprintf(label, sizeof label, "%zu KB", size >> 10);
+    else snprintf(label, sizeof label, "%zu B", size);
+    if (!t.done) printf("remote one-way %s: FAILED (no \"done\" after 120 s, sent %ld)\n", label,
+                        t.sent);
+    else
+        printf("remote one-way %s: %.0f msg/s, %.1f MB/s (%ld msgs in %.3f s) | raw TCP one write "
+               "per message: %.0f msg/s, %.1f MB/s, ratio %.2f | raw TCP batched: %.0f msg/s, "
+               "%.1f MB/s, ratio %.2f\n",
+               label, rate, mb, n, t1 - t0, each, each * (double)size / 1e6, ratio(rate, each),
+               batched, batched * (double)size / 1e6, ratio(rate, batched));
+    unsigned long m0 = bench_nalloc;
+    cJSON_Delete(pad_msg(pad));
+    unsigned long build = bench_nalloc - m0;
+    if (t.done && size == 16)
+        printf("allocations per message, remote one-way 16 B: sender %.2f (%lu of them build "
+               "the message), receiver %.2f\n",
+               (double)allocs / n, build, t.rallocs / (n - 1));
+    free(pad);
+}
+
+/* Ping-pong: one message in flight, each round trip timed; beside raw TCP
+ * ping-pong of 16 bytes. With `pin` both processes run on CPU 0. */
+static void pingpong(aemp_node *node, struct event_base *base, struct child *c, int pin)
+{
+    double *rtt = calloc(N_PINGPONG, sizeof *rtt), *raw = calloc(N_PINGPONG, sizeof *raw);
+    cpu_set_t saved;
+    sched_getaffinity(0, sizeof saved, &saved);
+    if (pin) bench_pin_cpu0();
+    struct tx p = {node, c->echo, "abc", 0, N_PINGPONG, 0, 0, 1};
+    p.rtt = rtt;
+    char *pp = aemp_port(node);
+    aemp_rcv(node, pp, NULL, pong_rcv, &p);
+    hello(node, c->echo, pp, 0, pin);
+    run_until(base, NULL, 0, 0.05); /* the hello is in before the first ping */
+    double p0 = bench_now();
+    p.sent = 1;
+    p.t_sent = bench_now();
+    aemp_snd(node, c->echo, bench_msg());
+    run_until(base, &p.got, N_PINGPONG, 120);
+    double p1 = bench_now();
+    aemp_kil(node, pp, NULL);
+    free(pp);
+    hello(node, c->echo, "", 0, 0); /* the listener runs anywhere again */
+    run_until(base, NULL, 0, 0.05);
+    sched_setaffinity(0, sizeof saved, &saved);
+    double rate = p.got / (p1 - p0);
+    double rraw = rawtcp_pingpong(N_PINGPONG, pin, raw);
+    long n = p.got ? p.got : 1;
+    printf("remote ping-pong%s: %.0f round trips/s, latency p50 %.1f us, p99 %.1f us, p99.9 "
+           "%.1f us | raw TCP: %.0f round trips/s, p50 %.1f us, p99 %.1f us, p99.9 %.1f us | "
+           "ratio %.2f\n",
+           pin ? " (both on CPU 0)" : "", rate, bench_pct_us(rtt, n, 50), bench_pct_us(rtt, n, 99),
+           bench_pct_us(rtt, n, 99.9), rraw, bench_pct_us(raw, N_PINGPONG, 50),
+           bench_pct_us(raw, N_PINGPONG, 99), bench_pct_us(raw, N_PINGPONG, 99.9),
+           ratio(rate, rraw));
+    free(rtt);
+    free(raw);
+}
+
 static void bench_oneway_pingpong(struct event_base *base, struct child *c)
 {
     aemp_node *node = bench_node(base, "bench-tx", 0, c->addr, 0.2);
@@ -244,40 +373,12 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c)
         aemp_node_free(node);
         return;
     }
-    /* one-way */
-    struct tx t = {node, c->sink, 0, N_ONEWAY, 0, 0, NULL};
-    char *rp = aemp_port(node);
-    aemp_rcv(node, rp, NULL, done_rcv, &t);
-    hello(node, c->sink, rp, N_ONEWAY);
-    t.pump = event_new(base, -1, 0, pump_cb, &t);
-    double t0 = bench_now();
-    event_active(t.pump, EV_TIMEOUT, 0);
-    run_until(base, &t.done, 1, 120);
-    double t1 = bench_now();
-    event_free(t.pump);
-    if (t.done)
-        printf("remote one-way: %.0f msg/s (%ld msgs in %.3f s, receiver counted %ld)\n",
-               N_ONEWAY / (t1 - t0), N_ONEWAY, t1 - t0, t.got);
-    else
-        printf("remote one-way: FAILED (no \"done\" after 120 s, sent %ld)\n", t.sent);
-    aemp_kil(node, rp, NULL);
-    free(rp);
-
-    /* ping-pong: one message in flight */
-    struct tx p = {node, c->echo, 0, N_PINGPONG, 0, 0, NULL};
-    char *pp = aemp_port(node);
-    aemp_rcv(node, pp, NULL, pong_rcv, &p);
-    hello(node, c->echo, pp, 0);
-    run_until(base, NULL, 0, 0.05); /* the hello is in before the first ping */
-    double p0 = bench_now();
-    p.sent = 1;
-    aemp_snd(node, c->echo, bench_msg());
-    run_until(base, &p.got, N_PINGPONG, 120);
-    double p1 = bench_now();
-    printf("remote ping-pong: %.0f round trips/s (%ld round trips in %.3f s)\n",
-           p.got / (p1 - p0), p.got, p1 - p0);
-    aemp_kil(node, pp, NULL);
-    free(pp);
+    oneway(node, base, c, 16, 1000000);
+    oneway(node, base, c, 1024, 200000);
+    oneway(node, base, c, 65536, 4000);
+    oneway(node, base, c, 1 << 20, 250);
+    pingpong(node, base, c, 0);
+    pingpong(node, base, c, 1);
     aemp_node_free(node);
     run_until(base, NULL, 0, 0.01);
 }
