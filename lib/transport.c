@@ -393,6 +393,18 @@ void conn_announce(struct conn *c)
     node_remote_up(t->node, p->id);
 }
 
+/* Log texts the reader refused one by one since the last call. */
+static void log_refused(struct conn *c)
+{
+    size_t refused = framing_reader_refused(c->reader);
+    if (refused > c->refused) {
+        aemp_log(5, "%zu message%s from %s refused: nested deeper than %d levels (the "
+                 "connection stays up)", refused - c->refused, refused - c->refused > 1 ? "s" : "",
+                 c->peer_id, FRAMING_MAX_DEPTH);
+        c->refused = refused;
+    }
+}
+
 /* Feed everything in `in` to the framing reader. */
 static void read_frames(struct conn *c, struct evbuffer *in)
 {
@@ -409,17 +421,46 @@ static void read_frames(struct conn *c, struct evbuffer *in)
         total += v[i].iov_len;
         if (rc < 0) conn_close(c, 5, "protocol error: %s", err);
     }
-    size_t refused = framing_reader_refused(c->reader);
-    if (refused > c->refused) {
-        aemp_log(5, "%zu message%s from %s refused: nested deeper than %d levels (the "
-                 "connection stays up)", refused - c->refused, refused - c->refused > 1 ? "s" : "",
-                 c->peer_id, FRAMING_MAX_DEPTH);
-        c->refused = refused;
-    }
+    log_refused(c);
     if (v != stackv) free(v);
     c->peer->stats.bytes_in += total;
     c->t->stats.bytes_in += total;
     if (!c->dead) evbuffer_drain(in, total);
+}
+
+/* libevent 2.1 reads at most 4 KB per read(2) into a bufferevent, so a
+ * busy connection took one loop turn per 4 KB. What else waits on the
+ * socket of an up cleartext connection is read here in large reads straight
+ * into the transport's read buffer and parsed from there (no copy in
+ * between), at most READ_TURN_MAX bytes per callback so that one peer cannot
+ * starve the others (epoll reports the rest again). EOF is left to the
+ * bufferevent, which sees it on its next read. */
+#define RBUF_SIZE (256 * 1024)
+#define READ_TURN_MAX (1024 * 1024)
+
+static void read_more(struct conn *c)
+{
+    struct transport *t = c->t;
+    if (c->tls || t->rbuf_busy || !(bufferevent_get_enabled(c->bev) & EV_READ)) return;
+    if (!t->rbuf && !(t->rbuf = malloc(RBUF_SIZE))) return;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    char err[256];
+    t->rbuf_busy = 1;
+    for (size_t turn = 0; !c->dead && turn < READ_TURN_MAX;) {
+        ssize_t n = recv(fd, t->rbuf, RBUF_SIZE, 0);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            conn_close(c, 6, "%s", evutil_socket_error_to_string(errno));
+        if (n <= 0) break;
+        turn += (size_t)n;
+        c->peer->stats.bytes_in += (size_t)n;
+        t->stats.bytes_in += (size_t)n;
+        int rc = framing_reader_feed(c->reader, t->rbuf, (size_t)n, on_message, c, err,
+                                     sizeof err);
+        if (rc < 0) conn_close(c, 5, "protocol error: %s", err);
+        if (rc || (size_t)n < RBUF_SIZE) break; /* stopped, or the socket is drained */
+    }
+    t->rbuf_busy = 0;
+    if (!c->dead) log_refused(c);
 }
 
 /* Process what arrived, in whatever state the connection is. */
@@ -479,6 +520,7 @@ static void process(struct conn *c)
         if (c->dead) return;
     }
     if (c->state == C_UP) read_frames(c, in);
+    if (c->state == C_UP && !c->dead) read_more(c);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -705,5 +747,6 @@ void transport_free(struct aemp_node *node)
     cJSON_Delete(t->listen_addrs);
     free(t->secret);
     free(t->out.data);
+    free(t->rbuf);
     free(t);
 }

@@ -106,6 +106,8 @@ struct transport {
     int nodelay;
     struct evdns_base *dns;
     struct framing_buf out;   /* the encoder's scratch (peer.c) */
+    char *rbuf;               /* large reads of up connections (transport.c) */
+    int rbuf_busy;
     struct conn *dirty;       /* connections with output to write this turn */
     char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
     struct event *wflush;     /* writes them, once per loop turn */
