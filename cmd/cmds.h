@@ -29,6 +29,7 @@ int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_stats(struct cmd_ctx *ctx, int argc, char **argv); /* stats_cmds.c: stats and top */
 
 /* `aemp --complete profiles` (complete.c): print the profile names of the
  * configuration file and the shipped profiles, one per line; exit status. */

@@ -416,6 +416,8 @@ static void read_frames(struct conn *c, struct evbuffer *in)
     evbuffer_peek(in, -1, NULL, v, n);
     size_t total = 0;
     for (int i = 0; i < n && !c->dead; i++) {
+        c->peer->stats.bytes_in += v[i].iov_len; /* before its messages run */
+        c->t->stats.bytes_in += v[i].iov_len;
         int rc = framing_reader_feed(c->reader, v[i].iov_base, v[i].iov_len, on_message, c, err,
                                      sizeof err);
         total += v[i].iov_len;
@@ -423,8 +425,6 @@ static void read_frames(struct conn *c, struct evbuffer *in)
     }
     log_refused(c);
     if (v != stackv) free(v);
-    c->peer->stats.bytes_in += total;
-    c->t->stats.bytes_in += total;
     if (!c->dead) evbuffer_drain(in, total);
 }
 
