@@ -12,16 +12,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Append `len` bytes of framed output to the connection. */
+/* Bytes written to the connection but not yet to the socket. */
+static size_t pending_out(const struct conn *c)
+{
+    size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+    return c->plain_out ? n + evbuffer_get_length(c->plain_out) : n;
+}
+
+static void dirty_link(struct conn *c)
+{
+    c->dirty = 1;
+    c->dprev = NULL;
+    c->dnext = c->t->dirty;
+    if (c->dnext) c->dnext->dprev = c;
+    c->t->dirty = c;
+    event_active(c->t->wflush, 0, 0);
+}
+
+/* Append `len` bytes of framed output to the connection. A peer that does
+ * not read while its socket is full is dropped once its output passes the
+ * high-water mark (from the flush, never inside a send). */
 void conn_write(struct conn *c, const char *data, size_t len)
 {
-    if (c->dead) return;
+    if (c->dead || c->doomed) return;
     c->last_write = now_of(c->t);
     if (c->tls) {
         evbuffer_add(c->plain_out, data, len);
         event_active(c->flush_ev, 0, 0);
     } else {
         bufferevent_write(c->bev, data, len);
+    }
+    if (c->backlog && pending_out(c) > admit_out_limit(c->t)) {
+        c->doomed = 1;
+        if (!c->dirty) dirty_link(c);
     }
 }
 
@@ -73,12 +96,7 @@ void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 {
     struct conn *c = arg;
     if (!info->n_added || c->dirty || c->backlog || c->dead) return;
-    c->dirty = 1;
-    c->dprev = NULL;
-    c->dnext = c->t->dirty;
-    if (c->dnext) c->dnext->dprev = c;
-    c->t->dirty = c;
-    event_active(c->t->wflush, 0, 0);
+    dirty_link(c);
 }
 
 void write_cb(struct bufferevent *bev, void *arg)
@@ -98,6 +116,11 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         struct conn *c = t->dirty;
         dirty_unlink(c);
         if (c->dead || c->state == C_CONNECTING) continue;
+        if (c->doomed) {
+            conn_close(c, 4, "the peer does not read: more than %zu bytes of output wait",
+                       admit_out_limit(t));
+            continue;
+        }
         struct evbuffer *out = bufferevent_get_output(c->bev);
         evutil_socket_t fd = bufferevent_getfd(c->bev);
         int err = 0;
@@ -114,6 +137,11 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
             conn_close(c, c->state == C_UP ? 6 : 5, "write: %s",
                        evutil_socket_error_to_string(err));
+            continue;
+        }
+        if (pending_out(c) > admit_out_limit(t)) {
+            conn_close(c, 4, "the peer does not read: more than %zu bytes of output wait",
+                       admit_out_limit(t));
             continue;
         }
         c->backlog = 1;

@@ -18,6 +18,10 @@
 
 #define GLOBAL_VERSION 0
 #define CONNECT_FN "AnyEvent::MP::Global::connect"
+/* How many nodes we did not know one peer may introduce to us (its "nodes"
+ * messages): a master of a big mesh lists every node once; more is an
+ * attempt to make us dial the world. */
+#define MAX_INTRODUCED 1024
 
 /* A local registration (grp_reg). */
 struct reg {
@@ -53,6 +57,7 @@ struct peerctx {
     char *nodeid;    /* the node that spawned it */
     char *self;      /* the rendezvous port on our node */
     aemp_guard *mon; /* our monitor of that node */
+    int introduced;  /* unknown nodes it told us of (MAX_INTRODUCED) */
 };
 
 /* An addr forward due 1-3 s after the addresses arrived. */
@@ -517,33 +522,56 @@ static void fwd_due(aemp_node *node, void *ud)
     fwd_free(f);
 }
 
-static void on_addr(struct global *g, const char *from, const cJSON *addrs)
+/* The first TRANSPORT_MAX_ADDRS strings of `addrs` (new array). */
+static cJSON *some_addrs(const cJSON *addrs)
 {
-    if (!cJSON_IsArray(addrs)) return;
+    cJSON *a = cJSON_CreateArray();
+    const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, addrs)
+    if (cJSON_IsString(e) && n++ < TRANSPORT_MAX_ADDRS)
+        cJSON_AddItemToArray(a, cJSON_CreateString(e->valuestring));
+    return a;
+}
+
+static void on_addr(struct global *g, const char *from, const cJSON *addrs_in)
+{
+    if (!cJSON_IsArray(addrs_in)) return;
     aemp_log(9, "%s told us its addresses", from);
+    cJSON *addrs = some_addrs(addrs_in); /* what we keep and pass on */
     cJSON *old = NULL;
     strmap_put(&g->addr, from, cJSON_Duplicate(addrs, 1), (void **)&old);
     cJSON_Delete(old);
     if (cJSON_GetArraySize(addrs)) transport_set_addrs(g->node, from, addrs);
     struct fwd *f = calloc(1, sizeof *f);
-    if (!f) return;
+    if (!f) {
+        cJSON_Delete(addrs);
+        return;
+    }
     f->g = g;
     f->nodeid = strdup(from);
-    f->addrs = cJSON_Duplicate(addrs, 1);
+    f->addrs = addrs;
     f->next = g->fwds;
     if (f->next) f->next->prev = f;
     g->fwds = f;
     aemp_after(g->node, 1 + randombytes_uniform(2000) / 1000.0, fwd_due, f, &f->timer);
 }
 
-static void on_nodes(struct global *g, const cJSON *kv)
+static void on_nodes(struct peerctx *pc, const cJSON *kv)
 {
+    struct global *g = pc->g;
     for (const cJSON *e = cJSON_IsObject(kv) ? kv->child : NULL; e; e = e->next) {
         if (!strcmp(e->string, g->node->id)) continue;
         int up = aemp_node_is_up(g->node, e->string);
         /* A node without listen addresses (an `aemp snd` node) cannot be
          * dialed; it connects to whom it needs itself. */
         if (!up && (!cJSON_IsArray(e) || !cJSON_GetArraySize(e))) continue;
+        if (!up && !transport_is_known(g->node, e->string) && pc->introduced++ >= MAX_INTRODUCED) {
+            if (pc->introduced == MAX_INTRODUCED + 1)
+                aemp_log(4, "%s told us of more than %d nodes we did not know: ignoring the "
+                         "rest", pc->nodeid, MAX_INTRODUCED);
+            continue;
+        }
         if (!up) transport_set_addrs(g->node, e->string, e);
         start_node(g, e->string);
     }
@@ -561,7 +589,7 @@ static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void
     } else if (!strcmp(tag, "addr")) {
         on_addr(g, from, a1);
     } else if (!strcmp(tag, "nodes")) {
-        on_nodes(g, a1);
+        on_nodes(pc, a1);
     } else if (!strcmp(tag, "set")) {
         for (const cJSON *e = cJSON_IsObject(a1) ? a1->child : NULL; e; e = e->next)
             change(g, e->string, e, NULL);

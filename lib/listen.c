@@ -89,6 +89,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         bufferevent_free(bev);
         return;
     }
+    if (admit_incoming(c, sa)) {
+        conn_free(c); /* closes the socket; admit.c logged why */
+        return;
+    }
     char buf[128];
     addr_text(sa, buf, sizeof buf);
     c->addr = strdup(buf);
@@ -134,6 +138,7 @@ static int listen_on(struct transport *t, const struct sockaddr *sa, socklen_t l
         snprintf(err, errlen, "cannot listen on %s: %s", bind, strerror(errno));
         return AEMP_EIO;
     }
+    evconnlistener_set_error_cb(l, admit_listener_error);
     struct evconnlistener **v = realloc(t->lis, (t->nlis + 1) * sizeof *v);
     if (!v) {
         evconnlistener_free(l);

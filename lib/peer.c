@@ -66,6 +66,7 @@ void peer_maybe_forget(struct transport *t, struct peer *p)
 static void peer_fail(struct transport *t, struct peer *p, const char *why)
 {
     peer_stop_connecting(p);
+    p->overflow = 0;
     evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
     node_remote_down(t->node, p->id, why);
     peer_maybe_forget(t, p);
@@ -85,6 +86,14 @@ void peer_try(struct peer *p)
         peer_stop_connecting(p);
         return;
     }
+    if (p->overflow) {
+        char why[160];
+        snprintf(why, sizeof why, "more than %zu bytes queued while connecting",
+                 admit_out_limit(t));
+        aemp_log(4, "messages to %s dropped: %s", p->id, why);
+        peer_fail(t, p, why);
+        return;
+    }
     if (now_of(t) - p->connect_since >= t->monitor_timeout) {
         char why[160];
         snprintf(why, sizeof why, "%s within %g s",
@@ -96,7 +105,9 @@ void peer_try(struct peer *p)
     int n = cJSON_GetArraySize(p->addrs);
     if (n > 0) {
         const cJSON *a = cJSON_GetArrayItem(p->addrs, (int)(p->next_addr++ % (unsigned)n));
-        if (cJSON_IsString(a)) conn_dial(t, a->valuestring, p->id, NULL);
+        /* learned addresses are dialed at a bounded rate: a peer cannot
+         * make us flood a host of its choosing */
+        if (cJSON_IsString(a) && admit_dial_ok(t)) conn_dial(t, a->valuestring, p->id, NULL);
     }
 }
 
@@ -194,6 +205,19 @@ static void free_text(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
+/* 1 when `len` more bytes may wait for a node being connected to; else the
+ * node is marked and reported down from its next tick (never inside a send)
+ * and its messages are dropped until then. */
+static int queue_room(struct peer *p, size_t len)
+{
+    if (p->overflow) return 0;
+    if (evbuffer_get_length(p->queue) + len <= admit_out_limit(p->t)) return 1;
+    p->overflow = 1;
+    peer_connect_start(p);
+    if (p->tick) event_active(p->tick, 0, 0);
+    return 0;
+}
+
 /* Encode msg (taken; with `name` in front unless NULL) into the transport's
  * scratch and queue it for nodeid. A text longer than OUT_COPY_MAX is not
  * copied: its block goes to the connection (or queue) as it is. */
@@ -215,6 +239,7 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
     p->stats.bytes_out += b->len;
     t->stats.msgs_out++;
     t->stats.bytes_out += b->len;
+    if (!p->conn && !queue_room(p, b->len)) return;
     if (b->len > OUT_COPY_MAX) {
         char *text = b->data;
         size_t len = b->len;
@@ -303,8 +328,10 @@ void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON
     if (!p) return;
     cJSON *dup = cJSON_CreateArray();
     const cJSON *a;
+    int n = 0;
+    /* a node has a few addresses; a peer cannot make us keep thousands */
     cJSON_ArrayForEach(a, addrs)
-    if (cJSON_IsString(a)) addrs_add_unique(dup, a->valuestring);
+    if (cJSON_IsString(a) && n++ < TRANSPORT_MAX_ADDRS) addrs_add_unique(dup, a->valuestring);
     int had = cJSON_GetArraySize(p->addrs);
     cJSON_Delete(p->addrs);
     p->addrs = dup;

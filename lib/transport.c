@@ -29,6 +29,7 @@
 void conn_free(struct conn *c)
 {
     struct transport *t = c->t;
+    admit_done(c);
     dirty_unlink(c);
     if (c->prev) c->prev->next = c->next;
     else t->conns = c->next;
@@ -65,8 +66,10 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     const char *who = c->peer_id ? c->peer_id : c->want_id ? c->want_id : "?";
-    aemp_log(level, "connection %s %s (%s) closed: %s", c->outgoing ? "to" : "from",
-             c->addr ? c->addr : "?", who, why);
+    /* strangers cannot make us write a line per connection */
+    if (!c->preauth_host || admit_log_ok(c->t))
+        aemp_log(level, "connection %s %s (%s) closed: %s", c->outgoing ? "to" : "from",
+                 c->addr ? c->addr : "?", who, why);
     if (c->seed) c->seed->dialing = 0;
     struct peer *p = c->peer;
     const char *pid = c->peer_id ? c->peer_id : c->want_id;
@@ -129,7 +132,7 @@ void send_greeting(struct conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "%s\n%s\n", c->l1, c->nonce);
     c->state = C_GREET;
-    arm_timer(c, t->monitor_timeout);
+    arm_timer(c, t->handshake_timeout);
 }
 
 /* Read one line of at most HS_MAX_LINE bytes from `in`: 1 with *line (new
@@ -360,6 +363,7 @@ void conn_announce(struct conn *c)
     p->stats.connects++;
     t->stats.connects++;
     p->up_since = now_of(t);
+    admit_done(c);
     peer_stop_connecting(p);
     if (c->outgoing && c->addr) addrs_add_unique(p->addrs, c->addr);
     if (c->seed) {
@@ -480,7 +484,7 @@ static void process(struct conn *c)
             if (!c->r1) c->r1 = line;
             else c->r2 = line;
         }
-        arm_timer(c, c->t->monitor_timeout); /* progress */
+        arm_timer(c, c->t->handshake_timeout); /* progress */
         on_greeting(c);
     }
     if (c->dead) return;
@@ -563,7 +567,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     struct transport *t = c->t;
     if (c->state != C_UP) {
-        conn_close(c, 5, "handshake made no progress for %g s", t->monitor_timeout);
+        conn_close(c, 5, "handshake made no progress for %g s",
+                   c->state == C_CONNECTING ? t->monitor_timeout : t->handshake_timeout);
         return;
     }
     /* Keepalive of listener-less nodes: "[]" after monitor_timeout of silence. */
@@ -677,6 +682,10 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     if (!t->listen_addrs || !t->wflush) return AEMP_ENOMEM;
     t->monitor_timeout = num_of(cfg, "monitor_timeout", 30);
     if (t->monitor_timeout <= 0) t->monitor_timeout = 30;
+    /* A handshake is a few round trips: strangers may hold a connection
+     * for this long, shorter than monitor_timeout. */
+    t->handshake_timeout = t->monitor_timeout < 10 ? t->monitor_timeout : 10;
+    if (admit_start(t)) return AEMP_ENOMEM;
     t->connect_interval = num_of(cfg, "connect_interval", 2);
     if (t->connect_interval <= 0) t->connect_interval = 2;
     double mm = num_of(cfg, "max_message_size", DEFAULT_MAX_MESSAGE);
@@ -726,6 +735,7 @@ void transport_free(struct aemp_node *node)
     node->transport = NULL;
     while (t->conns)
         conn_free(t->conns);
+    admit_free(t);
     size_t it = 0;
     const char *k;
     void *v;

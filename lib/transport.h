@@ -32,7 +32,11 @@ int transport_is_up(struct aemp_node *node, const char *nodeid);
 void transport_up_nodes(struct aemp_node *node, cJSON *arr);
 void transport_known_nodes(struct aemp_node *node, cJSON *arr);
 
-/* Remember `addrs` (borrowed array of "host:port") as ways to reach `nodeid`. */
+/* At most this many addresses are kept per node. */
+#define TRANSPORT_MAX_ADDRS 16
+
+/* Remember `addrs` (borrowed array of "host:port") as ways to reach `nodeid`
+ * (the first TRANSPORT_MAX_ADDRS). */
 void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs);
 
 /* 1 when `nodeid` was reached through one of the configured seed addresses

@@ -62,6 +62,8 @@ struct conn {
     struct conn *cnext, *cprev;  /* in that list */
     int remote_c;                /* the remote is an aemp-c node */
     char *dataconn_id;           /* a data connection (dataconn.c): its ID */
+    char *preauth_host;          /* incoming, not yet up: counted under this host (admit.c) */
+    int doomed;                  /* output over the high-water mark: closes at the flush */
 };
 
 struct peer {
@@ -79,6 +81,7 @@ struct peer {
     int settling;            /* pick_settle() is closing the losers */
     double up_since;         /* when conn came up */
     struct stats_counts stats; /* this node's traffic and connections (stats.h) */
+    int overflow;            /* the queue hit the high-water mark: fail at the tick */
 };
 
 struct seed {
@@ -113,6 +116,8 @@ struct transport {
     struct event *wflush;     /* writes them, once per loop turn */
     struct stats_counts stats; /* all nodes' traffic and connections (stats.h) */
     double started;            /* when transport_start() ran, for the uptime */
+    struct admit *admit;      /* caps and rate limits (admit.c) */
+    double handshake_timeout; /* min(10 s, monitor_timeout) */
 };
 
 static inline double now_of(struct transport *t)
@@ -200,5 +205,24 @@ void addr_text(const struct sockaddr *sa, char *buf, size_t len);
 void addrs_add_unique(cJSON *arr, const char *s);
 /* Listen on every bind of `binds`; fills t->lis and t->listen_addrs. */
 int start_listeners(struct transport *t, const cJSON *binds, char *err, size_t errlen);
+
+/* ---- admit.c: caps and rate limits ---- */
+
+int admit_start(struct transport *t);
+void admit_free(struct transport *t);
+/* A connection was accepted from `sa`: 0 to go on (counted until
+ * admit_done), -1 when a pre-auth cap refuses it (logged, rate-limited). */
+int admit_incoming(struct conn *c, const struct sockaddr *sa);
+/* `c` authenticated or closes: it no longer counts as pre-auth. */
+void admit_done(struct conn *c);
+/* The listener's error callback: pauses accepting when out of descriptors. */
+void admit_listener_error(struct evconnlistener *l, void *arg);
+/* 1 when a line about an unauthenticated peer may be logged now. */
+int admit_log_ok(struct transport *t);
+/* 1 when a dial to a learned address may start now. */
+int admit_dial_ok(struct transport *t);
+/* Bytes of unwritten output (or of a queue while connecting) above which a
+ * peer is dropped. */
+size_t admit_out_limit(const struct transport *t);
 
 #endif
