@@ -10,7 +10,15 @@
 #include "nettest.h"
 #include "node.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,6 +220,529 @@ static void test_global_connect_only_for_caller(void)
     event_base_free(base);
 }
 
+/* ------------------------------------------------- strangers (section 3a) */
+
+/* A non-blocking connection to 127.0.0.1:port from 127.0.0.src; -1 on
+ * failure. The connect completes from the loop (run_until). */
+static int raw_dial(int port, int src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK - 1 + (uint32_t)src);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if ((src != 1 && bind(fd, (struct sockaddr *)&me, sizeof me)) ||
+        (connect(fd, (struct sockaddr *)&sa, sizeof sa) && errno != EINPROGRESS)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1: the node sent its greeting and the socket is open; 0: closed; -1:
+ * nothing yet. */
+static int raw_state(int fd)
+{
+    char b[512];
+    ssize_t k = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    if (k > 0) {
+        /* drain, then see whether a close follows the greeting */
+        while ((k = recv(fd, b, sizeof b, MSG_DONTWAIT)) > 0) {}
+        return k == 0 ? 0 : 1;
+    }
+    if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return 0;
+    return -1;
+}
+
+/* n connections from hosts 127.0.0.(first + i % hosts), in batches that
+ * the node's accept queue (128) holds, the loop running in between. */
+static void dial_many(struct event_base *base, int *fds, int n, int port, int first, int hosts)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = raw_dial(port, first + i % hosts);
+        if (i % 50 == 49) run_until(base, NULL, 0, 0.05);
+    }
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Count connections that got a greeting (still open) and that were closed
+ * without one, after the loop ran long enough for every connect. */
+static void classify(struct event_base *base, const int *fds, int n, int *open, int *closed)
+{
+    *open = *closed = 0;
+    int undecided = n;
+    double dl = now() + 10;
+    while (undecided && now() < dl) {
+        run_until(base, NULL, 0, 0.05);
+        undecided = 0;
+        for (int i = 0; i < n; i++) {
+            if (fds[i] < 0) continue;
+            int st = raw_state(fds[i]);
+            if (st < 0) undecided++;
+        }
+    }
+    /* once every socket has news, classify them (a greeting then EOF is a
+     * refused one: the node never greets a refused connection, though) */
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0) continue;
+        char b[16];
+        ssize_t k = recv(fds[i], b, sizeof b, MSG_DONTWAIT | MSG_PEEK);
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            if (k < 0 && getenv("LIMITS_DEBUG")) fprintf(stderr, "# %d: %s\n", i, strerror(errno));
+            (*closed)++;
+        } else {
+            (*open)++;
+        }
+    }
+}
+
+/* One host may hold 64 connections in the handshake, all hosts together
+ * 512: more are closed at once, without a greeting; other hosts still get
+ * in while one host is at its cap. */
+static void test_preauth_caps(void)
+{
+    raise_fd_limit();
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "cap-a", 1, NULL, "s3cret", NULL, 30);
+    int port = atoi(strrchr(addr_of(a), ':') + 1);
+    enum { ONE = 100, MANY = 600 };
+    static int fds[MANY];
+    dial_many(base, fds, ONE, port, 1, 1);
+    int open = 0, closed = 0;
+    classify(base, fds, ONE, &open, &closed);
+    printf("# one host, %d connections: %d greeted, %d refused\n", ONE, open, closed);
+    CHECK_INT(open, 64);
+    CHECK_INT(closed, ONE - 64);
+    /* another host is not affected */
+    int other = raw_dial(port, 2), o2 = 0, c2 = 0;
+    classify(base, &other, 1, &o2, &c2);
+    CHECK_INT(o2, 1);
+    close(other);
+    for (int i = 0; i < ONE; i++) close(fds[i]);
+    run_until(base, NULL, 0, 0.2); /* the node sees them close */
+    /* 600 from 10 hosts (60 each, under the per-host cap): 512 in all */
+    dial_many(base, fds, MANY, port, 3, 10);
+    classify(base, fds, MANY, &open, &closed);
+    printf("# ten hosts, %d connections: %d greeted, %d refused\n", MANY, open, closed);
+    CHECK_INT(open, 512);
+    CHECK_INT(closed, MANY - 512);
+    for (int i = 0; i < MANY; i++) close(fds[i]);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+/* Lines written to fd 2 while fn runs (stderr goes to a file meanwhile);
+ * the lines containing `needle` are counted. */
+static int count_log_lines(void (*fn)(void *), void *arg, const char *needle)
+{
+    char path[] = "/tmp/aemp-limits-log.XXXXXX";
+    int lf = mkstemp(path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(lf, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, needle)) n++;
+    if (f) fclose(f);
+    close(lf);
+    unlink(path);
+    return n;
+}
+
+struct garbage_run {
+    struct event_base *base;
+    int port, closed;
+};
+
+/* 300 strangers each send a garbage greeting and are closed. */
+static void garbage_greetings(void *arg)
+{
+    struct garbage_run *g = arg;
+    enum { N = 300 };
+    static int fds[N];
+    dial_many(g->base, fds, N, g->port, 2, 10);
+    /* each sends its garbage once connected */
+    int sent[N] = {0}, left = N;
+    double dl = now() + 10;
+    while (left && now() < dl) {
+        run_until(g->base, NULL, 0, 0.02);
+        for (int i = 0; i < N; i++)
+            if (!sent[i] && fds[i] >= 0 && send(fds[i], "garbage\nmore\n", 13, MSG_NOSIGNAL) == 13) {
+                sent[i] = 1;
+                left--;
+            }
+    }
+    int open = 0;
+    classify(g->base, fds, N, &open, &g->closed);
+    for (int i = 0; i < N; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+/* 300 failed handshakes from strangers write a bounded number of lines
+ * (one per connection before). */
+static void test_preauth_log_rate_limited(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "log-a", 1, NULL, "s3cret", NULL, 30);
+    struct garbage_run g = {base, atoi(strrchr(addr_of(a), ':') + 1), 0};
+    int lines = count_log_lines(garbage_greetings, &g, "closed");
+    printf("# 300 garbage greetings: %d closed, %d log lines about them\n", g.closed, lines);
+    CHECK_INT(g.closed, 300);
+    CHECK(lines >= 1);
+    CHECK(lines <= 60);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+/* With monitor_timeout 30 a silent stranger is dropped after the 10 s
+ * handshake timeout, not after 30 s. */
+static void test_handshake_timeout_10s(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "hs-a", 1, NULL, "s3cret", NULL, 30);
+    int port = atoi(strrchr(addr_of(a), ':') + 1);
+    int fd = raw_dial(port, 1);
+    double t0 = now(), closed_at = -1;
+    char b[512];
+    while (now() - t0 < 15 && closed_at < 0) {
+        run_until(base, NULL, 0, 0.1);
+        ssize_t k;
+        while ((k = recv(fd, b, sizeof b, MSG_DONTWAIT)) > 0) {}
+        if (k == 0) closed_at = now() - t0;
+    }
+    printf("# silent stranger closed after %.2f s\n", closed_at);
+    CHECK(closed_at >= 9.5);
+    CHECK(closed_at <= 14); /* generous: a busy machine runs timers late */
+    close(fd);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+/* CPU seconds (user + system) used so far by process `pid`. */
+static double cpu_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* fields after the name: state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A node process with a limit of 64 descriptors, stderr to `logpath`,
+ * writing its listen port to `wfd`. */
+static void fdlimit_child(int wfd, const char *logpath)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int lf = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(lf, 2);
+    close(lf);
+    struct rlimit rl = {64, 64};
+    setrlimit(RLIMIT_NOFILE, &rl);
+    alarm(60);
+    struct event_base *base = event_base_new();
+    aemp_node *n = mknode(base, "fd-a", 1, NULL, "s3cret", NULL, 30);
+    int port = atoi(strrchr(addr_of(n), ':') + 1);
+    if (write(wfd, &port, sizeof port) != sizeof port) _exit(4);
+    close(wfd);
+    aemp_node_run(n);
+    _exit(0);
+}
+
+/* Out of descriptors the node pauses accepting (one log line) instead of
+ * spinning on accept(): little CPU and few log lines while 150 connections
+ * wait, and it accepts again once descriptors are free. */
+static void test_emfile_pauses_accept(void)
+{
+    raise_fd_limit();
+    char logpath[] = "/tmp/aemp-limits-emfile.XXXXXX";
+    int lf = mkstemp(logpath);
+    close(lf);
+    int pfd[2];
+    CHECK_INT(pipe(pfd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        fdlimit_child(pfd[1], logpath);
+    }
+    close(pfd[1]);
+    int port = 0;
+    if (read(pfd[0], &port, sizeof port) != sizeof port) port = 0;
+    close(pfd[0]);
+    CHECK(port > 0);
+    enum { N = 150 };
+    int fds[N];
+    for (int i = 0; i < N; i++) fds[i] = raw_dial(port, 2 + i % 5); /* under the host cap */
+    /* let the node hit the limit, then measure 3 s of its life */
+    usleep(500000);
+    double c0 = cpu_of(pid), t0 = now();
+    usleep(3000000);
+    double cpu = cpu_of(pid) - c0, wall = now() - t0;
+    int lines = 0;
+    char line[1024];
+    FILE *f = fopen(logpath, "r");
+    while (f && fgets(line, sizeof line, f)) lines++;
+    if (f) fclose(f);
+    printf("# 150 connections to a node limited to 64 fds: %.2f s CPU in %.2f s, %d log lines\n",
+           cpu, wall, lines);
+    CHECK(cpu >= 0 && cpu < 0.5 * wall);
+    CHECK(lines < 50);
+    /* free the descriptors: a new stranger is greeted again */
+    for (int i = 0; i < N; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    int fresh = raw_dial(port, 9), greeted = 0;
+    double dl = now() + 5;
+    struct pollfd pf = {.fd = fresh, .events = POLLIN};
+    while (!greeted && now() < dl)
+        if (poll(&pf, 1, 100) == 1) greeted = raw_state(fresh) == 1;
+    CHECK(greeted);
+    close(fresh);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(logpath);
+}
+
+/* ------------------------------------------- what peers can make us hold */
+
+struct downrec {
+    int downs;
+    char reason[256];
+    char node[64];
+};
+
+static void down_rec(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud)
+{
+    (void)node;
+    struct downrec *d = ud;
+    if (up) return;
+    d->downs++;
+    snprintf(d->node, sizeof d->node, "%s", nodeid);
+    const cJSON *text = cJSON_GetArrayItem(reason, 2);
+    snprintf(d->reason, sizeof d->reason, "%s", cJSON_IsString(text) ? text->valuestring : "?");
+}
+
+/* A node with max_message_size 1 MB listening on 127.0.0.1 (output bound:
+ * 16 MB). */
+static aemp_node *mknode_small(struct event_base *base, const char *id, const char *seed)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", id);
+    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
+    if (!seed) cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
+    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
+    if (seed) cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
+    cJSON_AddStringToObject(cfg, "secret", "s3cret");
+    cJSON_AddNumberToObject(cfg, "monitor_timeout", 30);
+    cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
+    cJSON_AddNumberToObject(cfg, "max_message_size", 1 << 20);
+    const char *auth[] = {"hmac_md6_64_256"}, *framing[] = {"json"};
+    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(auth, 1));
+    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(auth, 1));
+    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+    aemp_node *n = aemp_node_new(base);
+    char err[256];
+    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
+    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
+    CHECK_INT(rc, 0);
+    cJSON_Delete(cfg);
+    return n;
+}
+
+/* A 64 KB message for `port`. */
+static cJSON *big_msg(void)
+{
+    static char *blob;
+    if (!blob) {
+        blob = malloc(65536);
+        memset(blob, 'x', 65535);
+        blob[65535] = 0;
+    }
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString(blob));
+    return m;
+}
+
+/* A peer that stops reading (SIGSTOP) is dropped once 16 MB of output wait
+ * (4 x max_message_size, at least 16 MB), with a reason saying so; before
+ * the bound nothing stopped the node from buffering everything. */
+static void test_output_high_water_mark(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_small(base, "hwm-a", NULL);
+    char seed[128];
+    snprintf(seed, sizeof seed, "%s", addr_of(a));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        alarm(60);
+        struct event_base *cb = event_base_new();
+        aemp_node *b = mknode_small(cb, "hwm-b", seed);
+        aemp_node_run(b);
+        _exit(0);
+    }
+    double dl = now() + 10;
+    while (!aemp_node_is_up(a, "hwm-b") && now() < dl) run_until(base, NULL, 0, 0.05);
+    CHECK(aemp_node_is_up(a, "hwm-b"));
+    kill(pid, SIGSTOP);
+    struct downrec d = {0};
+    aemp_guard *g = NULL;
+    aemp_mon_nodes(a, down_rec, &d, &g);
+    size_t sent = 0;
+    dl = now() + 20;
+    while (!d.downs && sent < (64u << 20) && now() < dl) {
+        for (int i = 0; i < 16; i++) aemp_snd(a, "hwm-b#sink", big_msg());
+        sent += 16 * 65536;
+        run_until(base, NULL, 0, 0.01);
+    }
+    run_until(base, &d.downs, 1, 2);
+    printf("# stopped peer: dropped after %zu MB sent: %s\n", sent >> 20, d.reason);
+    CHECK_INT(d.downs, 1);
+    CHECK(strstr(d.reason, "does not read") != NULL);
+    CHECK(sent <= (40u << 20));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    aemp_guard_free(g);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+/* Messages for a node that is still being connected to wait in a queue
+ * bounded like output: past it the node is reported down at once with that
+ * reason (the messages are lost, monitors say so), not after
+ * monitor_timeout. */
+static void test_connecting_queue_bound(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_small(base, "q-a", NULL);
+    /* an address where nothing answers the handshake: a listener that never
+     * accepts */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK_INT(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    listen(l, 1);
+    getsockname(l, (struct sockaddr *)&sa, &sl);
+    char addr[64];
+    snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", ntohs(sa.sin_port));
+    cJSON *addrs = json(addr);
+    transport_set_addrs(a, "q-ghost", addrs);
+    cJSON_Delete(addrs);
+    struct downrec d = {0};
+    struct rec m = {0};
+    aemp_guard *g = NULL;
+    aemp_mon_nodes(a, down_rec, &d, &g);
+    aemp_mon(a, "q-ghost#p", rec_mon, &m, NULL);
+    double t0 = now();
+    for (int i = 0; i < 400 && !d.downs; i++) { /* 25 MB */
+        aemp_snd(a, "q-ghost#p", big_msg());
+        if (i % 50 == 0) run_until(base, NULL, 0, 0.01);
+    }
+    run_until(base, &m.calls, 1, 5);
+    double took = now() - t0;
+    printf("# queue for a connecting node: down after %.2f s: %s\n", took, d.reason);
+    CHECK_INT(d.downs, 1);
+    CHECK(strstr(d.reason, "queued while connecting") != NULL);
+    CHECK_INT(m.calls, 1);
+    CHECK(took < 10);
+    close(l);
+    rec_free(&m);
+    aemp_guard_free(g);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+struct accepts {
+    int fd, n;
+};
+
+static void count_accept(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct accepts *ac = arg;
+    int c;
+    while ((c = accept(fd, NULL, NULL)) >= 0) {
+        ac->n++;
+        close(c);
+    }
+}
+
+/* One Global "nodes" message naming 5,000 unknown nodes, all at one address
+ * (a host the sender wants flooded): the node dials it at a bounded rate
+ * and keeps at most 1,024 of those nodes. */
+static void test_reflection_bounded(void)
+{
+    raise_fd_limit();
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "refl-a", 1, NULL, "s3cret", NULL, 30);
+    aemp_node *b = mknode(base, "refl-b", 0, addr_of(a), "s3cret", NULL, 30);
+    double dl = now() + 5;
+    while (!aemp_node_is_up(b, "refl-a") && now() < dl) run_until(base, NULL, 0, 0.05);
+    struct accepts ac = {socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), 0};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK_INT(bind(ac.fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    listen(ac.fd, 1024);
+    getsockname(ac.fd, (struct sockaddr *)&sa, &sl);
+    struct event *ev = event_new(base, ac.fd, EV_READ | EV_PERSIST, count_accept, &ac);
+    event_add(ev, NULL);
+    /* b is allowed a rendezvous port on a as itself */
+    char *rp = aemp_spawn(b, "refl-a", "AnyEvent::MP::Global::connect", json("[0,\"refl-b\"]"));
+    cJSON *nodes = cJSON_CreateObject();
+    char victim[64], id[32];
+    snprintf(victim, sizeof victim, "127.0.0.1:%d", ntohs(sa.sin_port));
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof id, "ghost-%d", i);
+        cJSON *v = cJSON_CreateArray();
+        cJSON_AddItemToArray(v, cJSON_CreateString(victim));
+        cJSON_AddItemToObject(nodes, id, v);
+    }
+    cJSON *msg = cJSON_CreateArray();
+    cJSON_AddItemToArray(msg, cJSON_CreateString("nodes"));
+    cJSON_AddItemToArray(msg, nodes);
+    aemp_snd(b, rp, msg);
+    run_until(base, NULL, 0, 3);
+    cJSON *known = aemp_known_nodes(a);
+    int nknown = cJSON_GetArraySize(known);
+    cJSON_Delete(known);
+    printf("# 5,000 ghost nodes at one address: %d dials in 3 s, %d nodes known\n", ac.n, nknown);
+    CHECK(ac.n <= 200);
+    CHECK(nknown <= 1024 + 10);
+    CHECK(aemp_node_is_up(b, "refl-a"));
+    event_free(ev);
+    close(ac.fd);
+    free(rp);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
 /* The Perl 1.30 reference, or NULL when this machine has none. */
 static const char *perl_lib(void)
 {
@@ -319,4 +850,7 @@ static void test_nul_perl_roundtrip(void)
 
 T_MAIN(T(test_deep_message_keeps_link), T(test_nul_survives_echo),
        T(test_node_down_cost_independent_of_other_monitors),
-       T(test_global_connect_only_for_caller), T(test_nul_perl_roundtrip))
+       T(test_global_connect_only_for_caller), T(test_nul_perl_roundtrip), T(test_preauth_caps),
+       T(test_preauth_log_rate_limited), T(test_handshake_timeout_10s),
+       T(test_emfile_pauses_accept), T(test_output_high_water_mark),
+       T(test_connecting_queue_bound), T(test_reflection_bounded))
