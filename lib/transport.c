@@ -291,6 +291,7 @@ static void on_auth(struct conn *c, const char *line)
         conn_close(c, 5, "peer sends framing %s, we only read json", a.framing);
     } else {
         c->untrusted = untrusted;
+        admit_done(c); /* no longer a stranger */
         if (c->dataconn_id) dataconn_handoff(c);
         else pick_authed(c);
     }
