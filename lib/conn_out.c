@@ -29,6 +29,16 @@ static void dirty_link(struct conn *c)
     event_active(c->t->wflush, 0, 0);
 }
 
+/* A peer that does not read while its socket is full is closed from the
+ * next flush once its output passes the high-water mark. */
+static void check_high_water(struct conn *c)
+{
+    if (c->backlog && pending_out(c) > admit_out_limit(c->t)) {
+        c->doomed = 1;
+        if (!c->dirty) dirty_link(c);
+    }
+}
+
 /* Append `len` bytes of framed output to the connection. A peer that does
  * not read while its socket is full is dropped once its output passes the
  * high-water mark (from the flush, never inside a send). */
@@ -42,10 +52,7 @@ void conn_write(struct conn *c, const char *data, size_t len)
     } else {
         bufferevent_write(c->bev, data, len);
     }
-    if (c->backlog && pending_out(c) > admit_out_limit(c->t)) {
-        c->doomed = 1;
-        if (!c->dirty) dirty_link(c);
-    }
+    check_high_water(c);
 }
 
 static void free_text(const void *data, size_t len, void *arg)
@@ -57,7 +64,7 @@ static void free_text(const void *data, size_t len, void *arg)
  * it once written, so it is written straight from where it was encoded. */
 void conn_write_owned(struct conn *c, char *data, size_t len)
 {
-    if (c->dead) {
+    if (c->dead || c->doomed) {
         free(data);
         return;
     }
@@ -68,6 +75,7 @@ void conn_write_owned(struct conn *c, char *data, size_t len)
         return;
     }
     if (c->tls) event_active(c->flush_ev, 0, 0);
+    check_high_water(c);
 }
 
 void flush_cb(evutil_socket_t fd, short what, void *arg)
