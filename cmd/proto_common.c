@@ -184,6 +184,37 @@ int cleanup(struct pst *st, aemp_guard *timer_guard, int status)
     return status;
 }
 
+/* What our node's own connections ran into (its handshake failure
+ * counters), most telling first, as the end of a sentence. */
+static const char *handshake_cause(aemp_node *node)
+{
+    static const struct {
+        const char *cause, *text;
+    } causes[] = {
+        {"auth", "authentication failed: the seed and this node have different secrets"},
+        {"tls", "the TLS handshake failed: the certificates do not share a CA"},
+        {"closed_by_peer", "the seed closed the connection during the handshake: it refused our "
+                           "secret or certificate"},
+        {"protocol", "the seed does not speak this protocol"},
+        {"timeout", "the handshake made no progress"},
+        {"connect", "the connection was refused or the address is unreachable (is the seed "
+                    "running?)"},
+    };
+    cJSON *s = aemp_stats(node);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(s, "total"), "handshake_failure_causes");
+    const char *text = "unreachable, not running, or refused our secret";
+    for (size_t i = 0; i < sizeof causes / sizeof causes[0]; i++) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, causes[i].cause);
+        if (cJSON_IsNumber(n) && n->valuedouble > 0) {
+            text = causes[i].text;
+            break;
+        }
+    }
+    cJSON_Delete(s);
+    return text;
+}
+
 char *why_no_answer(struct pst *st)
 {
     char buf[1024];
@@ -215,10 +246,8 @@ char *why_no_answer(struct pst *st)
                  "this node cannot find it; set them with `aemp seeds HOST:PORT`",
                  nodeid, st->timeout);
     else if (cJSON_GetArraySize(up) == 0)
-        snprintf(buf, sizeof buf,
-                 "cannot reach %s within %g s: no seed answered (%s): unreachable, not "
-                 "running, or refused our secret",
-                 nodeid, st->timeout, seedtext ? seedtext : "?");
+        snprintf(buf, sizeof buf, "cannot reach %s within %g s: no seed answered (%s): %s",
+                 nodeid, st->timeout, seedtext ? seedtext : "?", handshake_cause(st->node));
     else
         snprintf(buf, sizeof buf,
                  "cannot reach %s within %g s: the seeds answered, but %s did not come up: "

@@ -35,7 +35,11 @@ timed() {
 dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
 
 # what a command says when its target's node never came up (no seed answered)
-noseed() { echo "cannot reach $1 within $2 s: no seed answered ([\"127.0.0.1:$P1\"]): unreachable, not running, or refused our secret"; }
+# (nothing listening: the connection is refused; a wrong secret: the
+# authentication fails)
+REFUSED="the connection was refused or the address is unreachable (is the seed running?)"
+AUTHFAIL="authentication failed: the seed and this node have different secrets"
+noseed() { echo "cannot reach $1 within $2 s: no seed answered ([\"127.0.0.1:$P1\"]): ${3:-$REFUSED}"; }
 
 # --- usage errors: exit 2 and one line naming what is missing
 expect_status "snd without PORT" 2 "$AEMP" snd
@@ -190,7 +194,7 @@ out_is "trace n2: same network" "$WANT_TRACE"
 # a wrong secret: refused, bounded failure
 expect_status "aemp profile with another secret" 0 "$AEMP" profile aemp setsecret not-the-secret
 timed expect_status "snd with a wrong secret" 1 "$AEMP" snd --timeout 2 n1 info
-err_has "snd with a wrong secret: message" "aemp: snd: $(noseed n1 2)"
+err_has "snd with a wrong secret: message" "aemp: snd: $(noseed n1 2 "$AUTHFAIL")"
 took_at_most "snd with a wrong secret: bounded" 4
 expect_status "aemp profile: secret removed again" 0 "$AEMP" profile aemp delsecret
 

@@ -77,7 +77,7 @@ err_has "--timeout=0: message" "aemp: trace: --timeout wants a positive number o
 
 # --- no node there: --timeout after the positional argument is accepted,
 # and the failure says no seed answered (not "still alive")
-NOSEED="no seed answered ([\"127.0.0.1:$P1\"]): unreachable, not running, or refused our secret"
+NOSEED="no seed answered ([\"127.0.0.1:$P1\"]): the connection was refused or the address is unreachable (is the seed running?)"
 timed expect_status "mon PORT --timeout 1, nobody there" 1 "$AEMP" mon n1#x --timeout 1
 err_has "mon, nobody there: message" "aemp: mon: cannot reach n1 within 1 s: $NOSEED"
 took_at_most "mon, nobody there: bounded" 3

@@ -45,7 +45,8 @@ err_is "top --count 0: message" "aemp: top: --count wants a positive number, not
 expect_status "stats --count without --watch" 2 "$AEMP" stats --count 2 n1
 expect_status "stats: nobody there" 1 "$AEMP" stats --timeout 1 n1
 err_is "stats: nobody there: message" "aemp: stats: cannot reach n1 within 1 s: no seed answered \
-([\"127.0.0.1:$P1\"]): unreachable, not running, or refused our secret"
+([\"127.0.0.1:$P1\"]): the connection was refused or the address is unreachable (is the seed \
+running?)"
 
 if [ ! -f "$RECV_SO" ]; then
     fail "examples built" "$RECV_SO missing"

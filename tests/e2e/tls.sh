@@ -35,7 +35,7 @@ PERL_ANYEVENT_MP_RC=$other_rc expect_status "another certificate is refused" 1 \
 # the node logs it, whichever side verified first: "the peer's certificate
 # was refused" or "the peer refused our certificate"
 check "refused with a clear log line" grep -Eq "certificate was refused|refused our certificate" "$T_DIR/a.log"
-check "the refused client says what failed" grep -q "cannot reach tls-a" "$T_DIR/last.err"
+check "the refused client says what failed" grep -Eq "cannot reach tls-a .*(the TLS handshake failed: the certificates do not share a CA|the seed closed the connection during the handshake)" "$T_DIR/last.err"
 
 # A second node with the shared certificate joins and both see each other.
 port2=$(free_port)
