@@ -365,7 +365,8 @@ static void pingpong(aemp_node *node, struct event_base *base, struct child *c, 
     free(raw);
 }
 
-static void bench_oneway_pingpong(struct event_base *base, struct child *c)
+/* With only > 0: just the one-way figure of that size (for profiling). */
+static void bench_oneway_pingpong(struct event_base *base, struct child *c, long only)
 {
     aemp_node *node = bench_node(base, "bench-tx", 0, c->addr, 0.2);
     if (!cal_info(node, base, c->id, 10)) {
@@ -373,12 +374,16 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c)
         aemp_node_free(node);
         return;
     }
-    oneway(node, base, c, 16, 1000000);
-    oneway(node, base, c, 1024, 200000);
-    oneway(node, base, c, 65536, 4000);
-    oneway(node, base, c, 1 << 20, 250);
-    pingpong(node, base, c, 0);
-    pingpong(node, base, c, 1);
+    static const struct {
+        size_t size;
+        long n;
+    } runs[] = {{16, 1000000}, {1024, 200000}, {65536, 4000}, {1 << 20, 250}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
+        if (!only || (size_t)only == runs[i].size) oneway(node, base, c, runs[i].size, runs[i].n);
+    if (!only) {
+        pingpong(node, base, c, 0);
+        pingpong(node, base, c, 1);
+    }
     aemp_node_free(node);
     run_until(base, NULL, 0, 0.01);
 }
@@ -470,18 +475,22 @@ static void bench_conn_memory(struct event_base *base, struct child *c)
     for (int i = 0; i < N_CONN; i++) aemp_node_free(nodes[i]);
 }
 
-int main(void)
+/* bench_remote [SIZE]: everything, or only the one-way run of SIZE bytes. */
+int main(int argc, char **argv)
 {
+    long only = argc > 1 ? atol(argv[1]) : 0;
     signal(SIGPIPE, SIG_IGN);
     /* every listener first, while this process has no node */
     struct child c[3];
     for (int k = 0; k < 3; k++) start_listener(&c[k], k);
     alarm(600);
     struct event_base *base = event_base_new();
-    bench_oneway_pingpong(base, &c[0]);
-    bench_remote_spawn(base, &c[0]);
-    bench_handshake(base, &c[1]);
-    bench_conn_memory(base, &c[2]);
+    bench_oneway_pingpong(base, &c[0], only);
+    if (!only) {
+        bench_remote_spawn(base, &c[0]);
+        bench_handshake(base, &c[1]);
+        bench_conn_memory(base, &c[2]);
+    }
     event_base_free(base);
     for (int k = 0; k < 3; k++) {
         kill(c[k].pid, SIGTERM);

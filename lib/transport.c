@@ -524,8 +524,13 @@ static void process(struct conn *c)
         free(line);
         if (c->dead) return;
     }
-    if (c->state == C_UP) read_frames(c, in);
-    if (c->state == C_UP && !c->dead) read_more(c);
+    if (c->state == C_UP) {
+        /* libevent's read stops at 4 KB: only a full one says more may wait
+         * (small messages cost no extra recv(2)) */
+        size_t had = evbuffer_get_length(in);
+        read_frames(c, in);
+        if (had >= 4096 && !c->dead) read_more(c);
+    }
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
