@@ -248,9 +248,13 @@ int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_
 
 char *core_port_id(const char *nodeid, const char *name)
 {
-    size_t n = strlen(nodeid) + strlen(name) + 2;
-    char *id = malloc(n);
-    if (id) snprintf(id, n, "%s#%s", nodeid, name);
+    size_t a = strlen(nodeid), b = strlen(name);
+    char *id = malloc(a + b + 2);
+    if (id) {
+        memcpy(id, nodeid, a);
+        id[a] = '#';
+        memcpy(id + a + 1, name, b + 1);
+    }
     return id;
 }
 
@@ -281,7 +285,10 @@ void core_new_name(aemp_node *node, int spawn, char buf[64])
         digits[i++] = (char)('a' + n % 26);
         n /= 26;
     }
-    int len = snprintf(buf, 64, "%s.", spawn ? c->scookie : c->cookie);
+    const char *cookie = spawn ? c->scookie : c->cookie;
+    int len = (int)strlen(cookie); /* 16 characters */
+    memcpy(buf, cookie, (size_t)len);
+    buf[len++] = '.';
     while (i && len < 63)
         buf[len++] = digits[--i];
     buf[len] = 0;
