@@ -378,7 +378,9 @@ static void test_snd_on_snd_to_func_and_catch_with_a_process(void)
 
     /* aemp_log_catch of kr only, with a callback */
     struct caught c = {0};
-    CHECK_INT(aemp_log_catch(a, 5, json("[\"kr\"]"), on_caught, &c), 0);
+    cJSON *only = json("[\"kr\"]"); /* borrowed by aemp_log_catch() */
+    CHECK_INT(aemp_log_catch(a, 5, only, on_caught, &c), 0);
+    cJSON_Delete(only);
     run_until(base, NULL, 0, 0.3);
     aemp_snd_to_func(a, "kr", "kernel_test_mark_again", NULL);
     CHECK(run_until(base, &c.n, 1, 10));

