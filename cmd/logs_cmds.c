@@ -42,9 +42,10 @@ static void on_signal(evutil_socket_t fd, short what, void *ud)
     aemp_node_stop(ud);
 }
 
-static int usage(const char *why)
+static int usage(const char *why, const char *what)
 {
-    fprintf(stderr, "aemp: logs: %s (usage: aemp logs [--level N] [NODE...])\n", why);
+    fprintf(stderr, "aemp: logs: %s%s%s%s (usage: aemp logs [--level N] [NODE...])\n", why,
+            what ? " '" : "", what ? what : "", what ? "'" : "");
     return EXIT_USAGE;
 }
 
@@ -58,12 +59,12 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
             i++;
             break;
         }
-        if (strcmp(argv[i], "--level")) return usage("unknown option");
-        if (i + 1 >= argc) return usage("--level needs a value from 0 to 9");
+        if (strcmp(argv[i], "--level")) return usage("unknown option", argv[i]);
+        if (i + 1 >= argc) return usage("--level needs a value from 0 to 9", NULL);
         char *end;
         long l = strtol(argv[++i], &end, 10);
         if (*end || end == argv[i] || l < 0 || l > 9)
-            return usage("--level wants a number from 0 to 9");
+            return usage("--level wants a number from 0 to 9, not", argv[i]);
         level = (int)l;
     }
     if (i < argc) {
@@ -71,7 +72,7 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
         for (; i < argc; i++) {
             if (!*argv[i] || strchr(argv[i], '#')) {
                 cJSON_Delete(nodes);
-                return usage("NODE must be a node ID");
+                return usage("NODE must be a node ID, not the port", argv[i]);
             }
             cJSON_AddItemToArray(nodes, cJSON_CreateString(argv[i]));
         }

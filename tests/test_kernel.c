@@ -39,6 +39,28 @@ static void test_port_is_local_and_node_is_known(void)
     event_base_free(base);
 }
 
+/* grp_reg GROUP => $NODE, as eg/chat_server2 does */
+static void test_grp_reg_of_the_node_id(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *n = local_node(base);
+    aemp_guard *g = NULL;
+    CHECK_INT(aemp_grp_reg(n, "eg_chat_server2", "kn", &g), 0);
+    CHECK_INT(aemp_grp_reg(n, "eg_chat_server2", "kn#", NULL), AEMP_EINVAL);
+    CHECK_INT(aemp_grp_reg(n, "eg_chat_server2", "other", NULL), AEMP_EINVAL);
+    run_until(base, NULL, 0, 0.1);
+    cJSON *m = aemp_grp_get(n, "eg_chat_server2");
+    CHECK(json_is(m, "[\"kn\"]"));
+    cJSON_Delete(m);
+    aemp_guard_free(g);
+    run_until(base, NULL, 0, 0.1);
+    m = aemp_grp_get(n, "eg_chat_server2");
+    CHECK(!m || cJSON_GetArraySize(m) == 0);
+    cJSON_Delete(m);
+    aemp_node_free(n);
+    event_base_free(base);
+}
+
 struct tagrec {
     struct rec dflt, a, b;
 };
@@ -404,6 +426,6 @@ static void test_snd_on_snd_to_func_and_catch_with_a_process(void)
     event_base_free(base);
 }
 
-T_MAIN(T(test_port_is_local_and_node_is_known), T(test_rcv_tags_and_port_cb), T(test_after_snd),
+T_MAIN(T(test_port_is_local_and_node_is_known), T(test_grp_reg_of_the_node_id), T(test_rcv_tags_and_port_cb), T(test_after_snd),
        T(test_peval_and_psub), T(test_log_set_handler), T(test_config_api),
        T(test_snd_on_snd_to_func_and_catch_with_a_process))

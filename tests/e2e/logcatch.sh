@@ -20,6 +20,15 @@ P1=$(free_port)
 expect_status "config: secret, tools seed on n1" 0 "$AEMP" gensecret profile aemp \
     seeds "127.0.0.1:$P1"
 
+# usage errors: exit 2, one line that names the problem
+expect_status "logs --level 12" 2 "$AEMP" logs --level 12
+grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[NODE...\])" \
+    "$T_DIR/last.err" && pass "logs --level 12: message" || fail "logs --level 12: message" "$(cat "$T_DIR/last.err")"
+expect_status "logs --bogus" 2 "$AEMP" logs --bogus
+grep -q "unknown option '--bogus'" "$T_DIR/last.err" && pass "logs --bogus: message" \
+    || fail "logs --bogus: message" "$(cat "$T_DIR/last.err")"
+expect_status "logs n1#port" 2 "$AEMP" logs n1#port
+
 # n1 writes levels up to 8 to its stderr: "log catcher ... is gone" is level 8.
 start_bg "$T_DIR/n1.log" env AEMP_WARNLEVEL=8 "$AEMP" run nodeid n1 binds "127.0.0.1:$P1"
 N1=$BG_PID
@@ -98,6 +107,26 @@ wait_for 40 has "$T_DIR/slow.out" "log lines dropped: the catcher did not keep u
     && pass "the slow catcher is told how many lines were dropped" \
     || { fail "the slow catcher is told about dropped lines" ""; tail -c 600 "$T_DIR/slow.out" | sed 's/^/#   /' | cut -c1-200; }
 stop_pid "$SLOW"
+
+# --- two traced nodes catching each other at level 9: the log traffic must
+# not feed itself (a caught line traced on arrival, that trace line caught
+# by the other side, traced there, ...)
+start_bg "$T_DIR/tr.log" env AEMP_TRACE=1 "$AEMP" run nodeid tr binds 127.0.0.1:0 seeds "127.0.0.1:$P1" \
+    services '[["AnyEvent::MP::LogCatcher::catch", 9]]'
+TR=$BG_PID
+start_bg "$T_DIR/trlogs.out" env AEMP_TRACE=1 "$AEMP" logs --level 9 tr
+TRL=$BG_PID
+wait_for 15 grep -q '\[tr\] <9> snd to' "$T_DIR/trlogs.out" && pass "trace lines of a node are caught" \
+    || { fail "trace lines of a node are caught" ""; dump "$T_DIR/trlogs.out" "$T_DIR/tr.log"; }
+sleep 2
+n_a=$(wc -l <"$T_DIR/trlogs.out")
+sleep 2
+n_b=$(wc -l <"$T_DIR/trlogs.out")
+echo "# caught lines of a traced node: $n_a, 2 s later $n_b"
+[ $((n_b - n_a)) -lt 50 ] && pass "no feedback loop between tracing and catching" \
+    || fail "no feedback loop between tracing and catching" "$n_a -> $n_b lines in 2 s"
+stop_pid "$TRL"
+stop_pid "$TR"
 
 # --- the Perl reference, both directions
 PERL_LIB=${AEMP_PERL_LIB:-$HOME_REAL/aemp-perl/local/lib/perl5}
