@@ -74,6 +74,11 @@ static const struct subcmd subcmds[] = {
     DEL("autocork", "autocork", "back to the default (false)"),
     SET("nodelay", "nodelay", "BOOL", "disable Nagle's algorithm"),
     DEL("nodelay", "nodelay", "back to the default (true)"),
+    SET("autorestart", "autorestart", "BOOL",
+        "aemp run restarts its node when it crashes or hangs (watchdog)"),
+    DEL("autorestart", "autorestart", "back to the default (false)"),
+    SET("heartbeat", "heartbeat", "SECONDS", "a node silent that long is hung (watchdog)"),
+    DEL("heartbeat", "heartbeat", "back to the default (300)"),
     SET("loglevel", "loglevel", "0..9",
         "log level of `aemp run` (5 warnings, 7 info; AEMP_WARNLEVEL wins; reloads on SIGHUP)"),
     DEL("loglevel", "loglevel", "back to the default (5)"),
@@ -103,9 +108,8 @@ static const struct subcmd subcmds[] = {
           "the counters of the whole network with rates, refreshed (q quits)"),
     REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
     REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
-    REFUSED("restart", "NODE",
-            "relies on Perl's AnyEvent::Watchdog; restart the node with "
-            "whatever supervises it"),
+    PROTO("restart", cmd_restart, "[--timeout S] NODE",
+          "make a node of aemp run start again (same node ID, configuration read again)"),
     {"help", K_HELP, NULL, NULL, NULL, -1, "[SUBCOMMAND]", "list subcommands or explain one"},
 };
 

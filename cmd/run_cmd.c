@@ -61,6 +61,12 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         cJSON_Delete(kv);
         return msg(&st, EXIT_USAGE, "%s", err);
     }
+    /* autorestart: this process becomes the node's watchdog (watchdog.c);
+     * the node goes on below in a child. */
+    if (watchdog_maybe_supervise(profile, kv, &rc)) {
+        cJSON_Delete(kv);
+        return rc;
+    }
     st.node = aemp_node_new(NULL);
     if (!st.node) {
         cJSON_Delete(kv);
@@ -86,6 +92,7 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
              at ? at : "");
     free(at);
     cJSON_Delete(addrs);
+    watchdog_node_start(st.node, aemp_node_config(st.node)); /* heartbeat, restart */
     struct supervisor *sv = supervise_start(st.node, profile, kv); /* READY=1, SIGHUP */
     rc = aemp_node_run(st.node);
     supervise_end(sv); /* STOPPING=1 */
@@ -99,5 +106,6 @@ out:
     if (sigterm) event_free(sigterm);
     aemp_node_free(st.node);
     cJSON_Delete(kv);
+    if (watchdog_node_end() && rc == EXIT_OK) watchdog_reexec(); /* returns on failure */
     return rc;
 }

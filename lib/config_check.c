@@ -44,6 +44,8 @@ static const struct {
     {"max_message_size", S_SIZE, "bytes"},
     {"autocork", S_BOOL, "a boolean"},
     {"nodelay", S_BOOL, "a boolean"},
+    {"autorestart", S_BOOL, "a boolean"},
+    {"heartbeat", S_SECONDS, "seconds"},
 };
 
 static const char *type_name(const cJSON *v)
