@@ -365,7 +365,8 @@ static void pingpong(aemp_node *node, struct event_base *base, struct child *c, 
     free(raw);
 }
 
-/* With only > 0: just the one-way figure of that size (for profiling). */
+/* With only > 0: just the one-way figure of that size, or with 1 just the
+ * ping-pong figures (for profiling). */
 static void bench_oneway_pingpong(struct event_base *base, struct child *c, long only)
 {
     aemp_node *node = bench_node(base, "bench-tx", 0, c->addr, 0.2);
@@ -380,7 +381,7 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c, long
     } runs[] = {{16, 1000000}, {1024, 200000}, {65536, 4000}, {1 << 20, 250}};
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
         if (!only || (size_t)only == runs[i].size) oneway(node, base, c, runs[i].size, runs[i].n);
-    if (!only) {
+    if (!only || only == 1) {
         pingpong(node, base, c, 0);
         pingpong(node, base, c, 1);
     }
@@ -475,7 +476,8 @@ static void bench_conn_memory(struct event_base *base, struct child *c)
     for (int i = 0; i < N_CONN; i++) aemp_node_free(nodes[i]);
 }
 
-/* bench_remote [SIZE]: everything, or only the one-way run of SIZE bytes. */
+/* bench_remote [SIZE]: everything, or only the one-way run of SIZE bytes
+ * (1: only ping-pong). */
 int main(int argc, char **argv)
 {
     long only = argc > 1 ? atol(argv[1]) : 0;

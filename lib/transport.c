@@ -602,6 +602,10 @@ struct conn *conn_new(struct transport *t, struct bufferevent *bev)
     t->conns = c;
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_enable(bev, EV_READ);
+    /* Output goes out from wflush_cb; libevent's write event (on by default:
+     * two epoll_ctl calls and a wakeup per message) only for a backlog. A
+     * connect still completes: libevent watches it without this flag. */
+    bufferevent_disable(bev, EV_WRITE);
     evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
     return c;
 }
