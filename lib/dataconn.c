@@ -604,7 +604,7 @@ static void on_connect(aemp_node *node, const char *src, const cJSON *a)
     }
     const cJSON *addrs = global_node_addrs(node, src);
     if (addrs) {
-        aemp_log(7, "data connection %s: %s has no listeners, dialing it", dc->id, src);
+        aemp_log(7, "data connection %s: we have no listeners, so we dial %s", dc->id, src);
         dc_dial(node, dc, addrs);
     } else {
         char why[300];
