@@ -335,7 +335,10 @@ static void catch_node(struct logcatch *lc, const char *nodeid)
 static void on_node(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud)
 {
     struct logcatch *lc = ud;
-    if (up && wanted(lc, nodeid)) catch_node(lc, nodeid);
+    /* A port still there was made while the node was coming up (its
+     * connect request waited for this connection): a node going down kills
+     * its port at once (mon_kil), so no stale one is left at an up. */
+    if (up && wanted(lc, nodeid) && !strmap_get(&lc->bynode, nodeid)) catch_node(lc, nodeid);
 }
 
 /* Kill every catching port (their monitors forget them). */

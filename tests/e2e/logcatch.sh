@@ -51,6 +51,20 @@ fi
 grep -q '\[n1\] <[89]>' "$T_DIR/cc.log" && fail "catch 7 gets no level 8/9 lines" "$(grep '\[n1\] <[89]>' "$T_DIR/cc.log" | head -2)" \
     || pass "catch 7 gets no level 8/9 lines"
 
+# --- the catch service re-arms when a node comes back (same ID, new process)
+for round in 1 2; do
+    start_bg "$T_DIR/n2.$round.log" env AEMP_WARNLEVEL=7 "$AEMP" run nodeid n2 binds 127.0.0.1:0 seeds "127.0.0.1:$P1"
+    N2=$BG_PID
+    wait_for 15 has "$T_DIR/n2.$round.log" "log catcher cc#" \
+        && pass "catch service connects to n2 (start $round)" \
+        || { fail "catch service connects to n2 (start $round)" ""; dump "$T_DIR/n2.$round.log"; }
+    "$AEMP" snd n2 "no_such_func_n2_round$round" >/dev/null 2>&1
+    wait_for 10 grep -q "\[n2\] <4> request no_such_func_n2_round$round" "$T_DIR/cc.log" \
+        && pass "catcher gets n2's line (start $round)" \
+        || { fail "catcher gets n2's line (start $round)" ""; dump "$T_DIR/cc.log"; }
+    stop_pid "$N2" KILL
+done
+
 # --- aemp logs NODE | grep: only n1, live through a pipe
 ( "$AEMP" logs --level 9 n1 2>"$T_DIR/logs.err" | grep --line-buffered -e mark2 -e '\[cc\]' >"$T_DIR/logs.out" ) &
 LOGS_PIPE=$!
