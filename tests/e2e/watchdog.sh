@@ -21,7 +21,23 @@ child() { grep -o 'node wd started (pid [0-9]*' "$log" | tail -1 | grep -o '[0-9
 up() { "$AEMP" cal --timeout 1 wd info >/dev/null 2>&1; }
 started_count() { grep -c 'node wd started (pid' "$log"; }
 
-start_bg "$log" "$AEMP" run profile wdp heartbeat 1
+# what the node tells a service manager (as notify.sh): from the child
+sock=$T_DIR/notify.sock
+nlog=$T_DIR/notify.log
+: >"$nlog"
+start_bg "$T_DIR/listener.log" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "a", buffering=1)
+while True:
+    out.write(s.recv(4096).decode().replace("\n", " | ") + "\n")
+' "$sock" "$nlog"
+wait_for 10 test -S "$sock"
+have_notify=0
+ldd "$AEMP" 2>/dev/null | grep -q libsystemd && have_notify=1
+
+start_bg "$log" env NOTIFY_SOCKET="$sock" "$AEMP" run profile wdp heartbeat 1
 W=$BG_PID
 if wait_for 20 up; then pass "node up under the watchdog"; else fail "node up under the watchdog" "$(cat "$log")"; fi
 check "the watchdog says it supervises" grep -q "watchdog: supervising node wd (heartbeat 1 s)" "$log"
@@ -35,6 +51,11 @@ if wait_for 20 bash -c "[ \$(grep -c 'node wd started (pid' '$log') -ge 2 ]"; th
 check "the reason is logged" grep -q "node wd (pid $c1) hung: no heartbeat for 1 s; killing it" "$log"
 check "the hung process is gone" bash -c "! kill -0 $c1 2>/dev/null"
 if wait_for 20 up; then pass "restarted node answers"; else fail "restarted node answers" "$(tail -5 "$log")"; fi
+if [ "$have_notify" = 1 ]; then
+    if wait_for 10 bash -c "[ \$(grep -c '^READY=1' '$nlog') -ge 2 ]"; then
+        pass "each node start tells the service manager READY=1 (NotifyAccess=all)"
+    else fail "READY=1 per start" "$(cat "$nlog")"; fi
+else echo "ok - # SKIP READY=1: aemp built without libsystemd"; fi
 
 # crashed: kill -9
 c2=$(child)
