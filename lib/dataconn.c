@@ -152,10 +152,8 @@ static enum bufferevent_filter_result tls_out(struct evbuffer *src, struct evbuf
     size_t n = evbuffer_get_length(src);
     /* Encrypt only what the socket side has room for: the rest waits in
      * the user's output buffer, where the user's watermarks see it. */
-    if (lim > 0) {
-        size_t room = (size_t)lim > evbuffer_get_length(dst) ? (size_t)lim : 0;
-        if (n > room) n = room;
-    }
+    (void)dst;
+    if (lim >= 0 && n > (size_t)lim) n = (size_t)lim; /* lim: room left below the mark */
     if (!n) return BEV_NEED_MORE;
     struct evbuffer *chunk = evbuffer_new();
     if (!chunk) return BEV_ERROR;
