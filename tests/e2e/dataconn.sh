@@ -94,7 +94,22 @@ perl_pair() { # WORD: C -> Perl and Perl -> C
     check "Perl -> C ($tls): the C node logged the data connection" \
         grep -q "data connection b@perlsend$tls with perlsend$tls up ($2)" "$T_DIR/crecv.log"
 }
-if have_perl; then perl_pair secret "no TLS"; else echo "# skip: Perl reference not found (AEMP_PERL_LIB or ~/aemp-perl)"; fi
+if have_perl; then
+    perl_pair secret "no TLS"
+    # a Perl receiver without listeners: it dials the sender back (its _connect)
+    start_bg "$T_DIR/perl-nl.log" perl -I"$PL_LIB" "$PEER" recv perlnl none "127.0.0.1:$port"
+    PN=$BG_PID
+    wait_for 30 grep -q ready "$T_DIR/perl-nl.log"
+    "$AEMP" profile aemp binds 127.0.0.1:0 >/dev/null
+    expect_status "C -> listener-less Perl: aemp put exits 0" 0 env AEMP_WARNLEVEL=7 \
+        "$AEMP" put --timeout 15 perlnl main::put "$big"
+    check "C -> listener-less Perl: Perl stored the same SHA-256" \
+        wait_for 10 grep -q "stored big.bin 100000000 $want" "$T_DIR/perl-nl.log"
+    "$AEMP" profile aemp delbinds >/dev/null
+    stop_pid "$PN"
+else
+    echo "ok - # SKIP Perl reference not found (AEMP_PERL_LIB or ~/aemp-perl)"
+fi
 
 # --- TLS: certificates instead of the secret
 stop_pid "$C"

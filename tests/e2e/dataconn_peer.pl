@@ -1,10 +1,11 @@
 #!/usr/bin/perl
 # dataconn_peer.pl - the Perl AnyEvent::MP 1.30 end of tests/e2e/dataconn.sh.
 #
-#   recv NODEID BIND            run a node whose function main::put takes
+#   recv NODEID BIND [SEED]     run a node whose function main::put takes
 #                               [NAME, SIZE] and a data connection, reads SIZE
 #                               bytes and answers "ok SHA256HEX" (the protocol
-#                               of `aemp put`); prints "stored NAME SIZE HEX"
+#                               of `aemp put`); prints "stored NAME SIZE HEX";
+#                               BIND "none": no listeners (it dials back)
 #   send NODEID SEED TARGET FUNC SIZE
 #                               connect_to TARGET calling FUNC with
 #                               ["perl.bin", SIZE], send SIZE pseudo-random
@@ -48,8 +49,9 @@ sub main::put {
 }
 
 if ($mode eq "recv") {
-    my ($nodeid, $bind) = @ARGV;
-    configure nodeid => $nodeid, binds => [$bind];
+    my ($nodeid, $bind, $seed) = @ARGV; # BIND "none": no listeners, reached through SEED
+    configure nodeid => $nodeid, binds => [$bind eq "none" ? () : $bind],
+        seeds => [defined $seed ? $seed : ()];
     print "ready\n";
     AE::cv->recv;
 } elsif ($mode eq "send") {
