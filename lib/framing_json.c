@@ -142,14 +142,68 @@ static int put(struct framing_buf *b, const char *s, size_t n)
     return 0;
 }
 
-/* A JSON string literal of s (NULL prints ""), escaped as cJSON escapes,
- * and C0 80 written as \u0000. */
-static int put_string(struct framing_buf *b, const char *s)
+/* 1 for a byte put_string cannot copy as it is. */
+static inline int special(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\' || c == 0xC0;
+}
+
+/* Write the escape of the special byte at *qp (before end) at o, move *qp
+ * past what it consumed; returns the new end of output (at most 6 bytes). */
+static inline char *escape_at(char *o, const unsigned char **qp, const unsigned char *end)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *q = *qp;
+    *qp = q + 1;
+    if (*q == 0xC0) { /* alone it is copied; C0 80 is U+0000 */
+        if (q + 1 < end && q[1] == 0x80) {
+            *qp = q + 2;
+            memcpy(o, "\\u0000", 6);
+            return o + 6;
+        }
+        *o = (char)*q;
+        return o + 1;
+    }
+    o[0] = '\\';
+    switch (*q) {
+    case '"': o[1] = '"'; return o + 2;
+    case '\\': o[1] = '\\'; return o + 2;
+    case '\b': o[1] = 'b'; return o + 2;
+    case '\f': o[1] = 'f'; return o + 2;
+    case '\n': o[1] = 'n'; return o + 2;
+    case '\r': o[1] = 'r'; return o + 2;
+    case '\t': o[1] = 't'; return o + 2;
+    default:
+        o[1] = 'u';
+        o[2] = '0';
+        o[3] = '0';
+        o[4] = hex[*q >> 4];
+        o[5] = hex[*q & 15];
+        return o + 6;
+    }
+}
+
+/* A JSON string literal of s (NULL prints ""), escaped as cJSON escapes,
+ * and C0 80 written as \\u0000. Short strings (most port names, tags and
+ * values) in one pass with one reservation; long ones run by run. */
+static int put_string(struct framing_buf *b, const char *s)
+{
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    const unsigned char *end = p + strlen((const char *)p);
-    if (reserve(b, (size_t)(end - p) + 2)) return -1;
+    size_t n = strlen((const char *)p);
+    const unsigned char *end = p + n;
+    if (n < 32) {
+        if (reserve(b, n * 6 + 2)) return -1;
+        char *o = b->data + b->len;
+        *o++ = '"';
+        while (p < end) {
+            if (!special(*p)) *o++ = (char)*p++;
+            else o = escape_at(o, &p, end);
+        }
+        *o++ = '"';
+        b->len = (size_t)(o - b->data);
+        return 0;
+    }
+    if (reserve(b, n + 2)) return -1;
     b->data[b->len++] = '"';
     while (p < end) {
         const unsigned char *q = find_escape(p, end);
@@ -158,37 +212,9 @@ static int put_string(struct framing_buf *b, const char *s)
         memcpy(b->data + b->len, p, (size_t)(q - p));
         b->len += (size_t)(q - p);
         if (q == end) break;
-        char *o = b->data + b->len;
-        if (*q == 0xC0) { /* alone it is copied; C0 80 is U+0000 */
-            if (q + 1 < end && q[1] == 0x80) {
-                memcpy(o, "\\u0000", 6);
-                b->len += 6;
-                p = q + 2;
-            } else {
-                *o = (char)*q;
-                b->len++;
-                p = q + 1;
-            }
-            continue;
-        }
-        o[0] = '\\';
-        switch (*q) {
-        case '"': o[1] = '"'; b->len += 2; break;
-        case '\\': o[1] = '\\'; b->len += 2; break;
-        case '\b': o[1] = 'b'; b->len += 2; break;
-        case '\f': o[1] = 'f'; b->len += 2; break;
-        case '\n': o[1] = 'n'; b->len += 2; break;
-        case '\r': o[1] = 'r'; b->len += 2; break;
-        case '\t': o[1] = 't'; b->len += 2; break;
-        default:
-            o[1] = 'u';
-            o[2] = '0';
-            o[3] = '0';
-            o[4] = hex[*q >> 4];
-            o[5] = hex[*q & 15];
-            b->len += 6;
-        }
-        p = q + 1;
+        p = q;
+        char *o = escape_at(b->data + b->len, &p, end);
+        b->len = (size_t)(o - b->data);
     }
     if (reserve(b, 1)) return -1;
     b->data[b->len++] = '"';
