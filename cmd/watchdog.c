@@ -39,6 +39,7 @@
 #define WD_DEFAULT_HEARTBEAT 300.0
 #define WD_MAX_BACKOFF 60.0
 #define WD_STABLE 60.0 /* seconds of running that reset the back-off */
+#define WD_START 60.0  /* seconds a node may take to start before its first beat */
 
 static double mono(void)
 {
@@ -103,6 +104,7 @@ static int watchdog_supervise(const char *label, double heartbeat)
             aemp_log(2, "watchdog: pipe: %s", strerror(errno));
             return EXIT_FAIL;
         }
+        fflush(NULL);
         pid_t pid = fork();
         if (pid < 0) {
             aemp_log(2, "watchdog: fork: %s", strerror(errno));
@@ -129,7 +131,9 @@ static int watchdog_supervise(const char *label, double heartbeat)
             struct pollfd p[2] = {{sfd, POLLIN, 0}, {hb_open ? hb[0] : -1, POLLIN, 0}};
             int wait_ms = -1;
             if (hb_open && !hung) {
-                double left = heartbeat - (mono() - last);
+                /* until the first beat the node may still be starting */
+                double limit = beaten ? heartbeat : heartbeat > WD_START ? heartbeat : WD_START;
+                double left = limit - (mono() - last);
                 wait_ms = left > 0 ? (int)(left * 1000) + 1 : 0;
             }
             int n = poll(p, 2, wait_ms);
@@ -137,7 +141,7 @@ static int watchdog_supervise(const char *label, double heartbeat)
             if (n == 0) { /* no heartbeat in time */
                 hung = 1;
                 aemp_log(3, "watchdog: node %s (pid %d) hung: no heartbeat for %g s; killing it",
-                         label, (int)pid, heartbeat);
+                         label, (int)pid, beaten ? heartbeat : heartbeat > WD_START ? heartbeat : WD_START);
                 kill(pid, SIGKILL);
                 continue;
             }
@@ -216,9 +220,8 @@ static struct wd_node wd = {.fd = -1};
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
-    if (write(wd.fd, "b", 1) < 0 && errno != EAGAIN) {
-        /* the watchdog is gone; PR_SET_PDEATHSIG ends us */
-    }
+    ssize_t w = write(wd.fd, "b", 1);
+    (void)w; /* full (the watchdog is behind) or gone (PR_SET_PDEATHSIG ends us) */
 }
 
 static void restart_now(aemp_node *node, void *ud)
@@ -316,6 +319,11 @@ int watchdog_maybe_supervise(const char *profile, const cJSON *kv, int *status)
 {
     cJSON *file = NULL, *eff = NULL;
     char err[256];
+    const char *fd = getenv(WD_ENV);
+    if (fd && *fd) { /* a supervised node (re)starting: alive */
+        ssize_t w = write(atoi(fd), "s", 1);
+        (void)w; /* nobody listening: the watchdog is gone */
+    }
     if (aemp_config_load(NULL, &file, err, sizeof err) ||
         aemp_config_find_profile(file, profile, kv, &eff, err, sizeof err) ||
         !watchdog_wanted(eff)) {

@@ -37,10 +37,10 @@ wait_for 10 test -S "$sock"
 have_notify=0
 ldd "$AEMP" 2>/dev/null | grep -q libsystemd && have_notify=1
 
-start_bg "$log" env NOTIFY_SOCKET="$sock" "$AEMP" run profile wdp heartbeat 1
+start_bg "$log" env NOTIFY_SOCKET="$sock" "$AEMP" run profile wdp heartbeat 2
 W=$BG_PID
 if wait_for 20 up; then pass "node up under the watchdog"; else fail "node up under the watchdog" "$(cat "$log")"; fi
-check "the watchdog says it supervises" grep -q "watchdog: supervising node wd (heartbeat 1 s)" "$log"
+check "the watchdog says it supervises" grep -q "watchdog: supervising node wd (heartbeat 2 s)" "$log"
 c1=$(child)
 [ -n "$c1" ] && [ "$c1" != "$W" ] && pass "the node is a child process" || fail "the node is a child process" "$c1 / $W"
 
@@ -48,7 +48,7 @@ c1=$(child)
 kill -STOP "$c1"
 if wait_for 20 bash -c "[ \$(grep -c 'node wd started (pid' '$log') -ge 2 ]"; then
     pass "hung node restarted"; else fail "hung node restarted" "$(cat "$log")"; fi
-check "the reason is logged" grep -q "node wd (pid $c1) hung: no heartbeat for 1 s; killing it" "$log"
+check "the reason is logged" grep -q "node wd (pid $c1) hung: no heartbeat for 2 s; killing it" "$log"
 check "the hung process is gone" bash -c "! kill -0 $c1 2>/dev/null"
 if wait_for 20 up; then pass "restarted node answers"; else fail "restarted node answers" "$(tail -5 "$log")"; fi
 if [ "$have_notify" = 1 ]; then
@@ -63,7 +63,7 @@ kill -KILL "$c2"
 if wait_for 20 bash -c "[ \$(grep -c 'node wd started (pid' '$log') -ge 3 ]"; then
     pass "crashed node restarted"; else fail "crashed node restarted" "$(cat "$log")"; fi
 check "the crash is logged" grep -q "node wd crashed: killed by signal 9 (Killed); restarting in 2 s" "$log"
-check "with back-off (1 s, then 2 s)" grep -q "hung (no heartbeat for 1 s); restarting in 1 s" "$log"
+check "with back-off (1 s, then 2 s)" grep -q "hung (no heartbeat for 2 s); restarting in 1 s" "$log"
 if wait_for 20 up; then pass "node answers after the crash"; else fail "node answers after the crash" "$(tail -5 "$log")"; fi
 
 # aemp restart: same process, the services of the file read again
