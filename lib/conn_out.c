@@ -103,6 +103,8 @@ void dirty_unlink(struct conn *c)
 void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct conn *c = arg;
+    /* the socket was full and took more: the peer reads */
+    if (info->n_deleted && c->backlog && c->state == C_UP) probe_heard(c);
     if (!info->n_added || c->dirty || c->backlog || c->dead) return;
     dirty_link(c);
 }

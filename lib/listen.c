@@ -77,7 +77,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct transport *t = arg;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    probe_sockopts(t, fd);
     if (t->nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct bufferevent *bev = bufferevent_socket_new(t->node->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {

@@ -225,6 +225,7 @@ static void on_greeting(struct conn *c)
             }
             /* Routine while nodes call each other at once (see conn_pick.c);
              * we sent no auth line, so this connection is up nowhere. */
+            if (!c->outgoing && p->conn) probe_duplicate(p->conn);
             conn_close(c, 7, "already connected to %s", g.nodeid);
         } else if (p && p->cands && !c->remote_c) {
             conn_close(c, 7, "another connection to %s is in its handshake", g.nodeid);
@@ -307,15 +308,14 @@ static int on_message(void *ud, cJSON *msg)
         cJSON_Delete(msg);
         return 1;
     }
+    if (probe_is_answer(c, msg)) {
+        cJSON_Delete(msg);
+        return 0;
+    }
     c->peer->stats.msgs_in++;
     c->t->stats.msgs_in++;
     node_deliver(c->t->node, c->peer_id, msg);
     return c->dead;
-}
-
-static int has_listeners(const struct transport *t)
-{
-    return t->nlis > 0;
 }
 
 /* An authenticated data connection leaves the transport: dataconn.c takes
@@ -375,7 +375,7 @@ void conn_announce(struct conn *c)
         c->seed = NULL;
     }
     event_del(c->timer);
-    if (!has_listeners(t)) arm_timer(c, t->monitor_timeout); /* keepalive */
+    probe_start(c);
     if (c->untrusted) aemp_log(5, "node %s is connected untrusted (tls_anon)", p->id);
     /* Messages queued while connecting go out first. */
     size_t qlen = evbuffer_get_length(p->queue);
@@ -537,7 +537,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
-    process(c);
+    if (!probe_stale(c)) {
+        if (c->state == C_UP) probe_heard(c);
+        process(c);
+    }
     c->busy--;
     if (c->dead) conn_free(c);
 }
@@ -548,7 +551,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     c->busy++;
     if (what & BEV_EVENT_CONNECTED) {
         int fd = bufferevent_getfd(bev), one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        probe_sockopts(c->t, fd);
         if (c->t->nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         send_greeting(c);
     } else if (what & BEV_EVENT_EOF) {
@@ -577,13 +580,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
                    c->state == C_CONNECTING ? t->monitor_timeout : t->handshake_timeout);
         return;
     }
-    /* Keepalive of listener-less nodes: "[]" after monitor_timeout of silence. */
-    double idle = now_of(t) - c->last_write;
-    if (idle >= t->monitor_timeout - 0.01) {
-        conn_write(c, "[]", 2);
-        idle = 0;
-    }
-    arm_timer(c, t->monitor_timeout - idle);
+    c->busy++;
+    probe_tick(c);
+    c->busy--;
+    if (c->dead) conn_free(c);
 }
 
 struct conn *conn_new(struct transport *t, struct bufferevent *bev)

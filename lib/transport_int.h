@@ -64,6 +64,10 @@ struct conn {
     char *dataconn_id;           /* a data connection (dataconn.c): its ID */
     char *preauth_host;          /* incoming, not yet up: counted under this host (admit.c) */
     int doomed;                  /* output over the high-water mark: closes at the flush */
+    double last_heard;           /* up: when we last heard from the peer (probe.c) */
+    double probe_sent;           /* when we last sent a probe, 0: never */
+    double dup_at;               /* a second node called with the peer's ID */
+    int dup_warned;
 };
 
 struct peer {
@@ -193,6 +197,24 @@ int pick_has_authed(const struct peer *p);
 /* `c` is authenticated: hold it, or announce the winner when no candidate
  * of its node is still in its handshake. */
 void pick_authed(struct conn *c);
+
+/* ---- probe.c: is the peer of an up connection still there? ---- */
+
+/* TCP_USER_TIMEOUT and keepalive timings from monitor_timeout on `fd`. */
+void probe_sockopts(const struct transport *t, int fd);
+/* `c` is announced: start watching it. */
+void probe_start(struct conn *c);
+/* The connection's timer fired while up: probe, time out, keep alive. */
+void probe_tick(struct conn *c);
+/* Something arrived on `c`. */
+void probe_heard(struct conn *c);
+/* Data arrived after more than monitor_timeout of silence: closes `c`
+ * ("peer timed out") and returns 1. */
+int probe_stale(struct conn *c);
+/* 1 when `msg` is the answer to a probe (consumed by the caller). */
+int probe_is_answer(struct conn *c, const cJSON *msg);
+/* A second node called with the ID of `u`'s peer while `u` is up. */
+void probe_duplicate(struct conn *u);
 
 /* ---- listen.c: addresses and listeners ---- */
 
