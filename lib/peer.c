@@ -54,7 +54,7 @@ void peer_free(struct peer *p)
  * otherwise stay in the table for good. */
 void peer_maybe_forget(struct transport *t, struct peer *p)
 {
-    if (p->conn || p->connecting || p->cands || cJSON_GetArraySize(p->addrs) ||
+    if (p->conn || p->connecting || p->cands || p->settling || cJSON_GetArraySize(p->addrs) ||
         evbuffer_get_length(p->queue))
         return; /* still wanted, or a candidate connection points at it */
     strmap_del(&t->peers, p->id);

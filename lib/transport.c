@@ -91,6 +91,7 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
         pick_drop(c);
         peer_maybe_forget(c->t, cp);
     }
+    c->peer = NULL; /* the peer may be forgotten below */
     if (p && p->conn == c) {
         p->conn = NULL;
         evbuffer_drain(p->queue, evbuffer_get_length(p->queue));

@@ -385,13 +385,24 @@ static void raw_close(struct raw *r)
     r->fd = -1;
 }
 
+/* Let the good client node run while the raw attacker waits: a node whose
+ * loop does not run for monitor_timeout is a stopped node, and its peers
+ * rightly report it down ("peer timed out"). */
+static void pump(void)
+{
+    if (cbase) event_base_loop(cbase, EVLOOP_NONBLOCK);
+}
+
 /* Send everything (short of errors: a closing peer is fine here). */
 static void raw_send(struct raw *r, const char *data, size_t len)
 {
     double deadline = now() + 3;
     while (len && now() < deadline) {
         ssize_t n = send(r->fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            pump();
+            continue;
+        }
         if (n <= 0) return;
         data += n;
         len -= (size_t)n;
@@ -420,6 +431,7 @@ static int raw_line(struct raw *r, char *out, size_t outlen, double secs)
             return 1;
         }
         if (now() > deadline || r->len == sizeof r->buf) return 0;
+        pump();
         ssize_t k = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
         if (k == 0) return 0;
         if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return 0;
@@ -434,6 +446,7 @@ static double raw_wait_closed(struct raw *r, double secs)
     double t0 = now(), deadline = t0 + secs;
     char scratch[4096];
     while (now() < deadline) {
+        pump();
         ssize_t k = recv(r->fd, scratch, sizeof scratch, 0);
         if (k == 0 || (k < 0 && (errno == ECONNRESET || errno == EPIPE))) return now() - t0;
         if (k > 0) {
@@ -747,6 +760,7 @@ static void test_200_stalled_half_greetings(void)
     int closed = 0;
     double deadline = t0 + MT + 3;
     while (closed < still && now() < deadline) {
+        pump();
         if (poll(pf, N, 100) <= 0) continue;
         for (int i = 0; i < N; i++) {
             if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -1004,6 +1018,7 @@ static void test_global_nodes_undialable_address(void)
     for (int i = 0; i < 20 && w == 0; i++) {
         w = waitpid(pid, &st, WNOHANG);
         if (!w) usleep(50000);
+        pump();
     }
     if (w == pid)
         fprintf(stderr, "# target2 died: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
@@ -1150,10 +1165,13 @@ static void test_minimal_cleartext_peer_accepted(void)
     CHECK(target_ok());
 }
 
-/* A node without listeners writes the keepalive [] to a peer after
- * monitor_timeout without writing anything else (so TCP notices a dead
- * peer); we play that peer, as its seed. */
-static void test_listenerless_node_sends_keepalive(void)
+/* A node checks a silent peer (probe.c): after monitor_timeout/2 without
+ * hearing from it, a node-port "time" request with a reply port; answered,
+ * the connection stays (its writes are never idle for monitor_timeout, the
+ * 1.30 keepalive of listener-less nodes); unanswered, the node closes the
+ * connection within monitor_timeout of the last answer. We play a seed of a
+ * node without listeners. */
+static void test_silent_peer_probed_then_dropped(void)
 {
     setup();
     int ls = socket(AF_INET, SOCK_STREAM, 0);
@@ -1187,20 +1205,44 @@ static void test_listenerless_node_sends_keepalive(void)
     raw_sends(&r, line);
     CHECK(raw_line(&r, theirs, sizeof theirs, 3) && !strncmp(theirs, "hmac_md6_64_256;", 16));
     (void)err;
-    /* now read: Global's start-up first, then silence, then [] */
-    double t_last = now(), t_keepalive = -1, deadline = now() + 3 * MT + 1;
-    while (now() < deadline && t_keepalive < 0) {
+    /* now read: Global's start-up first, then silence, then probes */
+    const char *probe = "[\"\",\"time\",\"quiet#aemp!probe\"]";
+    double t_last = now(), t_start = now(), deadline = now() + 6 * MT, t_closed = -1;
+    int probes = 0, answered = 0;
+    double max_gap = 0, t_last_answer = now();
+    while (now() < deadline) {
+        pump();
         ssize_t k = recv(r.fd, r.buf + r.len, sizeof r.buf - r.len - 1, 0);
-        if (k == 0) break;
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            t_closed = now();
+            break;
+        }
         if (k < 0) continue;
         r.len += (size_t)k;
         r.buf[r.len] = 0;
-        if (r.len >= 2 && !strcmp(r.buf + r.len - 2, "[]")) t_keepalive = now();
-        else t_last = now();
+        char *at = strstr(r.buf, probe);
+        if (at) {
+            probes++;
+            if (now() - t_last > max_gap) max_gap = now() - t_last;
+            /* answer the first three, as every 1.30 node would */
+            if (answered < 3) {
+                raw_sends(&r, "[\"aemp!probe\",1]");
+                answered++;
+                t_last_answer = now();
+            }
+            r.len = 0;
+        }
+        t_last = now();
     }
-    printf("# keepalive [] after %.3f s of silence\n", t_keepalive - t_last);
-    CHECK(t_keepalive > 0);
-    CHECK(t_keepalive - t_last >= MT - 0.3 && t_keepalive - t_last <= MT + 1);
+    printf("# %d probes, the longest silence before one %.3f s; closed %.3f s after the last "
+           "answer\n",
+           probes, max_gap, t_closed - t_last_answer);
+    CHECK(probes >= 3);
+    CHECK(max_gap >= MT / 2 - 0.3 && max_gap <= MT + 0.5);
+    /* answered probes kept it open; the unanswered one closed it in time */
+    CHECK(t_closed > 0);
+    CHECK(t_closed - t_start >= 3 * (MT / 2) - 0.5);
+    CHECK(t_closed - t_last_answer <= MT + 1);
     raw_close(&r);
     reap(&victim_pid);
     CHECK(target_ok());
@@ -1233,4 +1275,4 @@ T_MAIN(T(test_good_client_baseline), T(test_long_greeting_line),
        T(test_impersonation_refused),
        T(test_lone_surrogate_closes), T(test_global_nodes_undialable_address), T(test_long_auth_line), T(test_deep_nesting),
        T(test_kill9_peer_fires_monitor), T(test_minimal_cleartext_peer_accepted),
-       T(test_listenerless_node_sends_keepalive), T(test_target_survived_everything))
+       T(test_silent_peer_probed_then_dropped), T(test_target_survived_everything))
