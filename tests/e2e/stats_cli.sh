@@ -151,4 +151,20 @@ wait "$TOP"
 st=$?
 [ "$st" = 0 ] && pass "top: exit 0 on SIGTERM" || fail "top: exit 0 on SIGTERM" "exit $st"
 
+# --- on a terminal (a pseudo-terminal from script(1)): the screen is
+# cleared each round and q quits with exit 0
+if command -v script >/dev/null; then
+    (sleep 1.5; printf q) | timeout 20 script -qfec "$AEMP top --interval 0.3 n1" /dev/null \
+        >"$T_DIR/top.tty" 2>&1
+    st=$?
+    [ "$st" = 0 ] && pass "top on a terminal: q quits, exit 0" || fail "top: q quits" "exit $st"
+    n=$(grep -c $'\033\[H\033\[2Jaemp top - ' "$T_DIR/top.tty")
+    [ "$n" -ge 2 ] && pass "top on a terminal: the screen cleared each round ($n rounds)" \
+        || fail "top on a terminal: screen cleared" "$(head -c 300 "$T_DIR/top.tty" | od -c | head -5)"
+    grep -q "(q quits)" "$T_DIR/top.tty" && pass "top on a terminal: says q quits" \
+        || fail "top on a terminal: says q quits" "$(head -c 200 "$T_DIR/top.tty")"
+else
+    echo "# script(1) not installed: the terminal checks of top are skipped"
+fi
+
 finish
