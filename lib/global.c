@@ -11,6 +11,7 @@
 #include "core.h"
 #include "transport.h"
 
+#include <event2/event.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,8 @@ struct global {
     struct peerctx *pcs;
     char *master;
     int nodecnt;
+    unsigned long connect_refused; /* refused Global::connect not yet logged */
+    double connect_logged;          /* when one was last logged */
     strmap up;     /* node IDs that are up (value unused): picking a master
                     * costs the up nodes, not every node the transport knows */
     aemp_guard *nodemon;
@@ -663,8 +666,18 @@ static int global_connect(aemp_node *node, const char *self, const cJSON *args, 
      * comes up, living for good. */
     const char *caller = aemp_caller(node);
     if (!caller || strcmp(caller, who->valuestring)) {
-        aemp_log(5, "Global::connect for %s requested by %s refused: a node may only "
-                 "connect as itself", who->valuestring, caller ? caller : "?");
+        /* one line a second at most: a peer can send many of these */
+        struct timeval tv;
+        event_base_gettimeofday_cached(aemp_node_base(node), &tv);
+        double t = tv.tv_sec + tv.tv_usec / 1e6;
+        g->connect_refused++;
+        if (t - g->connect_logged >= 1) {
+            aemp_log(5, "Global::connect for %s requested by %s refused: a node may only "
+                     "connect as itself (%lu refused since the last such line)",
+                     who->valuestring, caller ? caller : "?", g->connect_refused);
+            g->connect_refused = 0;
+            g->connect_logged = t;
+        }
         aemp_fail(node, "Global::connect: node %s is not the caller", who->valuestring);
         return -1;
     }
