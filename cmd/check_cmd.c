@@ -106,18 +106,20 @@ static void report(struct check *ck, int json, const char *profile, const cJSON 
         cJSON_AddBoolToObject(o, "ok", cJSON_GetArraySize(ck->problems) == 0);
         cJSON_AddItemToObject(o, "problems", cJSON_Duplicate(ck->problems, 1));
         if (eff) {
-            static const char *const keys[] = {"nodeid", "binds", "seeds", "services",
-                                               "monitor_timeout", "connect_interval"};
+            static const char *const keys[] = {"nodeid",   "binds",           "seeds",
+                                               "services", "monitor_timeout", "connect_interval"};
             for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-                cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(
-                    cJSON_GetObjectItemCaseSensitive(eff, keys[i]), 1));
+                cJSON_AddItemToObject(
+                    o, keys[i], cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(eff, keys[i]), 1));
             cJSON *auth = cJSON_AddObjectToObject(o, "auth");
             cJSON_AddBoolToObject(auth, "secret", has_secret);
             cJSON_AddBoolToObject(auth, "cert", has_cert);
-            cJSON_AddItemToObject(auth, "offer", cJSON_Duplicate(
-                cJSON_GetObjectItemCaseSensitive(eff, "auth_offer"), 1));
-            cJSON_AddItemToObject(auth, "accept", cJSON_Duplicate(
-                cJSON_GetObjectItemCaseSensitive(eff, "auth_accept"), 1));
+            cJSON_AddItemToObject(
+                auth, "offer",
+                cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(eff, "auth_offer"), 1));
+            cJSON_AddItemToObject(
+                auth, "accept",
+                cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(eff, "auth_accept"), 1));
         }
         char *s = cJSON_PrintUnformatted(o);
         printf("%s\n", s ? s : "{}");
@@ -139,8 +141,8 @@ static void report(struct check *ck, int json, const char *profile, const cJSON 
         print_list("auth offer", cJSON_GetObjectItemCaseSensitive(eff, "auth_offer"), "nothing");
         print_list("auth accept", cJSON_GetObjectItemCaseSensitive(eff, "auth_accept"), "nothing");
         print_list("services", cJSON_GetObjectItemCaseSensitive(eff, "services"), "(none)");
-        printf("timing: monitor_timeout %g s, connect_interval %g s\n",
-               num(eff, "monitor_timeout"), num(eff, "connect_interval"));
+        printf("timing: monitor_timeout %g s, connect_interval %g s\n", num(eff, "monitor_timeout"),
+               num(eff, "connect_interval"));
     }
     const cJSON *p;
     cJSON_ArrayForEach(p, ck->problems) fprintf(stderr, "aemp: check: %s\n", p->valuestring);

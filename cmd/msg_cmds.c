@@ -233,8 +233,8 @@ int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
     cJSON *m = port_cmd_start(&st, argc, argv, &port, &rc);
     if (!m) return rc;
     if ((rc = aemp_cal(st.node, port, m, st.timeout, cal_done, &st)))
-        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot send to %s: %s", port,
-                                      aemp_strerror(rc)));
+        return cleanup(&st, NULL,
+                       msg(&st, EXIT_FAIL, "cannot send to %s: %s", port, aemp_strerror(rc)));
     if (strchr(port, '#')) aemp_mon(st.node, port, cal_mon, &st, NULL);
     run_loop(&st);
     return cleanup(&st, NULL, st.status);
@@ -285,8 +285,8 @@ int cmd_mon(struct cmd_ctx *ctx, int argc, char **argv)
     if (!st.target) return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "out of memory"));
     aemp_guard *timer = NULL;
     if ((rc = aemp_mon(st.node, port, mon_done, &st, NULL)))
-        return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "cannot monitor %s: %s", port,
-                                      aemp_strerror(rc)));
+        return cleanup(&st, NULL,
+                       msg(&st, EXIT_FAIL, "cannot monitor %s: %s", port, aemp_strerror(rc)));
     if (st.timeout_given) aemp_after(st.node, st.timeout, mon_timeout, &st, &timer);
     run_loop(&st);
     return cleanup(&st, timer, st.status);

@@ -21,22 +21,22 @@ enum {
 /* State of one protocol subcommand run. */
 struct pst {
     aemp_node *node;
-    const char *sub;     /* subcommand name, for messages */
-    unsigned allowed;    /* OPT_* the subcommand accepts */
-    double timeout;      /* seconds */
-    int timeout_given;   /* --timeout on the command line */
+    const char *sub;             /* subcommand name, for messages */
+    unsigned allowed;            /* OPT_* the subcommand accepts */
+    double timeout;              /* seconds */
+    int timeout_given;           /* --timeout on the command line */
     int dot, json, quiet, watch; /* options given */
-    int count;           /* --count N (0: until q or a signal) */
-    double interval;     /* --interval S (default 1) */
-    int done;            /* a result or failure was reported */
-    int status;          /* exit status once done */
-    char *target;        /* port or node the command talks to (owned) */
-    char *request;       /* cal to a node port: the request name (borrowed from argv) */
-    aemp_guard *timer;   /* overall timeout, or NULL */
+    int count;                   /* --count N (0: until q or a signal) */
+    double interval;             /* --interval S (default 1) */
+    int done;                    /* a result or failure was reported */
+    int status;                  /* exit status once done */
+    char *target;                /* port or node the command talks to (owned) */
+    char *request;               /* cal to a node port: the request name (borrowed from argv) */
+    aemp_guard *timer;           /* overall timeout, or NULL */
     /* trace, stats */
-    cJSON *results;      /* object NODE -> answer, or null (owned) */
+    cJSON *results; /* object NODE -> answer, or null (owned) */
     int pending;
-    char *first;         /* first node asked (owned) */
+    char *first; /* first node asked (owned) */
 };
 
 /* Print "aemp: SUB: ..." on stderr and return `status`. */

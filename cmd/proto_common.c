@@ -54,8 +54,8 @@ static const struct {
     unsigned need;
     int has_value;
 } options[] = {
-    {"--timeout", 0, 1},         {"--dot", OPT_DOT, 0},        {"--json", OPT_JSON, 0},
-    {"--quiet", OPT_QUIET, 0},   {"--watch", OPT_WATCH, 0},    {"--count", OPT_WATCH, 1},
+    {"--timeout", 0, 1},          {"--dot", OPT_DOT, 0},     {"--json", OPT_JSON, 0},
+    {"--quiet", OPT_QUIET, 0},    {"--watch", OPT_WATCH, 0}, {"--count", OPT_WATCH, 1},
     {"--interval", OPT_WATCH, 1},
 };
 
@@ -201,8 +201,8 @@ static const char *handshake_cause(aemp_node *node)
                     "running?)"},
     };
     cJSON *s = aemp_stats(node);
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(s, "total"), "handshake_failure_causes");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "total"),
+                                                      "handshake_failure_causes");
     const char *text = "unreachable, not running, or refused our secret";
     for (size_t i = 0; i < sizeof causes / sizeof causes[0]; i++) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, causes[i].cause);
@@ -246,8 +246,8 @@ char *why_no_answer(struct pst *st)
                  "this node cannot find it; set them with `aemp seeds HOST:PORT`",
                  nodeid, st->timeout);
     else if (cJSON_GetArraySize(up) == 0)
-        snprintf(buf, sizeof buf, "cannot reach %s within %g s: no seed answered (%s): %s",
-                 nodeid, st->timeout, seedtext ? seedtext : "?", handshake_cause(st->node));
+        snprintf(buf, sizeof buf, "cannot reach %s within %g s: no seed answered (%s): %s", nodeid,
+                 st->timeout, seedtext ? seedtext : "?", handshake_cause(st->node));
     else
         snprintf(buf, sizeof buf,
                  "cannot reach %s within %g s: the seeds answered, but %s did not come up: "
@@ -344,8 +344,7 @@ int parse_one(struct pst *st, int argc, char **argv, const char *what, const cha
     *arg = pos[0];
     free(pos);
     if (rc) return rc;
-    if (npos < 1)
-        return msg(st, EXIT_USAGE, "missing %s (usage: aemp %s %s)", what, st->sub, what);
+    if (npos < 1) return msg(st, EXIT_USAGE, "missing %s (usage: aemp %s %s)", what, st->sub, what);
     if (npos > 1)
         return msg(st, EXIT_USAGE, "too many arguments (usage: aemp %s %s)", st->sub, what);
     return check_id(st, *arg, strcmp(what, "NODE") ? "port" : "node");

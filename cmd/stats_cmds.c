@@ -175,8 +175,9 @@ int cmd_stats(struct cmd_ctx *ctx, int argc, char **argv)
         free(st.target);
         st.target = strdup(it->string);
         if (st.target && aemp_node_is_up(st.node, st.target))
-            msg(&st, EXIT_FAIL, "%s is up but did not answer the stats request within %g s: a "
-                                "Perl node, or an aemp without stats, ignores it",
+            msg(&st, EXIT_FAIL,
+                "%s is up but did not answer the stats request within %g s: a "
+                "Perl node, or an aemp without stats, ignores it",
                 it->string, st.timeout);
         else
             fail_no_answer(&st);
@@ -195,16 +196,16 @@ out:
  * the last one, the terminal. */
 struct top {
     struct pst *st;
-    cJSON *known;     /* node ID -> true, in discovery order (owned) */
-    cJSON *cur, *prev;/* node ID -> stats object of this round / the last (owned) */
-    int round;        /* rounds printed */
-    int tty_out;      /* stdout is a terminal: clear it each round */
-    int tty_in;       /* stdin is a terminal: q quits */
+    cJSON *known;      /* node ID -> true, in discovery order (owned) */
+    cJSON *cur, *prev; /* node ID -> stats object of this round / the last (owned) */
+    int round;         /* rounds printed */
+    int tty_out;       /* stdout is a terminal: clear it each round */
+    int tty_in;        /* stdin is a terminal: q quits */
     struct termios saved;
     struct event *key, *sigint, *sigterm;
     aemp_guard *tick;
     int pending;
-    int printed;      /* this round was printed */
+    int printed; /* this round was printed */
 };
 
 static void top_round(aemp_node *node, void *ud);
@@ -245,8 +246,7 @@ static void top_print(struct top *tp)
     if (tp->tty_out) fputs("\033[H\033[2J", stdout);
     tp->round++;
     printf("aemp top - %s - %d nodes - round %d, every %g s%s\n", when,
-           cJSON_GetArraySize(tp->known), tp->round, st->interval,
-           tp->tty_in ? " (q quits)" : "");
+           cJSON_GetArraySize(tp->known), tp->round, st->interval, tp->tty_in ? " (q quits)" : "");
     printf("%-24s %8s %5s %6s %9s %9s %8s %8s %8s %5s %5s %6s\n", "NODE", "UPTIME", "PEERS",
            "PORTS", "MSG/S-IN", "MSG/S-OUT", "KB/S-IN", "KB/S-OUT", "QUEUED", "CONN", "DISC",
            "HSFAIL");
@@ -341,8 +341,8 @@ static void top_round(aemp_node *node, void *ud)
     if (!cJSON_GetArraySize(tp->known)) {
         cJSON *up = aemp_up_nodes(tp->st->node);
         const cJSON *u;
-        cJSON_ArrayForEach(u, up)
-        if (strcmp(u->valuestring, aemp_node_id(tp->st->node)) && strncmp(u->valuestring, "anon/", 5))
+        cJSON_ArrayForEach(u, up) if (strcmp(u->valuestring, aemp_node_id(tp->st->node)) &&
+                                      strncmp(u->valuestring, "anon/", 5))
             top_ask(tp, u->valuestring);
         cJSON_Delete(up);
     } else {
@@ -411,8 +411,9 @@ static int cmd_top_run(struct pst *st, char **nodes, int n)
     if (tp.tty_in) tcsetattr(0, TCSANOW, &tp.saved);
     rc = st->status;
     if (!rc && !cJSON_GetArraySize(tp.known))
-        rc = msg(st, EXIT_FAIL, "no node to watch: give NODE, or configure seeds this node "
-                                "can reach (`aemp seeds HOST:PORT`)");
+        rc = msg(st, EXIT_FAIL,
+                 "no node to watch: give NODE, or configure seeds this node "
+                 "can reach (`aemp seeds HOST:PORT`)");
     if (tp.key) event_free(tp.key);
     if (tp.sigint) event_free(tp.sigint);
     if (tp.sigterm) event_free(tp.sigterm);

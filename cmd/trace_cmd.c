@@ -114,7 +114,8 @@ static void print_dot(const cJSON *results, const char **nodes, int n)
              * that answered */
             const cJSON *back = cJSON_GetObjectItemCaseSensitive(results, nb[j]), *e;
             int mutual = 0;
-            cJSON_ArrayForEach(e, back) mutual |= cJSON_IsString(e) && !strcmp(e->valuestring, nodes[i]);
+            cJSON_ArrayForEach(e, back) mutual |=
+                cJSON_IsString(e) && !strcmp(e->valuestring, nodes[i]);
             if (strcmp(nodes[i], nb[j]) > 0 && mutual) continue;
             fputs("  ", stdout);
             dot_id(nodes[i]);

@@ -105,15 +105,15 @@ int config_check_addr(const char *key, const char *addr, char *err, size_t errle
     }
     if (!bind && !strcmp(host, "*")) {
         snprintf(err, errlen,
-                 "seeds: \"%s\": a seed needs a host name or address to connect to, not *",
-                 addr);
+                 "seeds: \"%s\": a seed needs a host name or address to connect to, not *", addr);
         return AEMP_ECONFIG;
     }
     if (!port) return 0;
     if (bind && (!strcmp(port, "*") || !*port)) return 0;
     long n = port_number(port);
     if (n < 0 || (n == 0 && !bind)) {
-        snprintf(err, errlen, "%s: \"%s\": the port %s%s%s is %s; a port is a number from 1 to "
+        snprintf(err, errlen,
+                 "%s: \"%s\": the port %s%s%s is %s; a port is a number from 1 to "
                  "65535%s",
                  key, addr, *port ? "'" : "", *port ? port : "(empty)", *port ? "'" : "",
                  n == -1 && *port ? "not a number" : "out of range",
@@ -151,8 +151,8 @@ static int check_list(const char *key, enum shape shape, const char *what, const
     if (!cJSON_IsArray(v)) {
         if (cJSON_IsString(v)) {
             char *j = cJSON_PrintUnformatted(v);
-            snprintf(err, errlen, "\"%s\" must be a list (%s), like [%s], not a string", key,
-                     what, j ? j : "...");
+            snprintf(err, errlen, "\"%s\" must be a list (%s), like [%s], not a string", key, what,
+                     j ? j : "...");
             free(j);
             return AEMP_ECONFIG;
         }
@@ -228,8 +228,8 @@ int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen
     case S_SECONDS:
         if (!number_ok(v, 0, 0)) {
             if (cJSON_IsString(v))
-                snprintf(err, errlen, "\"%s\" must be a number of seconds above 0, not \"%s\"",
-                         key, v->valuestring);
+                snprintf(err, errlen, "\"%s\" must be a number of seconds above 0, not \"%s\"", key,
+                         v->valuestring);
             else if (cJSON_IsNumber(v))
                 snprintf(err, errlen, "\"%s\" must be a number of seconds above 0, not %g", key,
                          v->valuedouble);

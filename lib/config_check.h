@@ -5,8 +5,8 @@
 #ifndef AEMP_CONFIG_CHECK_H
 #define AEMP_CONFIG_CHECK_H
 
-#include <stddef.h>
 #include <cjson/cJSON.h>
+#include <stddef.h>
 
 /* One address of `key` ("binds" or "seeds"): "host:port", "[v6addr]:port",
  * "port" alone or "host" alone (the default port). A port is a decimal

@@ -10,7 +10,7 @@
 
 static const char *const disc_names[SD_N] = {"closed_by_peer", "timeout", "protocol", "error",
                                              "replaced"};
-static const char *const hs_names[SH_N] = {"connect", "protocol", "auth", "tls",
+static const char *const hs_names[SH_N] = {"connect", "protocol",       "auth",     "tls",
                                            "timeout", "closed_by_peer", "duplicate"};
 
 /* `why` starts with or contains one of the texts in `keys`. */
@@ -24,7 +24,7 @@ static int has(const char *why, const char *const *keys)
 /* The texts are the reasons transport.c (and tls.c through it) log when
  * they close a connection. */
 static const char *const dup_keys[] = {"simultaneous", "already connected", "another connection",
-                                       "myself", "keeping", NULL};
+                                       "myself",       "keeping",           NULL};
 static const char *const closed_keys[] = {"closed by the peer", "reset by peer", "Broken pipe",
                                           NULL};
 static const char *const timeout_keys[] = {"no progress", "timed out", NULL};

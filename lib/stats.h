@@ -6,8 +6,8 @@
 #ifndef AEMP_STATS_H
 #define AEMP_STATS_H
 
-#include <stdint.h>
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 struct aemp_node;
 

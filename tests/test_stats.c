@@ -183,10 +183,11 @@ static void test_counts_exactly_what_was_sent(void)
     size_t sent = 0;
     for (int i = 0; i < N; i++) {
         char m[300];
-        int len = snprintf(m, sizeof m, "[\"%s\",%d,\"%.*s\"]", name, i, i % 200,
-                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        int len = snprintf(
+            m, sizeof m, "[\"%s\",%d,\"%.*s\"]", name, i, i % 200,
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
         raw_send(&r, m, (size_t)len);
         sent += (size_t)len;
     }
@@ -300,13 +301,13 @@ static void test_node_port_request(void)
     CHECK(run_until(base, &g.calls, 1, 6));
     const cJSON *s = cJSON_GetArrayItem(g.reply, 0);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "node")), "node-a");
-    const cJSON *pb = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(s, "peers"), "node-b");
+    const cJSON *pb =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "peers"), "node-b");
     CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pb, "up")));
     CHECK(cJSON_GetObjectItemCaseSensitive(pb, "msgs_in")->valuedouble >= 1);
     CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "uptime")));
-    CHECK(cJSON_GetObjectItemCaseSensitive(
-              cJSON_GetObjectItemCaseSensitive(s, "total"), "peers_up")->valuedouble == 1);
+    CHECK(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "total"), "peers_up")
+              ->valuedouble == 1);
     /* plain devnull stays silent */
     struct got q = {0};
     aemp_cal(b, "node-a", json("[\"devnull\",\"other\"]"), 0.5, got_reply, &q);
