@@ -142,11 +142,27 @@ static int put(struct framing_buf *b, const char *s, size_t n)
     return 0;
 }
 
-/* 1 for a byte put_string cannot copy as it is. */
-static inline int special(unsigned char c)
+/* One byte (brackets, commas, colons): no memcpy call. */
+static inline int put1(struct framing_buf *b, char c)
 {
-    return c < 0x20 || c == '"' || c == '\\' || c == 0xC0;
+    if (b->len == b->cap && reserve(b, 1)) return -1;
+    b->data[b->len++] = c;
+    return 0;
 }
+
+/* 1 for a byte put_string cannot copy as it is: below 0x20 (NUL too, which
+ * ends the string), '"', '\\', and 0xC0 (C0 80 is U+0000). */
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const unsigned char special[256] = {
+    R16(1), R16(1),                                 /* 0x00 - 0x1f */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 - 0x2f: '"' */
+    R16(0), R16(0),                                 /* 0x30 - 0x4f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50 - 0x5f: '\\' */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x60 - 0xbf */
+    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xc0 - 0xcf: 0xC0 */
+    R16(0), R16(0), R16(0),                         /* 0xd0 - 0xff */
+};
+#undef R16
 
 /* Write the escape of the special byte at *qp (before end) at o, move *qp
  * past what it consumed; returns the new end of output (at most 6 bytes). */
@@ -184,37 +200,37 @@ static inline char *escape_at(char *o, const unsigned char **qp, const unsigned 
 }
 
 /* A JSON string literal of s (NULL prints ""), escaped as cJSON escapes,
- * and C0 80 written as \\u0000. Short strings (most port names, tags and
- * values) in one pass with one reservation; long ones run by run. */
+ * and C0 80 written as \\u0000. The first 32 bytes are copied byte by byte
+ * with a table (no strlen first: most port names, tags and values end
+ * here); the rest of a longer string run by run with the word scans. */
 static int put_string(struct framing_buf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t n = strlen((const char *)p);
-    const unsigned char *end = p + n;
-    if (n < 32) {
-        if (reserve(b, n * 6 + 2)) return -1;
-        char *o = b->data + b->len;
-        *o++ = '"';
-        while (p < end) {
-            if (!special(*p)) *o++ = (char)*p++;
-            else o = escape_at(o, &p, end);
-        }
-        *o++ = '"';
-        b->len = (size_t)(o - b->data);
-        return 0;
+    /* the quotes, 32 bytes, one escape (6) */
+    if (reserve(b, 2 + 32 + 6)) return -1;
+    char *o = b->data + b->len, *lim = o + 1 + 32;
+    *o++ = '"';
+    while (o < lim) {
+        while (o < lim && !special[*p])
+            *o++ = (char)*p++;
+        if (o == lim || !*p) break;
+        const unsigned char *end = p + 2; /* escape_at looks at most one byte on */
+        o = escape_at(o, &p, p[1] ? end : p + 1);
     }
-    if (reserve(b, n + 2)) return -1;
-    b->data[b->len++] = '"';
-    while (p < end) {
-        const unsigned char *q = find_escape(p, end);
-        /* room for the plain run, one escape (6) and the closing quote */
-        if (reserve(b, (size_t)(q - p) + 7)) return -1;
-        memcpy(b->data + b->len, p, (size_t)(q - p));
-        b->len += (size_t)(q - p);
-        if (q == end) break;
-        p = q;
-        char *o = escape_at(b->data + b->len, &p, end);
-        b->len = (size_t)(o - b->data);
+    b->len = (size_t)(o - b->data);
+    if (*p) { /* a longer string: the rest run by run */
+        const unsigned char *end = p + strlen((const char *)p);
+        while (p < end) {
+            const unsigned char *q = find_escape(p, end);
+            /* room for the plain run, one escape (6) and the closing quote */
+            if (reserve(b, (size_t)(q - p) + 7)) return -1;
+            memcpy(b->data + b->len, p, (size_t)(q - p));
+            b->len += (size_t)(q - p);
+            if (q == end) break;
+            p = q;
+            o = escape_at(b->data + b->len, &p, end);
+            b->len = (size_t)(o - b->data);
+        }
     }
     if (reserve(b, 1)) return -1;
     b->data[b->len++] = '"';
@@ -255,9 +271,9 @@ static int put_value(struct framing_buf *b, const cJSON *item);
 static int put_list(struct framing_buf *b, const cJSON *it, int members)
 {
     for (; it; it = it->next) {
-        if (members && (put_string(b, it->string) || put(b, ":", 1))) return -1;
+        if (members && (put_string(b, it->string) || put1(b, ':'))) return -1;
         if (put_value(b, it)) return -1;
-        if (it->next && put(b, ",", 1)) return -1;
+        if (it->next && put1(b, ',')) return -1;
     }
     return 0;
 }
@@ -273,9 +289,9 @@ static int put_value(struct framing_buf *b, const cJSON *item)
     case cJSON_Raw:
         return item->valuestring ? put(b, item->valuestring, strlen(item->valuestring)) : -1;
     case cJSON_Array:
-        return put(b, "[", 1) || put_list(b, item->child, 0) || put(b, "]", 1) ? -1 : 0;
+        return put1(b, '[') || put_list(b, item->child, 0) || put1(b, ']') ? -1 : 0;
     case cJSON_Object:
-        return put(b, "{", 1) || put_list(b, item->child, 1) || put(b, "}", 1) ? -1 : 0;
+        return put1(b, '{') || put_list(b, item->child, 1) || put1(b, '}') ? -1 : 0;
     default: return -1;
     }
 }
@@ -294,8 +310,8 @@ int framing_write(struct framing_buf *b, const char *name, const cJSON *msg)
     if (!name) {
         rc = put_value(b, msg);
     } else {
-        rc = put(b, "[", 1) || put_string(b, name) ||
-             (msg->child && put(b, ",", 1)) || put_list(b, msg->child, 0) || put(b, "]", 1);
+        rc = put1(b, '[') || put_string(b, name) ||
+             (msg->child && put1(b, ',')) || put_list(b, msg->child, 0) || put1(b, ']');
     }
     if (rc) b->len = start;
     return rc ? AEMP_ENOMEM : 0;
