@@ -47,7 +47,16 @@ C=$BG_PID
 put_ok "secret" crecv aemp::put "$T_DIR/in" "no TLS"
 got=$(sha256sum <"$T_DIR/in/big.bin" | cut -d' ' -f1)
 [ "$got" = "$want" ] && pass "secret: 100 MB stored intact" || fail "secret: 100 MB stored intact" "$got != $want"
-check "secret: no temporary file left" bash -c "[ -z \"\$(ls -A '$T_DIR/in' | grep -v '^big.bin\$')\" ]"
+# on a terminal (script(1) gives it one): the progress bar and the summary
+small=$T_DIR/small.bin
+head -c 5000000 "$big" >"$small"
+if command -v script >/dev/null; then
+    script -qec "'$AEMP' put --timeout 10 crecv aemp::put '$small'" /dev/null >"$T_DIR/tty.out" 2>&1
+    check "on a terminal: a progress bar to 100%" grep -aq "small.bin 100% \[#*\] 5.0/5.0 MB" "$T_DIR/tty.out"
+    check "on a terminal: a summary with the rate" grep -aq "sent small.bin to crecv: 5000000 bytes in .* MB/s), SHA-256 " "$T_DIR/tty.out"
+fi
+check "without a terminal put prints nothing" bash -c "'$AEMP' put crecv aemp::put '$small' 2>&1 | wc -c | grep -qx 0"
+check "secret: no temporary file left" bash -c "! ls -A '$T_DIR/in' | grep -q '^\\.'"
 
 # refusals, each with a message that says what is wrong
 expect_status "unknown function refused" 1 "$AEMP" put --timeout 5 crecv no::such "$big"
