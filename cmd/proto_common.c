@@ -63,7 +63,7 @@ static const struct {
 static int set_opt(struct pst *st, size_t k, const char *val)
 {
     const char *name = options[k].name;
-    double d;
+    double d = 0; /* -O3 cannot see opt_number() sets it on success */
     int rc;
     if (!val) {
         if (options[k].need == OPT_DOT) st->dot = 1;
