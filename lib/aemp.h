@@ -324,7 +324,8 @@ void aemp_trace_set(aemp_node *node, int on);
  * drops output not yet written: wait for the write callback with an empty
  * output buffer before freeing. With TLS the bufferevent is a filter over
  * the socket's bufferevent (bufferevent_get_underlying()); a socket's EOF
- * and a TLS close_notify both show as BEV_EVENT_EOF. */
+ * and a TLS close_notify both show as BEV_EVENT_EOF. The bufferevent uses the
+ * node's event_base: free it before a node that owns its base. */
 struct bufferevent;
 
 /* The function a data connection calls on the receiving node with the
