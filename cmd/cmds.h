@@ -44,6 +44,9 @@ struct supervisor;
 struct aemp_node;
 struct supervisor *supervise_start(struct aemp_node *node, const char *profile, const cJSON *kv);
 void supervise_end(struct supervisor *sv);
+/* Instead of supervise_end() when the node starts again in the same process
+ * (aemp restart): RELOADING=1, not STOPPING=1; frees `sv`. */
+void supervise_restarting(struct supervisor *sv);
 
 /* `aemp logs` (logs_cmds.c). */
 int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv);
@@ -62,6 +65,7 @@ struct aemp_node;
 int watchdog_maybe_supervise(const char *profile, const cJSON *kv, int *status);
 void watchdog_node_start(struct aemp_node *node, const cJSON *eff);
 int watchdog_node_end(void);
+int watchdog_restart_asked(void);
 void watchdog_reexec(void);
 int cmd_restart(struct cmd_ctx *ctx, int argc, char **argv);
 

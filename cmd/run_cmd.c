@@ -95,7 +95,8 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
     watchdog_node_start(st.node, aemp_node_config(st.node)); /* heartbeat, restart */
     struct supervisor *sv = supervise_start(st.node, profile, kv); /* READY=1, SIGHUP */
     rc = aemp_node_run(st.node);
-    supervise_end(sv); /* STOPPING=1 */
+    if (watchdog_restart_asked()) supervise_restarting(sv); /* RELOADING=1 */
+    else supervise_end(sv); /* STOPPING=1 */
     if (rc && !st.done)
         rc = msg(&st, EXIT_FAIL, "the event loop failed");
     else

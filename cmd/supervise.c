@@ -79,6 +79,20 @@ struct supervisor *supervise_start(aemp_node *node, const char *profile, const c
     return sv;
 }
 
+void supervise_restarting(struct supervisor *sv)
+{
+    char state[160];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* the same process starts again (aemp restart): READY=1 follows */
+    snprintf(state, sizeof state, "RELOADING=1\nSTATUS=restarting\nMONOTONIC_USEC=%llu",
+             (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+    notify(state);
+    if (!sv) return;
+    if (sv->sighup) event_free(sv->sighup);
+    free(sv);
+}
+
 void supervise_end(struct supervisor *sv)
 {
     notify("STOPPING=1\nSTATUS=stopping");

@@ -284,6 +284,11 @@ void watchdog_node_start(aemp_node *node, const cJSON *eff)
     beat_cb(-1, 0, NULL);
 }
 
+int watchdog_restart_asked(void)
+{
+    return wd.restart;
+}
+
 int watchdog_node_end(void)
 {
     if (wd.beat) event_free(wd.beat);

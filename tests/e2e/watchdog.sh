@@ -77,6 +77,13 @@ if wait_for 20 bash -c "[ \$(grep -c 'node wd running' '$log') -gt $n ]" && wait
     pass "the node runs again"; else fail "the node runs again" "$(tail -5 "$log")"; fi
 [ "$(child)" = "$c3" ] && kill -0 "$c3" && pass "in place: same PID, not a crash" ||
     fail "in place: same PID, not a crash" "$(child) vs $c3"
+if [ "$have_notify" = 1 ]; then
+    # the service manager sees a reload, not a stop: RELOADING=1, then READY=1
+    if wait_for 10 bash -c "grep -v '^STATUS' '$nlog' | grep -A1 '^RELOADING=1 | STATUS=restarting' | grep -q '^READY=1'"; then
+        pass "aemp restart tells the service manager RELOADING=1 then READY=1"
+    else fail "RELOADING=1 then READY=1" "$(cat "$nlog")"; fi
+    check "and never STOPPING=1" bash -c "! grep -q STOPPING '$nlog'"
+fi
 "$AEMP" profile aemp binds 127.0.0.1:0 >/dev/null
 expect_status "its new service works (aemp put)" 0 "$AEMP" put --timeout 5 wd aemp::put "$T_DIR/file"
 check "the file arrived" cmp -s "$T_DIR/file" "$in/file"
