@@ -35,7 +35,7 @@
 #define PUT_CHUNK (256 * 1024)
 #define PUT_HIGH (1024 * 1024) /* file data queued on the connection at most */
 #define PUT_REPLY_MAX 512
-#define PUT_REPLY_WAIT 60 /* seconds for the receiver to store and answer */
+#define PUT_REPLY_WAIT 60 /* seconds without progress (either side) before giving up */
 #define PUT_FUNC "aemp::put"
 
 static double now_s(void)
@@ -135,7 +135,7 @@ static void refill(struct put *p)
     if (p->sent == p->size && !p->digest[0]) {
         hex_digest(&p->sha, p->digest);
         struct timeval tv = {PUT_REPLY_WAIT, 0};
-        bufferevent_set_timeouts(p->bev, &tv, NULL);
+        bufferevent_set_timeouts(p->bev, &tv, &tv);
     }
 }
 
@@ -186,7 +186,10 @@ static void put_event_cb(struct bufferevent *bev, short what, void *ud)
     (void)bev;
     struct put *p = ud;
     if (p->done) return;
-    if (what & BEV_EVENT_TIMEOUT)
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING) && p->sent < p->size)
+        put_msg("%s took no data for %d s (after %llu of %llu bytes)", p->target, PUT_REPLY_WAIT,
+                (unsigned long long)p->sent, (unsigned long long)p->size);
+    else if (what & BEV_EVENT_TIMEOUT)
         put_msg("%s did not confirm %s within %d s", p->target, p->name, PUT_REPLY_WAIT);
     else if (what & BEV_EVENT_EOF)
         put_msg("%s closed the data connection after %llu of %llu bytes without confirming",
@@ -211,6 +214,8 @@ static void put_connected(aemp_node *node, struct bufferevent *bev, const char *
     p->t0 = now_s();
     bufferevent_setcb(bev, put_read_cb, put_write_cb, put_event_cb, p);
     bufferevent_setwatermark(bev, EV_WRITE, PUT_HIGH / 2, 0);
+    struct timeval stall = {PUT_REPLY_WAIT, 0}; /* a receiver that stops reading */
+    bufferevent_set_timeouts(bev, NULL, &stall);
     refill(p);
     if (evbuffer_get_length(bufferevent_get_input(bev))) put_read_cb(bev, p);
 }
@@ -443,6 +448,8 @@ static void recv_start(aemp_node *node, struct bufferevent *bev, const cJSON *ar
     r->fd = -1;
     crypto_hash_sha256_init(&r->sha);
     bufferevent_setcb(bev, recv_read_cb, NULL, recv_event_cb, r);
+    struct timeval stall = {PUT_REPLY_WAIT, 0}; /* a sender that stops sending */
+    bufferevent_set_timeouts(bev, &stall, NULL);
     const cJSON *name = cJSON_GetArrayItem(args, 0), *size = cJSON_GetArrayItem(args, 1);
     r->name = strdup(cJSON_IsString(name) ? name->valuestring : "?");
     /* A Perl sender may pass the size as a string of digits. */
