@@ -58,6 +58,20 @@ fi
 check "without a terminal put prints nothing" bash -c "'$AEMP' put crecv aemp::put '$small' 2>&1 | wc -c | grep -qx 0"
 check "secret: no temporary file left" bash -c "! ls -A '$T_DIR/in' | grep -q '^\\.'"
 
+# a sender that dies half way: the receiver deletes its partial file
+truncate -s 2G "$T_DIR/huge.bin" # sparse: instant here, seconds to send
+start_bg "$T_DIR/huge.log" "$AEMP" put --timeout 10 crecv aemp::put "$T_DIR/huge.bin"
+H=$BG_PID
+if wait_for 20 grep -q "receiving .*/huge.bin" "$T_DIR/crecv.log"; then
+    stop_pid "$H" KILL
+    if wait_for 20 grep -q "huge.bin: the sender went away after [0-9]* of 2147483648 bytes" "$T_DIR/crecv.log"
+    then pass "a sender killed half way is noticed"; else fail "a sender killed half way is noticed" "$(tail -3 "$T_DIR/crecv.log")"; fi
+    check "and its partial file is deleted" bash -c "! ls -A '$T_DIR/in' | grep -q huge"
+else
+    fail "the huge put started" "$(cat "$T_DIR/huge.log")"
+fi
+rm -f "$T_DIR/huge.bin"
+
 # refusals, each with a message that says what is wrong
 expect_status "unknown function refused" 1 "$AEMP" put --timeout 5 crecv no::such "$big"
 check "and says so" grep -q "no data-connection function no::such" "$T_DIR/last.err"
