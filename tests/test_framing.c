@@ -443,7 +443,7 @@ static int count_only(void *ud, cJSON *msg)
 }
 
 /* Throughput for ["tag",1,"abc"] fed in 64 KiB chunks (reported, and a
- * generous lower bound checked). */
+ * only reported: no test asserts a speed). */
 static void test_throughput(void)
 {
     const char one[] = "[\"tag\",1,\"abc\"]";
@@ -469,7 +469,6 @@ static void test_throughput(void)
     CHECK_INT(got, (long)nmsg);
     CHECK_INT(framing_reader_pending(r), 0);
     printf("# throughput: %ld messages in %.3f s = %.0f msg/s\n", got, secs, got / secs);
-    CHECK(got / secs > 50000);
     framing_reader_free(r);
     free(buf);
 }
