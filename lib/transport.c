@@ -543,7 +543,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
         process(c);
     }
     c->busy--;
-    if (c->dead) conn_free(c);
+    if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -569,7 +569,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
                        e ? evutil_socket_error_to_string(e) : "connection error");
     }
     c->busy--;
-    if (c->dead) conn_free(c);
+    if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -584,7 +584,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     c->busy++;
     probe_tick(c);
     c->busy--;
-    if (c->dead) conn_free(c);
+    if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
 }
 
 struct conn *conn_new(struct transport *t, struct bufferevent *bev)
