@@ -37,11 +37,11 @@ ns_cleanup() {
 }
 trap 't_cleanup; ns_cleanup' EXIT
 
+NETS_MADE=1 # from here on, whatever exists of ours is removed on exit
 if ! ip netns add "$NSA" 2>"$T_DIR/ns.err"; then
     echo "1..0 # SKIP cannot create network namespaces: $(head -c 200 "$T_DIR/ns.err")"
     exit 77
 fi
-NETS_MADE=1
 # an address pair unique enough for this run: 10.X.Y.1 and 10.X.Y.2
 X=$(( (10#$TAG / 250) % 250 + 1 ))
 Y=$(( 10#$TAG % 250 + 1 ))
