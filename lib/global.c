@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,8 @@ struct global {
     struct peerctx *pcs;
     char *master;
     int nodecnt;
+    strmap memberships; /* node ID -> how many group members it has (uintptr_t):
+                         * a node leaving costs nothing when it has none */
     unsigned long connect_refused; /* refused Global::connect not yet logged */
     double connect_logged;          /* when one was last logged */
     strmap up;     /* node IDs that are up (value unused): picking a master
@@ -164,6 +167,21 @@ static struct group *group_get(struct global *g, const char *group)
     return gr;
 }
 
+/* Count one more (+1) or one less (-1) group member on the node of `port`. */
+static void count_member(struct global *g, const char *port, int delta)
+{
+    const char *h = strchr(port, '#');
+    size_t n = h ? (size_t)(h - port) : strlen(port);
+    char buf[256];
+    if (n >= sizeof buf) n = sizeof buf - 1; /* longer node IDs share a count: still exact for 0 */
+    memcpy(buf, port, n);
+    buf[n] = 0;
+    uintptr_t c = (uintptr_t)strmap_get(&g->memberships, buf);
+    if (delta > 0) strmap_put(&g->memberships, buf, (void *)(c + 1), NULL);
+    else if (c > 1) strmap_put(&g->memberships, buf, (void *)(c - 1), NULL);
+    else strmap_del(&g->memberships, buf);
+}
+
 /* Apply additions and removals (borrowed arrays of port IDs) to `group` and
  * tell its watchers what really changed. */
 static void change(struct global *g, const char *group, const cJSON *add, const cJSON *del)
@@ -177,6 +195,7 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
         if (!cJSON_IsString(e)) continue;
         for (cJSON *m = gr->members->child; m; m = m->next)
             if (!strcmp(m->valuestring, e->valuestring)) {
+                count_member(g, m->valuestring, -1);
                 cJSON_AddItemToArray(removed, cJSON_DetachItemViaPointer(gr->members, m));
                 break;
             }
@@ -186,6 +205,7 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
         if (!cJSON_IsString(e) || in_array(gr->members, e->valuestring)) continue;
         cJSON_AddItemToArray(gr->members, cJSON_CreateString(e->valuestring));
         cJSON_AddItemToArray(added, cJSON_CreateString(e->valuestring));
+        count_member(g, e->valuestring, +1);
     }
     if (added->child || removed->child) {
         aemp_log(8, "group %s: %d added, %d removed, %d members", group,
@@ -206,6 +226,9 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
 /* Everything of `nodeid` leaves every group. */
 static void unreg_groups(struct global *g, const char *nodeid)
 {
+    char key[256];
+    snprintf(key, sizeof key, "%s", nodeid);
+    if (!strmap_get(&g->memberships, key)) return; /* the common case: no members */
     size_t n = strlen(nodeid), it = 0;
     const char *k;
     void *v;
@@ -736,6 +759,7 @@ void global_free(struct aemp_node *node)
     strmap_free(&g->portmon);
     strmap_free(&g->seedme);
     strmap_free(&g->up);
+    strmap_free(&g->memberships);
     while (g->pcs) {
         guard_detach(g->pcs->mon);
         peerctx_release(g->pcs);
