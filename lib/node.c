@@ -156,7 +156,15 @@ void aemp_node_free(aemp_node *node)
     }
     spawn_free_all(node);
     event_free(c->qev);
-    if (node->own_base) event_base_free(node->base);
+    if (node->own_base) {
+        /* libevent keeps a socket bufferevent alive while a deferred
+         * callback of it is pending (a connect that completed or failed at
+         * once), and event_base_free() drops such callbacks without the
+         * reference: one pass of the loop runs them first (everything of
+         * ours is gone: they find no callbacks and free the bufferevent). */
+        event_base_loop(node->base, EVLOOP_NONBLOCK);
+        event_base_free(node->base);
+    }
     cJSON_Delete(node->cfg);
     free(node->id);
     free(c);

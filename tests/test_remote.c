@@ -6,6 +6,8 @@
 #include "certgen.h"
 #include "nettest.h"
 
+#include <dirent.h>
+
 static int seq_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
     struct rec *r = ud;
@@ -331,7 +333,67 @@ static void test_gone_anonymous_nodes_are_forgotten(void)
     event_base_free(base);
 }
 
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void up_then_stop(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud)
+{
+    if (!up) return;
+    (*(int *)ud)++;
+    aemp_node_stop(node);
+}
+
+/* A node on its own event_base freed right after a peer came up, when that
+ * peer's first message arrived together with its auth line (what `aemp cal`
+ * does when its answer and a new connection come in one pass of the loop):
+ * the connection's socket is closed and nothing leaks. libevent holds the
+ * bufferevent while the read of what came after the auth line is deferred;
+ * freeing the base dropped that callback with the reference (the socket
+ * stayed open, and LeakSanitizer failed `aemp cal` under load). Each side
+ * runs until it has nothing left to do, so B reads A's greeting and auth
+ * together and sends its auth, then its queued message, in one write. */
+static void test_node_freed_right_after_up_closes_its_sockets(void)
+{
+    struct event_base *bb = event_base_new();
+    for (int i = 0; i < 3; i++) {
+        int before = open_fds();
+        aemp_node *a = mknode(NULL, "fr-a", 1, NULL, "s3cret", NULL, 5);
+        int up = 0;
+        aemp_mon_nodes(a, up_then_stop, &up, NULL);
+        char seed[128];
+        snprintf(seed, sizeof seed, "%s", addr_of(a));
+        aemp_node *b = mknode(bb, "fr-b", 0, seed, "s3cret", NULL, 5);
+        cJSON *msg = json("[\"hi\"]");
+        aemp_snd(b, "fr-a#nobody", msg);
+        double end = now() + 10;
+        while (!up && now() < end) {
+            for (int k = 0; k < 5; k++) {
+                event_base_loop(bb, EVLOOP_NONBLOCK);
+                usleep(2000);
+            }
+            for (int k = 0; k < 5 && !up; k++) {
+                event_base_loop(aemp_node_base(a), EVLOOP_NONBLOCK);
+                usleep(2000);
+            }
+        }
+        CHECK_INT(up, 1);
+        aemp_node_free(a);
+        aemp_node_free(b);
+        run_until(bb, NULL, 0, 0.05);
+        CHECK_INT(open_fds(), before);
+    }
+    event_base_free(bb);
+}
+
 T_MAIN(T(test_snd_mon_kil_spawn_between_two_nodes), T(test_cal_node_port_across_nodes),
        T(test_large_messages_exact), T(test_many_messages_in_order),
        T(test_wrong_secret_refused_and_monitors_fire), T(test_node_loss_fires_transport_error), T(test_tls_with_generated_certificates),
-       T(test_no_secret_no_cert_refuses_to_start), T(test_gone_anonymous_nodes_are_forgotten))
+       T(test_no_secret_no_cert_refuses_to_start), T(test_gone_anonymous_nodes_are_forgotten),
+       T(test_node_freed_right_after_up_closes_its_sockets))
