@@ -308,21 +308,33 @@ __attribute__((constructor)) static void setup(void)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(secret, sizeof secret, "mesh-test-%d", (int)getpid());
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
 }
 
-/* A free TCP port on 127.0.0.1 (bound once, then released). */
+/* A free TCP port on 127.0.0.1 (bound once, then released), picked at random
+ * below the kernel's ephemeral range: a port from that range can be taken by
+ * any outgoing connection before the kid binds it (as in tests/e2e/lib.sh). */
 static int free_port(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    int port = 0;
-    if (s >= 0 && !bind(s, (struct sockaddr *)&a, sizeof a) &&
-        !getsockname(s, (struct sockaddr *)&a, &l))
-        port = ntohs(a.sin_port);
-    if (s >= 0) close(s);
-    return port;
+    int low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &low) != 1) low = 32768;
+        fclose(f);
+    }
+    if (low <= 10001) low = 32768;
+    for (int i = 0; i < 400; i++) {
+        int port = i < 200 ? 10000 + rand() % (low - 10000) : 0; /* then any */
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s < 0) return 0;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t l = sizeof a;
+        int ok = !bind(s, (struct sockaddr *)&a, sizeof a) && !getsockname(s, (struct sockaddr *)&a, &l);
+        close(s);
+        if (ok) return ntohs(a.sin_port);
+    }
+    return 0;
 }
 
 /* Next line from kid `k` within `seconds`; 0 on timeout / EOF. */

@@ -91,9 +91,26 @@ wait_for() {
     done
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+# free_port: a TCP port on 127.0.0.1 that nothing uses right now, picked at
+# random below the kernel's ephemeral range (ip_local_port_range): a port from
+# that range can be taken by any outgoing connection on the machine between
+# this check and the bind of the node it is meant for (seen on a busy machine:
+# "cannot listen on 127.0.0.1:N: Address already in use").
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    python3 -c '
+import random, socket
+try: low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception: low = 32768
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    s = socket.socket()
+    try: s.bind(("127.0.0.1", port))
+    except OSError: continue
+    finally: s.close()
+    print(port); break
+else:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+'
 }
 
 finish() {

@@ -126,8 +126,8 @@ else
     fail "READY=1 after a failed reload" "$(cat "$nlog")"
 fi
 cp "$T_DIR/rc.good" "$rc"
-"$AEMP" cal --timeout 5 seed info >/dev/null 2>&1 && pass "the node still answers after a failed reload" ||
-    fail "node after failed reload" "$(tail -3 "$slog")"
+"$AEMP" cal --timeout 5 seed info >/dev/null 2>"$T_DIR/cal.err" && pass "the node still answers after a failed reload" ||
+    fail "node after failed reload" "$(tail -3 "$slog"); cal: $(head -c 3000 "$T_DIR/cal.err")"
 
 # --- SIGTERM: STOPPING=1 and a clean exit
 kill -TERM "$seed"
