@@ -194,7 +194,7 @@ static int build_args(int argc, char **argv, char ***out, int *n)
         *n = argc - 1;
         return 0;
     }
-    cJSON *arr = cJSON_Parse(argv[1]);
+    cJSON *arr = aemp_json_parse(argv[1]); /* \u0000 kept as C0 80 (aemp.h) */
     if (!cJSON_IsArray(arr) || argc > 2) {
         cJSON_Delete(arr);
         fprintf(stderr, "aemp: the first argument starts with '[' but is not a JSON array "
@@ -213,7 +213,7 @@ static int build_args(int argc, char **argv, char ***out, int *n)
         } else {
             /* Non-strings keep their JSON type: marked, so that
              * cmd_arg_json() decodes them (a number stays a number). */
-            char *j = cJSON_PrintUnformatted(it);
+            char *j = aemp_json_print(it);
             size_t jl = j ? strlen(j) : 0;
             a[i] = j ? malloc(jl + 2) : NULL;
             if (a[i]) {

@@ -17,6 +17,17 @@ static void on_timeout(aemp_node *node, void *ud)
 }
 
 /* The message ARG... of snd/cal, JSON-decoded as 1.30 does. */
+/* One message element from the command line: JSON (typed elements of the
+ * JSON-array form, or text starting with [ { ") parsed the way messages
+ * from the network are, so that \u0000 survives (aemp.h); anything else a
+ * string. Errors come from cmd_arg_json, which says where the JSON broke. */
+static cJSON *msg_arg(const char *arg, char *err, size_t errlen)
+{
+    const char *json = arg[0] == CMD_JSON_MARK ? arg + 1 : arg[0] && strchr("[{\"", arg[0]) ? arg : NULL;
+    cJSON *v = json ? aemp_json_parse(json) : NULL;
+    return v ? v : cmd_arg_json(arg, err, errlen);
+}
+
 static cJSON *build_msg(struct pst *st, int argc, char **argv, int *status)
 {
     cJSON *m = cJSON_CreateArray();
@@ -26,7 +37,7 @@ static cJSON *build_msg(struct pst *st, int argc, char **argv, int *status)
         return NULL;
     }
     for (int i = 0; i < argc; i++) {
-        cJSON *v = cmd_arg_json(argv[i], err, sizeof err);
+        cJSON *v = msg_arg(argv[i], err, sizeof err);
         if (!v) {
             cJSON_Delete(m);
             *status = msg(st, EXIT_USAGE, "%s", err);
@@ -54,9 +65,9 @@ static int snd_reply(aemp_node *node, const char *self, const cJSON *m, void *ud
             if (!first) fputc(' ', stdout);
             first = 0;
             if (cJSON_IsString(it)) {
-                fputs(it->valuestring, stdout);
+                put_text(stdout, it->valuestring);
             } else {
-                char *s = cJSON_PrintUnformatted(it);
+                char *s = aemp_json_print(it);
                 fputs(s ? s : "", stdout);
                 free(s);
             }

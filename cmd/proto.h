@@ -88,6 +88,9 @@ int empty_port_name(const char *id);
 
 /* `v` on one line of stdout as compact JSON. */
 void print_json_line(const cJSON *v);
+/* A string from a message as its bytes: C0 80 (U+0000 inside the node,
+ * aemp.h) written as the NUL byte it stands for. */
+void put_text(FILE *out, const char *s);
 
 /* JSON of an array without its outer brackets on one line of `out`. */
 void print_unbracketed(FILE *out, const cJSON *arr);

@@ -265,9 +265,18 @@ int empty_port_name(const char *id)
     return h && !h[1];
 }
 
+void put_text(FILE *out, const char *s)
+{
+    for (const char *c; (c = strstr(s, "\xc0\x80")); s = c + 2) {
+        fwrite(s, 1, (size_t)(c - s), out);
+        fputc('\0', out);
+    }
+    fputs(s, out);
+}
+
 void print_json_line(const cJSON *v)
 {
-    char *s = cJSON_PrintUnformatted(v);
+    char *s = aemp_json_print(v); /* U+0000 written as \u0000 again */
     printf("%s\n", s ? s : "null");
     free(s);
 }
@@ -275,7 +284,7 @@ void print_json_line(const cJSON *v)
 /* JSON of an array without its outer brackets (new string), "" for []. */
 static char *unbracketed(const cJSON *arr)
 {
-    char *s = cJSON_PrintUnformatted(arr);
+    char *s = aemp_json_print(arr);
     if (!s) return NULL;
     size_t n = strlen(s);
     if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {

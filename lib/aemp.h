@@ -150,6 +150,17 @@ int aemp_snd(aemp_node *node, const char *port, cJSON *msg);
  * \u0000 is decoded to C0 80 as above. */
 int aemp_snd_json(aemp_node *node, const char *port, const char *json_array);
 
+/* JSON text to and from the node's form, with U+0000 as above.
+ * aemp_json_parse: one JSON value (any type) from the NUL-terminated `text`
+ * (borrowed; surrounding whitespace allowed), \u0000 decoded to C0 80; a
+ * new item the caller deletes with cJSON_Delete(), NULL when the text is
+ * not one valid JSON value or on ENOMEM.
+ * aemp_json_print: the unformatted JSON text of `v` (borrowed), C0 80 in
+ * strings written as \u0000; a new string the caller frees with free(),
+ * NULL on ENOMEM. */
+cJSON *aemp_json_parse(const char *text);
+char *aemp_json_print(const cJSON *v);
+
 /* Kill `port`. `reason` (taken; array or NULL) empty or NULL is a normal
  * kill, anything else abnormal. Killing an unknown port is fine (0); killing
  * a node port is refused (AEMP_EPERM). */

@@ -425,3 +425,15 @@ char *framing_encode(const cJSON *msg, size_t *len)
     if (len) *len = b.len;
     return b.data;
 }
+
+/* The public forms of framing_parse and framing_encode; see aemp.h. */
+cJSON *aemp_json_parse(const char *text)
+{
+    return text ? framing_parse(text, strlen(text)) : NULL;
+}
+
+char *aemp_json_print(const cJSON *v)
+{
+    return framing_encode(v, NULL);
+}
+
