@@ -232,8 +232,13 @@ static void restart_now(aemp_node *node, void *ud)
 
 static int restart_fn(aemp_node *node, const char *self, const cJSON *args, void *ud)
 {
-    (void)self, (void)args, (void)ud;
+    (void)self, (void)ud;
     const char *who = aemp_caller(node);
+    /* `aemp restart` appends a reply port: confirm (1.30's callers pass
+     * other arguments, which are ignored) */
+    const cJSON *r = cJSON_GetArrayItem(args, 0);
+    if (cJSON_IsString(r) && strchr(r->valuestring, '#'))
+        aemp_snd_json(node, r->valuestring, "[\"restarting\"]");
     if (wd.restart) return 0;
     aemp_log(5, "restart requested%s%s: stopping node %s to start it again",
              who ? " by " : "", who ? who : "", aemp_node_id(node));
@@ -244,7 +249,8 @@ static int restart_fn(aemp_node *node, const char *self, const cJSON *args, void
     return 0;
 }
 
-/* `aemp restart [--timeout S] NODE`: aemp snd NODE aemp::restart. */
+/* `aemp restart [--timeout S] NODE`: aemp cal NODE aemp::restart, so a node
+ * that does not know the function (not started by aemp run) is an error. */
 int cmd_restart(struct cmd_ctx *ctx, int argc, char **argv)
 {
     char *av[64];
@@ -260,7 +266,7 @@ int cmd_restart(struct cmd_ctx *ctx, int argc, char **argv)
     av[ac++] = node;
     av[ac++] = "aemp::restart";
     av[ac] = NULL;
-    int rc = cmd_snd(ctx, ac, av);
+    int rc = cmd_cal(ctx, ac, av);
     free(node);
     return rc;
 }

@@ -72,6 +72,7 @@ expect_status "no aemp::put before" 1 "$AEMP" put --timeout 3 wd aemp::put "$T_D
 "$AEMP" profile wdp setservices "[[\"aemp::put\",\"$in\"]]" >/dev/null
 n=$(grep -c 'node wd running' "$log")
 expect_status "aemp restart" 0 "$AEMP" restart wd
+check "it prints the node's confirmation" grep -qx '"restarting"' "$T_DIR/last.out"
 check "the node logs who asked" grep -q "restart requested by anon/.*: stopping node wd to start it again" "$log"
 if wait_for 20 bash -c "[ \$(grep -c 'node wd running' '$log') -gt $n ]" && wait_for 20 up; then
     pass "the node runs again"; else fail "the node runs again" "$(tail -5 "$log")"; fi
