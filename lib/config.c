@@ -558,6 +558,20 @@ out:
     return rc;
 }
 
+int config_load_effective(const char *profile, const cJSON *kv, cJSON **out, char *err,
+                          size_t errlen)
+{
+    *out = NULL;
+    char *path = aemp_config_path();
+    if (!path) return AEMP_ENOMEM;
+    cJSON *file = NULL;
+    int rc = config_load(path, &file, err, errlen);
+    free(path);
+    if (rc == 0) rc = config_effective(file, profile, kv, out, err, errlen);
+    cJSON_Delete(file);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- misc */
 
 void config_nodename(char *buf, size_t len)

@@ -33,6 +33,12 @@ cJSON *config_shipped_profiles(void);
 int config_effective(const cJSON *file, const char *profile, const cJSON *kv, cJSON **out,
                      char *err, size_t errlen);
 
+/* config_load() of the configuration file (aemp_config_path()), then
+ * config_effective() of `profile` with `kv` (both borrowed): what a node
+ * configured that way runs with. *out: new object, caller owns. */
+int config_load_effective(const char *profile, const cJSON *kv, cJSON **out, char *err,
+                          size_t errlen);
+
 /* Write `cfg` (borrowed) to `path` atomically: PATH~new~, old file linked as
  * PATH~, rename over PATH. AEMP_EIO with a message on failure. */
 int config_save(const char *path, const cJSON *cfg, char *err, size_t errlen);

@@ -174,13 +174,8 @@ int aemp_reload(aemp_node *node, const char *profile, const cJSON *kv, char *err
         snprintf(err, errlen, "the node is not configured yet: nothing to reload");
         return AEMP_ESTATE;
     }
-    char *path = aemp_config_path();
-    if (!path) return AEMP_ENOMEM;
-    cJSON *file = NULL, *eff = NULL;
-    int rc = config_load(path, &file, err, errlen);
-    free(path);
-    if (rc == 0) rc = config_effective(file, profile, kv, &eff, err, errlen);
-    cJSON_Delete(file);
+    cJSON *eff = NULL;
+    int rc = config_load_effective(profile, kv, &eff, err, errlen);
     if (rc == 0) rc = reload_effective(node, eff, err, errlen);
     cJSON_Delete(eff);
     return rc;
