@@ -147,11 +147,14 @@ out_is "mon of a missing port: reason" \
 expect_status "mon --timeout of a live port" 1 "$AEMP" mon --timeout 1 "$R1"
 err_has "mon of a live port: message" "aemp: mon: $R1 still alive after 1 s"
 
+MONS0=$(monitored_ports n1)
 start_bg "$T_DIR/mon1.out" "$AEMP" mon "$R1"
 M1=$BG_PID
 start_bg "$T_DIR/mon2.out" "$AEMP" mon "$R2"
 M2=$BG_PID
-sleep 1 # let both monitors reach n1 first
+mons_arrived() { [ "$(monitored_ports n1)" -ge $((MONS0 + 2)) ]; }
+wait_for 10 mons_arrived ||
+    fail "both monitors reach n1" "n1 monitors $(monitored_ports n1) ports, $MONS0 before"
 expect_status "kil with a reason through the node port" 0 "$AEMP" snd n1 kil "${R1#n1#}" \
     gone '{"why":1}'
 expect_status "kil without a reason (normal)" 0 "$AEMP" snd n1 kil "${R2#n1#}"

@@ -130,16 +130,14 @@ err_has "mon of a node that never existed: message" "aemp: mon: cannot reach nos
 2 s: the seeds answered, but nosuchnode did not come up: not part of this network, not running, \
 or unreachable from here"
 
-# n1's count of monitored ports (aemp stats), to know when the monitors arrived
-n1_mons() { "$AEMP" stats --json --timeout 2 n1 2>/dev/null |
-    python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["monitored_ports"])'; }
-MONS0=$(n1_mons)
+MONS0=$(monitored_ports n1)
 start_bg "$T_DIR/mon1.out" "$AEMP" mon --json "$R1"
 M1=$BG_PID
 start_bg "$T_DIR/mon2.out" "$AEMP" mon "$R2" --json
 M2=$BG_PID
-mons_arrived() { [ "$(n1_mons)" -ge $((MONS0 + 2)) ]; }
-wait_for 10 mons_arrived || fail "both monitors reach n1" "n1 monitors $(n1_mons) ports, $MONS0 before"
+mons_arrived() { [ "$(monitored_ports n1)" -ge $((MONS0 + 2)) ]; }
+wait_for 10 mons_arrived ||
+    fail "both monitors reach n1" "n1 monitors $(monitored_ports n1) ports, $MONS0 before"
 # the reason carries U+0000: through the tool, n1 and back it stays one string
 expect_status "kil with a reason" 0 "$AEMP" snd --quiet n1 kil "${R1#n1#}" gone '{"why":1}' '"a\u0000b"'
 expect_status "kil without a reason" 0 "$AEMP" snd --quiet n1 kil "${R2#n1#}"
