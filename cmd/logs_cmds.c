@@ -81,16 +81,9 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
     struct pst st = {.sub = argv[0]};
     int rc = start_anon(&st);
     lg.node = st.node;
-    struct event *sint = NULL, *sterm = NULL;
-    if (rc == EXIT_OK) {
-        struct event_base *base = aemp_node_base(lg.node);
-        sint = evsignal_new(base, SIGINT, on_signal, lg.node);
-        sterm = evsignal_new(base, SIGTERM, on_signal, lg.node);
-        if (!sint || !sterm || evsignal_add(sint, NULL) || evsignal_add(sterm, NULL)) {
-            fprintf(stderr, "aemp: logs: cannot install the signal handlers\n");
-            rc = EXIT_FAIL;
-        }
-    }
+    struct event *sigs[2] = {NULL, NULL};
+    if (rc == EXIT_OK && stop_signals_add(aemp_node_base(lg.node), on_signal, lg.node, sigs))
+        rc = msg(&st, EXIT_FAIL, "cannot install the signal handlers");
     if (rc == EXIT_OK) {
         int err = aemp_log_catch(lg.node, level, nodes, on_line, &lg);
         if (err) {
@@ -102,8 +95,7 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
         fprintf(stderr, "aemp: logs: the event loop failed\n");
         rc = EXIT_FAIL;
     }
-    if (sint) event_free(sint);
-    if (sterm) event_free(sterm);
+    stop_signals_free(sigs);
     aemp_node_free(lg.node);
     cJSON_Delete(nodes);
     return rc;

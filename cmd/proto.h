@@ -6,6 +6,7 @@
 
 #include "aemp.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 
 #define DEFAULT_TIMEOUT 5.0
@@ -58,6 +59,12 @@ int start_anon(struct pst *st);
 
 /* Honour AEMP_TRACE for a node. */
 void trace_env(aemp_node *node);
+
+/* SIGINT and SIGTERM on `base` call fn(signal, what, arg) until
+ * stop_signals_free(); the two events go to ev[]. 0, or -1 when one could not
+ * be installed (free them all the same). */
+int stop_signals_add(struct event_base *base, event_callback_fn fn, void *arg, struct event *ev[2]);
+void stop_signals_free(struct event *ev[2]);
 
 /* Run the loop until done; the loop ending by itself is a failure. */
 void run_loop(struct pst *st);

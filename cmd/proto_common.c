@@ -5,6 +5,9 @@
 
 #include "cmds.h"
 
+#include <event2/event.h>
+
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +135,25 @@ int parse_opts(struct pst *st, int argc, char **argv, int anywhere, char **pos, 
         if (rc) return rc;
     }
     return EXIT_OK;
+}
+
+int stop_signals_add(struct event_base *base, event_callback_fn fn, void *arg, struct event *ev[2])
+{
+    static const int sig[2] = {SIGINT, SIGTERM};
+    int rc = 0;
+    for (int i = 0; i < 2; i++) {
+        ev[i] = evsignal_new(base, sig[i], fn, arg);
+        if (!ev[i] || evsignal_add(ev[i], NULL)) rc = -1;
+    }
+    return rc;
+}
+
+void stop_signals_free(struct event *ev[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (ev[i]) event_free(ev[i]);
+        ev[i] = NULL;
+    }
 }
 
 void trace_env(aemp_node *node)

@@ -75,9 +75,8 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
     trace_env(st.node);
     cmd_put_register(st.node);
     struct event_base *base = aemp_node_base(st.node);
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, &st);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
-    if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL)) {
+    struct event *sigs[2];
+    if (stop_signals_add(base, on_signal, &st, sigs)) {
         rc = msg(&st, EXIT_FAIL, "cannot install the signal handlers");
         goto out;
     }
@@ -103,8 +102,7 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         rc = EXIT_OK;
     if (rc == EXIT_OK) aemp_log(6, "node %s stopped", aemp_node_id(st.node));
 out:
-    if (sigint) event_free(sigint);
-    if (sigterm) event_free(sigterm);
+    stop_signals_free(sigs);
     aemp_node_free(st.node);
     cJSON_Delete(kv);
     if (watchdog_node_end() && rc == EXIT_OK) watchdog_reexec(); /* returns on failure */

@@ -202,7 +202,7 @@ struct top {
     int tty_out;       /* stdout is a terminal: clear it each round */
     int tty_in;        /* stdin is a terminal: q quits */
     struct termios saved;
-    struct event *key, *sigint, *sigterm;
+    struct event *key, *sigs[2];
     aemp_guard *tick;
     int pending;
     int printed; /* this round was printed */
@@ -399,10 +399,7 @@ static int cmd_top_run(struct pst *st, char **nodes, int n)
         tp.key = event_new(base, 0, EV_READ | EV_PERSIST, top_key, &tp);
         if (tp.key) event_add(tp.key, NULL);
     }
-    tp.sigint = evsignal_new(base, SIGINT, top_signal, &tp);
-    tp.sigterm = evsignal_new(base, SIGTERM, top_signal, &tp);
-    if (tp.sigint) evsignal_add(tp.sigint, NULL);
-    if (tp.sigterm) evsignal_add(tp.sigterm, NULL);
+    stop_signals_add(base, top_signal, &tp, tp.sigs); /* q still ends it without them */
     /* the first round once our node had a moment to reach the seeds (an
      * empty start set is filled from them) */
     tp.printed = 1;
@@ -415,8 +412,7 @@ static int cmd_top_run(struct pst *st, char **nodes, int n)
                  "no node to watch: give NODE, or configure seeds this node "
                  "can reach (`aemp seeds HOST:PORT`)");
     if (tp.key) event_free(tp.key);
-    if (tp.sigint) event_free(tp.sigint);
-    if (tp.sigterm) event_free(tp.sigterm);
+    stop_signals_free(tp.sigs);
 out:
     aemp_guard_free(tp.tick);
     cJSON_Delete(tp.known);
