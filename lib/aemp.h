@@ -294,8 +294,9 @@ cJSON *aemp_stats(aemp_node *node);
 /* --------------------------------------------------------------- groups */
 
 /* Register local `port` (or this node's own ID, as 1.30's grp_reg GROUP =>
- * $NODE) in `group` network-wide until the port dies or the guard is freed. AEMP_EEXIST if it is already a member, AEMP_EINVAL for a
- * remote port. */
+ * $NODE) in `group` network-wide until the port dies or the guard is
+ * freed. AEMP_EEXIST if it is already a member, AEMP_EINVAL for a remote
+ * port. */
 int aemp_grp_reg(aemp_node *node, const char *group, const char *port, aemp_guard **guard);
 
 /* Current members of `group` (new array of port IDs, caller owns) or NULL. */

@@ -101,9 +101,11 @@ cJSON *aemp_stats(aemp_node *node)
     cJSON *total = cJSON_AddObjectToObject(o, "total");
     cJSON *peers = cJSON_AddObjectToObject(o, "peers");
     if (!t || !total || !peers) {
-        if (total) stats_counts_to_json(&(struct stats_counts){0}, total);
-        if (total) cJSON_AddNumberToObject(total, "queued_bytes", 0);
-        if (total) cJSON_AddNumberToObject(total, "peers_up", 0);
+        if (total) {
+            stats_counts_to_json(&(struct stats_counts){0}, total);
+            cJSON_AddNumberToObject(total, "queued_bytes", 0);
+            cJSON_AddNumberToObject(total, "peers_up", 0);
+        }
         return o;
     }
     stats_counts_to_json(&t->stats, total);
