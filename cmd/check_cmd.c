@@ -6,6 +6,7 @@
 #include "aemp.h"
 #include "config.h"
 #include "config_check.h"
+#include "core.h"
 #include "tls.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@
 struct check {
     struct cmd_ctx *ctx;
     cJSON *problems; /* array of strings (owned) */
+    aemp_node *node; /* unconfigured, with what `aemp run` registers (owned) */
 };
 
 static void add_problem(const char *text, void *ud)
@@ -54,16 +56,17 @@ static void check_effective(struct check *ck, const cJSON *eff, int *has_secret,
     {
         const cJSON *name = cJSON_IsArray(s) ? s->child : s;
         if (!cJSON_IsString(name)) continue;
-        const char *spec = name->valuestring, *colon = strrchr(spec, ':');
+        const char *spec = name->valuestring;
+        size_t plen = spawn_so_path_len(spec);
         char buf[1100];
-        if (colon && colon > spec && strstr(spec, ".so")) {
-            char *path = strndup(spec, (size_t)(colon - spec));
+        if (plen) {
+            char *path = strndup(spec, plen);
             if (path && access(path, R_OK)) {
                 snprintf(buf, sizeof buf, "service %s: cannot read %s", spec, path);
                 add_problem(buf, ck);
             }
             free(path);
-        } else {
+        } else if (!ck->node || !spawn_is_registered(ck->node, spec)) {
             snprintf(buf, sizeof buf,
                      "service %s: `aemp run` registers no function of that name; give "
                      "PATH.so:SYMBOL (names work in programs that register them)",
@@ -175,6 +178,8 @@ int cmd_cfg_check(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     }
     struct check ck = {.ctx = ctx, .problems = cJSON_CreateArray()};
     if (!ck.problems) return EXIT_FAIL;
+    /* the names a node of `aemp run` serves (the library's and cmd_run's) */
+    if ((ck.node = aemp_node_new(NULL))) cmd_put_register(ck.node);
     config_check_file(ctx->rc, add_problem, &ck, err, sizeof err);
     cJSON *eff = NULL;
     int has_secret = 0, has_cert = 0;
@@ -191,5 +196,6 @@ int cmd_cfg_check(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     int rc = cJSON_GetArraySize(ck.problems) ? EXIT_FAIL : EXIT_OK;
     cJSON_Delete(eff);
     cJSON_Delete(ck.problems);
+    aemp_node_free(ck.node);
     return rc;
 }

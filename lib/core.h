@@ -186,6 +186,11 @@ int spawn_start_services(aemp_node *node, char *err, size_t errlen);
 /* Start one entry of "services" (borrowed): "SPEC" or ["SPEC", ARGS...]. */
 int spawn_start_service_entry(aemp_node *node, const cJSON *entry, char *err, size_t errlen);
 void spawn_free_all(aemp_node *node);
+/* A service SPEC of the form "PATH.so:SYMBOL": the length of PATH (SYMBOL
+ * follows the ':' after it); 0 for a registered name. */
+size_t spawn_so_path_len(const char *spec);
+/* 1 when `name` is registered on `node` (aemp_register()). */
+int spawn_is_registered(aemp_node *node, const char *name);
 
 /* ---- reload.c ---- */
 

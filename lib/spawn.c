@@ -102,12 +102,24 @@ char *aemp_spawn(aemp_node *node, const char *nodeid, const char *func, cJSON *a
 
 /* ------------------------------------------------------------- services */
 
+size_t spawn_so_path_len(const char *spec)
+{
+    const char *colon = strrchr(spec, ':');
+    return colon && colon > spec && strstr(spec, ".so") ? (size_t)(colon - spec) : 0;
+}
+
+int spawn_is_registered(aemp_node *node, const char *name)
+{
+    return strmap_get(&node->core->funcs, name) != NULL;
+}
+
 static int service_start_args(aemp_node *node, const char *spec, const cJSON *args, char *err,
                               size_t errlen)
 {
-    const char *colon = strrchr(spec, ':');
-    if (colon && colon > spec && strstr(spec, ".so")) {
-        char *path = strndup(spec, (size_t)(colon - spec));
+    size_t plen = spawn_so_path_len(spec);
+    if (plen) {
+        const char *colon = spec + plen;
+        char *path = strndup(spec, plen);
         if (!path) return AEMP_ENOMEM;
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h) {

@@ -191,6 +191,9 @@ aemp: check: service named: \`aemp run\` registers no function of that name; giv
 err_is "check: services: message" "$want"
 grep -qx "services: /nonexistent/x.so:init named" "$T_DIR/last.out" && pass "check: services listed" \
     || fail "check: services listed" "$(cat "$T_DIR/last.out")"
+echo '{"secret": "s", "profile": {"served": {"services": [["AnyEvent::MP::LogCatcher::catch", 9], "aemp::put"]}}}' >"$RC"
+expect_status "check: services every aemp run node serves (log catcher, aemp::put) are fine" 0 \
+    "$AEMP" check served
 echo '{}' >"$RC"
 expect_status "check without a secret" 1 "$AEMP" check nosecret
 err_is "check without a secret: message" "aemp: check: no shared secret and no certificate: the \
