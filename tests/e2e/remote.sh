@@ -52,7 +52,8 @@ out_is "fresh sink: nothing received, in order" "0,true"
 # a spawn of a name nobody registered leaves no port
 expect_status "spawn of an unregistered function is accepted" 0 \
     "$AEMP" snd A AnyEvent::MP::_spawn x1 no::such
-sleep 0.5
+wait_for 10 grep -q "spawn of no::such refused" "$T_DIR/a.log" ||
+    fail "A refuses the spawn of no::such" "$(tail -3 "$T_DIR/a.log")"
 expect_status "no port A#x1 after spawning no::such" 1 "$AEMP" cal --timeout 2 'A#x1' count
 
 # (b) B's node port runs seq::source, which sends N messages to A#sink1
