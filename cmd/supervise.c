@@ -41,26 +41,44 @@ static void notify(const char *state)
 #endif
 }
 
+/* RELOADING=1 with `status` and the time systemd wants with it. */
+static void notify_reloading(const char *status)
+{
+    char state[160];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(state, sizeof state, "RELOADING=1\nSTATUS=%s\nMONOTONIC_USEC=%llu", status,
+             (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+    notify(state);
+}
+
+/* READY=1, the status saying the node runs (and `note`, may be ""). */
+static void notify_ready(aemp_node *node, const char *note)
+{
+    char state[160];
+    snprintf(state, sizeof state, "READY=1\nSTATUS=node %s running%s", aemp_node_id(node), note);
+    notify(state);
+}
+
 static void on_sighup(evutil_socket_t fd, short what, void *ud)
 {
     struct supervisor *sv = ud;
-    char state[160], err[512] = "";
-    struct timespec ts;
+    char err[512] = "";
     (void)fd;
     (void)what;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(state, sizeof state, "RELOADING=1\nSTATUS=reloading the configuration\nMONOTONIC_USEC=%llu",
-             (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
-    notify(state);
+    notify_reloading("reloading the configuration");
     int rc = aemp_reload(sv->node, sv->profile, sv->kv, err, sizeof err);
-    if (rc) {
-        aemp_log(3, "reload of node %s: %s", aemp_node_id(sv->node), *err ? err : aemp_strerror(rc));
-        snprintf(state, sizeof state, "READY=1\nSTATUS=node %s running; the last reload failed (see the log)",
-                 aemp_node_id(sv->node));
-    } else {
-        snprintf(state, sizeof state, "READY=1\nSTATUS=node %s running", aemp_node_id(sv->node));
-    }
-    notify(state);
+    if (rc)
+        aemp_log(3, "reload of node %s: %s", aemp_node_id(sv->node),
+                 *err ? err : aemp_strerror(rc));
+    notify_ready(sv->node, rc ? "; the last reload failed (see the log)" : "");
+}
+
+static void supervisor_free(struct supervisor *sv)
+{
+    if (!sv) return;
+    if (sv->sighup) event_free(sv->sighup);
+    free(sv);
 }
 
 struct supervisor *supervise_start(aemp_node *node, const char *profile, const cJSON *kv)
@@ -73,30 +91,19 @@ struct supervisor *supervise_start(aemp_node *node, const char *profile, const c
     sv->sighup = evsignal_new(aemp_node_base(node), SIGHUP, on_sighup, sv);
     if (!sv->sighup || evsignal_add(sv->sighup, NULL))
         aemp_log(4, "cannot install the SIGHUP handler: `systemctl reload` will not work");
-    char state[160];
-    snprintf(state, sizeof state, "READY=1\nSTATUS=node %s running", aemp_node_id(node));
-    notify(state);
+    notify_ready(node, "");
     return sv;
 }
 
 void supervise_restarting(struct supervisor *sv)
 {
-    char state[160];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     /* the same process starts again (aemp restart): READY=1 follows */
-    snprintf(state, sizeof state, "RELOADING=1\nSTATUS=restarting\nMONOTONIC_USEC=%llu",
-             (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
-    notify(state);
-    if (!sv) return;
-    if (sv->sighup) event_free(sv->sighup);
-    free(sv);
+    notify_reloading("restarting");
+    supervisor_free(sv);
 }
 
 void supervise_end(struct supervisor *sv)
 {
     notify("STOPPING=1\nSTATUS=stopping");
-    if (!sv) return;
-    if (sv->sighup) event_free(sv->sighup);
-    free(sv);
+    supervisor_free(sv);
 }
