@@ -113,13 +113,6 @@ else:
 '
 }
 
-# monitored_ports NODE: how many ports NODE monitors (aemp stats), to wait
-# for monitors to arrive instead of sleeping.
-monitored_ports() {
-    "$AEMP" stats --json --timeout 2 "$1" 2>/dev/null |
-        python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["monitored_ports"])'
-}
-
 finish() {
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" = 0 ]
