@@ -338,22 +338,15 @@ static int collect_chain(const cJSON *file, const cJSON *shipped, const char *na
  * arguments, checked before they are layered. */
 static int check_global(const cJSON *file, const cJSON *kv, char *err, size_t errlen)
 {
-    const cJSON *it;
     const cJSON *profs = cJSON_GetObjectItemCaseSensitive(file, "profile");
     if (profs && !cJSON_IsObject(profs)) {
         snprintf(err, errlen, "\"profile\" must be an object of profiles {\"NAME\": {...}}, not %s",
                  cJSON_IsArray(profs) ? "a list" : "a single value");
         return AEMP_ECONFIG;
     }
-    cJSON_ArrayForEach(it, file)
-    {
-        if (!strcmp(it->string, "profile") || !strcmp(it->string, "version")) continue;
-        char buf[768];
-        if (config_check_value(it->string, it, buf, sizeof buf)) {
-            snprintf(err, errlen, "global part: %s", buf);
-            return AEMP_ECONFIG;
-        }
-    }
+    /* ("profile" and "version" are no configuration keys: they pass) */
+    if (cJSON_IsObject(file) && config_check_layer(file, "global part", err, errlen))
+        return AEMP_ECONFIG;
     if (kv && config_check_layer(kv, "configure arguments", err, errlen)) return AEMP_ECONFIG;
     return 0;
 }
