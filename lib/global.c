@@ -34,6 +34,11 @@ struct reg {
     struct global *g;
 };
 
+/* The groups with members on one node: group -> how many (uintptr_t). */
+struct nodegroups {
+    strmap groups;
+};
+
 /* A grp_mon watcher, in its group's list from the start; it hears of
  * changes once its first call (from the loop, as 1.30) has been made. */
 struct gmon {
@@ -83,8 +88,8 @@ struct global {
     struct peerctx *pcs;
     char *master;
     int nodecnt;
-    strmap memberships; /* node ID -> how many group members it has (uintptr_t):
-                         * a node leaving costs nothing when it has none */
+    strmap memberships; /* node ID -> struct nodegroups: a node leaving costs
+                         * the groups it has members in, nothing else */
     unsigned long connect_refused; /* refused Global::connect not yet logged */
     double connect_logged;          /* when one was last logged */
     strmap up;     /* node IDs that are up (value unused): picking a master
@@ -167,19 +172,39 @@ static struct group *group_get(struct global *g, const char *group)
     return gr;
 }
 
-/* Count one more (+1) or one less (-1) group member on the node of `port`. */
-static void count_member(struct global *g, const char *port, int delta)
+static void nodegroups_free(struct nodegroups *ng)
+{
+    strmap_free(&ng->groups);
+    free(ng);
+}
+
+/* Count one more (+1) or one less (-1) member of `group` on the node of
+ * `port`. */
+static void count_member(struct global *g, const char *group, const char *port, int delta)
 {
     const char *h = strchr(port, '#');
     size_t n = h ? (size_t)(h - port) : strlen(port);
-    char buf[256];
-    if (n >= sizeof buf) n = sizeof buf - 1; /* longer node IDs share a count: still exact for 0 */
-    memcpy(buf, port, n);
-    buf[n] = 0;
-    uintptr_t c = (uintptr_t)strmap_get(&g->memberships, buf);
-    if (delta > 0) strmap_put(&g->memberships, buf, (void *)(c + 1), NULL);
-    else if (c > 1) strmap_put(&g->memberships, buf, (void *)(c - 1), NULL);
-    else strmap_del(&g->memberships, buf);
+    char buf[256], *key = n < sizeof buf ? buf : malloc(n + 1);
+    if (!key) return;
+    memcpy(key, port, n);
+    key[n] = 0;
+    struct nodegroups *ng = strmap_get(&g->memberships, key);
+    if (delta > 0) {
+        if (!ng && (ng = calloc(1, sizeof *ng)) && strmap_put(&g->memberships, key, ng, NULL)) {
+            free(ng);
+            ng = NULL;
+        }
+        if (ng) {
+            uintptr_t c = (uintptr_t)strmap_get(&ng->groups, group);
+            strmap_put(&ng->groups, group, (void *)(c + 1), NULL);
+        }
+    } else if (ng) {
+        uintptr_t c = (uintptr_t)strmap_get(&ng->groups, group);
+        if (c > 1) strmap_put(&ng->groups, group, (void *)(c - 1), NULL);
+        else strmap_del(&ng->groups, group);
+        if (!ng->groups.len) nodegroups_free(strmap_del(&g->memberships, key));
+    }
+    if (key != buf) free(key);
 }
 
 /* Apply additions and removals (borrowed arrays of port IDs) to `group` and
@@ -195,7 +220,7 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
         if (!cJSON_IsString(e)) continue;
         for (cJSON *m = gr->members->child; m; m = m->next)
             if (!strcmp(m->valuestring, e->valuestring)) {
-                count_member(g, m->valuestring, -1);
+                count_member(g, group, m->valuestring, -1);
                 cJSON_AddItemToArray(removed, cJSON_DetachItemViaPointer(gr->members, m));
                 break;
             }
@@ -205,7 +230,7 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
         if (!cJSON_IsString(e) || in_array(gr->members, e->valuestring)) continue;
         cJSON_AddItemToArray(gr->members, cJSON_CreateString(e->valuestring));
         cJSON_AddItemToArray(added, cJSON_CreateString(e->valuestring));
-        count_member(g, e->valuestring, +1);
+        count_member(g, group, e->valuestring, +1);
     }
     if (added->child || removed->child) {
         aemp_log(8, "group %s: %d added, %d removed, %d members", group,
@@ -223,18 +248,19 @@ static void change(struct global *g, const char *group, const cJSON *add, const 
     cJSON_Delete(removed);
 }
 
-/* Everything of `nodeid` leaves every group. */
+/* Everything of `nodeid` leaves every group: only the groups it has members
+ * in are looked at. */
 static void unreg_groups(struct global *g, const char *nodeid)
 {
-    char key[256];
-    snprintf(key, sizeof key, "%s", nodeid);
-    if (!strmap_get(&g->memberships, key)) return; /* the common case: no members */
+    struct nodegroups *ng = strmap_get(&g->memberships, nodeid);
+    if (!ng) return; /* the common case: no members */
     size_t n = strlen(nodeid), it = 0;
     const char *k;
     void *v;
     cJSON *todo = cJSON_CreateObject(); /* group -> ports to delete */
-    while (strmap_next(&g->groups, &it, &k, &v)) {
-        struct group *gr = v;
+    while (strmap_next(&ng->groups, &it, &k, &v)) {
+        struct group *gr = strmap_get(&g->groups, k);
+        if (!gr) continue;
         const cJSON *m;
         cJSON *del = NULL;
         cJSON_ArrayForEach(m, gr->members)
@@ -243,7 +269,7 @@ static void unreg_groups(struct global *g, const char *nodeid)
             cJSON_AddItemToArray(del, cJSON_CreateString(m->valuestring));
         }
     }
-    for (cJSON *d = todo->child; d; d = d->next)
+    for (cJSON *d = todo->child; d; d = d->next) /* may free ng */
         change(g, d->string, NULL, d);
     cJSON_Delete(todo);
 }
@@ -759,7 +785,6 @@ void global_free(struct aemp_node *node)
     strmap_free(&g->portmon);
     strmap_free(&g->seedme);
     strmap_free(&g->up);
-    strmap_free(&g->memberships);
     while (g->pcs) {
         guard_detach(g->pcs->mon);
         peerctx_release(g->pcs);
@@ -788,6 +813,10 @@ void global_free(struct aemp_node *node)
         free(gr);
     }
     strmap_free(&g->groups);
+    it = 0;
+    while (strmap_next(&g->memberships, &it, &k, &v))
+        nodegroups_free(v);
+    strmap_free(&g->memberships);
     guard_detach(g->nodemon);
     aemp_guard_free(g->nodemon);
     free(g->master);
