@@ -9,10 +9,8 @@
 T_LIMIT=400
 . "$(dirname "$0")/lib.sh"
 
-PL_LIB=${AEMP_PERL_LIB:-}
-[ -n "$PL_LIB" ] || PL_LIB=$(getent passwd "$(id -un)" | cut -d: -f6)/aemp-perl/local/lib/perl5
 PEER="$(dirname "$0")/dataconn_peer.pl"
-have_perl() { [ -f "$PL_LIB/AnyEvent/MP/DataConn.pm" ]; }
+have_perl() { [ -f "$PERL_LIB/AnyEvent/MP/DataConn.pm" ]; }
 
 big=$T_DIR/big.bin
 head -c 100000000 /dev/urandom >"$big"
@@ -95,7 +93,7 @@ got=$(sha256sum <"$T_DIR/in-l/big.bin" | cut -d' ' -f1)
 perl_pair() { # WORD: C -> Perl and Perl -> C
     local tls=$1 pport
     pport=$(free_port)
-    start_bg "$T_DIR/perl-recv-$tls.log" perl -I"$PL_LIB" "$PEER" recv "perlrecv$tls" "127.0.0.1:$pport"
+    start_bg "$T_DIR/perl-recv-$tls.log" perl -I"$PERL_LIB" "$PEER" recv "perlrecv$tls" "127.0.0.1:$pport"
     local P=$BG_PID
     if wait_for 30 grep -q ready "$T_DIR/perl-recv-$tls.log"; then pass "perl receiver up ($tls)"; else
         fail "perl receiver up ($tls)" "$(cat "$T_DIR/perl-recv-$tls.log")"; fi
@@ -108,7 +106,7 @@ perl_pair() { # WORD: C -> Perl and Perl -> C
     stop_pid "$P"
     "$AEMP" profile aemp delseed "127.0.0.1:$pport" >/dev/null
     rm -f "$T_DIR/in/perl.bin"
-    out=$(perl -I"$PL_LIB" "$PEER" send "perlsend$tls" "127.0.0.1:$port" crecv aemp::put 100000000 2>&1)
+    out=$(perl -I"$PERL_LIB" "$PEER" send "perlsend$tls" "127.0.0.1:$port" crecv aemp::put 100000000 2>&1)
     case $out in sent\ 100000000\ *) pass "Perl -> C ($tls): confirmed by checksum" ;;
         *) fail "Perl -> C ($tls): confirmed by checksum" "$out" ;; esac
     got=$(sha256sum <"$T_DIR/in/perl.bin" 2>/dev/null | cut -d' ' -f1)
@@ -120,7 +118,7 @@ perl_pair() { # WORD: C -> Perl and Perl -> C
 if have_perl; then
     perl_pair secret "no TLS"
     # a Perl receiver without listeners: it dials the sender back (its _connect)
-    start_bg "$T_DIR/perl-nl.log" perl -I"$PL_LIB" "$PEER" recv perlnl none "127.0.0.1:$port"
+    start_bg "$T_DIR/perl-nl.log" perl -I"$PERL_LIB" "$PEER" recv perlnl none "127.0.0.1:$port"
     PN=$BG_PID
     wait_for 30 grep -q ready "$T_DIR/perl-nl.log"
     "$AEMP" profile aemp binds 127.0.0.1:0 >/dev/null

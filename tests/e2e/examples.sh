@@ -200,7 +200,6 @@ has "$T_DIR/last.err" "no_such_symbol" && pass "the error names the symbol" \
     || fail "the error names the symbol" "$(head -c 300 "$T_DIR/last.err")"
 
 # --- 4. each C program with its Perl counterpart from eg/, both directions
-PERL_LIB=${AEMP_PERL_LIB:-$HOME_REAL/aemp-perl/local/lib/perl5}
 PERL_EG=${AEMP_PERL_EG:-$HOME_REAL/aemp-perl/src/mp/eg}
 if [ ! -f "$PERL_LIB/AnyEvent/MP.pm" ] || [ ! -d "$PERL_EG" ]; then
     echo "# skipped: Perl AnyEvent::MP 1.30 and its eg/ not found (AEMP_PERL_LIB, AEMP_PERL_EG)"

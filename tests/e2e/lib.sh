@@ -9,6 +9,9 @@ set -u
 : "${AEMP_BIN:?AEMP_BIN must point at the built aemp binary}"
 AEMP="$AEMP_BIN"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/aemp-test.XXXXXX")
+# Perl AnyEvent::MP 1.30 for the tests that talk to it: $AEMP_PERL_LIB, else
+# ~/aemp-perl of the real home (before HOME is replaced below).
+PERL_LIB=${AEMP_PERL_LIB:-${HOME:-/nonexistent}/aemp-perl/local/lib/perl5}
 export HOME="$T_DIR/home"
 mkdir -p "$HOME"
 export PERL_ANYEVENT_MP_RC="$HOME/.perl-anyevent-mp"
@@ -111,6 +114,15 @@ for _ in range(200):
 else:
     s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
 '
+}
+
+# require_perl: end the script as skipped (exit 77) unless perl finds
+# AnyEvent::MP 1.30 in $PERL_LIB.
+require_perl() {
+    perl -I"$PERL_LIB" -MAnyEvent::MP -e 'exit($AnyEvent::MP::VERSION >= 1.30 ? 0 : 1)' \
+        2>/dev/null && return 0
+    echo "1..0 # SKIP Perl AnyEvent::MP 1.30 not found (set AEMP_PERL_LIB)"
+    exit 77
 }
 
 finish() {

@@ -9,7 +9,6 @@
 # reported), and, when the Perl reference is there, a Perl catcher gets a C
 # node's lines and a C catcher a Perl node's.
 T_LIMIT=200
-HOME_REAL=$HOME
 . "$(dirname "$0")/lib.sh"
 
 has() { grep -qF -- "$2" "$1"; }
@@ -143,7 +142,6 @@ stop_pid "$TRL"
 stop_pid "$TR"
 
 # --- the Perl reference, both directions
-PERL_LIB=${AEMP_PERL_LIB:-$HOME_REAL/aemp-perl/local/lib/perl5}
 if [ ! -f "$PERL_LIB/AnyEvent/MP/LogCatcher.pm" ]; then
     echo "# skipped: Perl AnyEvent::MP 1.30 not found (set AEMP_PERL_LIB)"
 else

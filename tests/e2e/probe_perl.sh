@@ -12,11 +12,7 @@ T_LIMIT=120
 export AEMP_PROFILE_DIR
 : "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
-PERL_LIB=${AEMP_PERL_LIB:-$(eval echo "~$(id -un)")/aemp-perl/local/lib/perl5}
-if ! perl -I"$PERL_LIB" -MAnyEvent::MP -e 'exit($AnyEvent::MP::VERSION >= 1.30 ? 0 : 1)' 2>/dev/null; then
-    echo "1..0 # SKIP Perl AnyEvent::MP 1.30 not found (set AEMP_PERL_LIB)"
-    exit 77
-fi
+require_perl
 M=2
 PS=$(free_port)
 expect_status "config" 0 "$AEMP" gensecret setseeds "127.0.0.1:$PS" setconnect_interval 0.5

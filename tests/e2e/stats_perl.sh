@@ -8,11 +8,7 @@ T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
 : "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
 export AEMP_PROFILE_DIR
-PERL_LIB=${AEMP_PERL_LIB:-$(eval echo "~$(id -un)")/aemp-perl/local/lib/perl5}
-if ! perl -I"$PERL_LIB" -MAnyEvent::MP -e 'exit($AnyEvent::MP::VERSION >= 1.30 ? 0 : 1)' 2>/dev/null; then
-    echo "1..0 # SKIP Perl AnyEvent::MP 1.30 not found (set AEMP_PERL_LIB)"
-    exit 77
-fi
+require_perl
 
 err_is() {
     local got
