@@ -32,11 +32,9 @@ static void add_names(const char **names, int *n, int max, const cJSON *o)
 int cmd_complete_profiles(void)
 {
     aemp_log_set_level(0); /* a missing profile directory is not news here */
-    char *path = aemp_config_path();
     cJSON *file = NULL, *shipped = config_shipped_profiles();
     char err[512];
-    if (path && config_load(path, &file, err, sizeof err)) file = NULL;
-    free(path);
+    aemp_config_load(NULL, &file, err, sizeof err); /* file stays NULL on failure */
     enum { MAX = 4096 };
     const char **names = malloc(MAX * sizeof *names);
     int n = 0;
