@@ -7,14 +7,13 @@
 #include "cmds.h"
 
 #include "aemp.h"
+#include "core.h"
 #include "proto.h"
 
 #include <event2/event.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define LOGS_DEFAULT_LEVEL 5
 
@@ -26,12 +25,7 @@ struct logs {
 static void on_line(aemp_node *node, const char *nodeid, int level, const char *text, void *ud)
 {
     struct logs *lg = ud;
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-    if (printf("%s [%s] <%d> %s\n", stamp, nodeid, level, text) < 0 || fflush(stdout)) {
+    if (logcatcher_print(stdout, nodeid, level, text) < 0 || fflush(stdout)) {
         lg->closed = 1; /* a reader like `head` is done: so are we */
         aemp_node_stop(node);
     }

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 /* A tagged callback of a port (few per port: a list is enough). */
 struct tagcb {
@@ -150,6 +151,9 @@ void logtap_mute(int on);
 int logcatcher_init(aemp_node *node);
 /* 1 when local port `name` is one of this node's catcher ports. */
 int logcatcher_is_port(aemp_node *node, const char *name);
+/* A caught line as 1.30 prints it, "DATE [NODE] <LEVEL> TEXT\n", on `out`;
+ * what fprintf() returned. */
+int logcatcher_print(FILE *out, const char *nodeid, int level, const char *text);
 
 /* ---- mon.c ---- */
 

@@ -234,15 +234,20 @@ static int lc_connect(aemp_node *node, const char *self, const cJSON *args, void
 
 /* ----------------------------------------------------------- catching half */
 
-static void print_line(aemp_node *node, const char *nodeid, int level, const char *text,
-                       void *ud)
+int logcatcher_print(FILE *out, const char *nodeid, int level, const char *text)
 {
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(stderr, "%s [%s] <%d> %s\n", stamp, nodeid, level, text);
+    return fprintf(out, "%s [%s] <%d> %s\n", stamp, nodeid, level, text);
+}
+
+static void print_line(aemp_node *node, const char *nodeid, int level, const char *text,
+                       void *ud)
+{
+    logcatcher_print(stderr, nodeid, level, text);
 }
 
 /* ["restart"], the reason 1.30 kills its catching ports with. */
