@@ -1,6 +1,7 @@
 /* proto.h - what the protocol subcommand files (msg_cmds.c, trace_cmd.c,
- * run_cmd.c, stats_cmds.c) share: the state of one run, options, the
- * anonymous node, messages and results. Implemented in proto_common.c. */
+ * run_cmd.c, stats_cmds.c, logs_cmds.c) share: the state of one run,
+ * options, the anonymous node, signals, messages and results. Implemented
+ * in proto_common.c. */
 #ifndef AEMP_PROTO_H
 #define AEMP_PROTO_H
 
