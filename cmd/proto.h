@@ -73,13 +73,10 @@ void run_loop(struct pst *st);
 /* Free what the run holds (the guard may be NULL); returns `status`. */
 int cleanup(struct pst *st, aemp_guard *timer_guard, int status);
 
-/* Why st->target gave no answer within the timeout, as a sentence without
- * the leading "aemp: SUB: " (new string, caller frees): its node not
- * reachable (with what our node saw: no seeds, no seed answering, the node
- * unknown to the network), or up but silent (to st->request if set). */
-char *why_no_answer(struct pst *st);
-
-/* Print why_no_answer() as the failure of the run; returns EXIT_FAIL. */
+/* Print why st->target gave no answer within the timeout as the failure of
+ * the run: its node not reachable (with what our node saw: no seeds, no
+ * seed answering, the node unknown to the network), or up but silent (to
+ * st->request if set). Returns EXIT_FAIL. */
 int fail_no_answer(struct pst *st);
 
 /* A port or node ID a user typed (`what`: "port" or "node", for the
@@ -90,9 +87,6 @@ int check_id(struct pst *st, const char *id, const char *what);
  * (`what` names it in messages: "PORT", "NODE"), checked with check_id():
  * *arg points into argv, or the exit status is returned. */
 int parse_one(struct pst *st, int argc, char **argv, const char *what, const char **arg);
-
-/* A port ID with an empty port name ("node#"): 1. */
-int empty_port_name(const char *id);
 
 /* `v` on one line of stdout as compact JSON. */
 void print_json_line(const cJSON *v);

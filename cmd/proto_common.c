@@ -237,7 +237,9 @@ static const char *handshake_cause(aemp_node *node)
     return text;
 }
 
-char *why_no_answer(struct pst *st)
+/* Why st->target gave no answer, as a sentence without the leading
+ * "aemp: SUB: " (new string, caller frees). */
+static char *why_no_answer(struct pst *st)
 {
     char buf[1024];
     char *nodeid = aemp_node_of(st->target);
@@ -281,7 +283,8 @@ char *why_no_answer(struct pst *st)
     return strdup(buf);
 }
 
-int empty_port_name(const char *id)
+/* A port ID with an empty port name ("node#"): 1. */
+static int empty_port_name(const char *id)
 {
     const char *h = strchr(id, '#');
     return h && !h[1];

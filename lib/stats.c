@@ -64,7 +64,8 @@ void stats_count_close(struct stats_counts *total, struct stats_counts *peer, in
     }
 }
 
-void stats_counts_to_json(const struct stats_counts *c, cJSON *obj)
+/* The counters as JSON members added to `obj` (borrowed). */
+static void stats_counts_to_json(const struct stats_counts *c, cJSON *obj)
 {
     uint64_t disc = 0, hs = 0;
     cJSON_AddNumberToObject(obj, "msgs_in", (double)c->msgs_in);

@@ -54,7 +54,4 @@ struct stats_counts {
 void stats_count_close(struct stats_counts *total, struct stats_counts *peer, int state,
                        const char *why);
 
-/* The counters as JSON members added to `obj` (borrowed). */
-void stats_counts_to_json(const struct stats_counts *c, cJSON *obj);
-
 #endif
