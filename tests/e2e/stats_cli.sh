@@ -154,11 +154,22 @@ st=$?
 # --- on a terminal (a pseudo-terminal from script(1)): the screen is
 # cleared each round and q quits with exit 0
 if command -v script >/dev/null; then
-    (sleep 1.5; printf q) | timeout 20 script -qfec "$AEMP top --interval 0.3 n1" /dev/null \
-        >"$T_DIR/top.tty" 2>&1
+    # q is typed once two rounds are on the screen
+    mkfifo "$T_DIR/top.in"
+    timeout 20 script -qfec "$AEMP top --interval 0.3 n1" /dev/null <"$T_DIR/top.in" \
+        >"$T_DIR/top.tty" 2>&1 &
+    SCR=$!
+    T_PIDS+=("$SCR")
+    exec 8>"$T_DIR/top.in"
+    rounds() { grep -c $'\033\[H\033\[2Jaemp top - ' "$T_DIR/top.tty"; }
+    two_rounds() { [ "$(rounds)" -ge 2 ]; }
+    wait_for 15 two_rounds
+    printf q >&8
+    wait "$SCR"
     st=$?
+    exec 8>&-
     [ "$st" = 0 ] && pass "top on a terminal: q quits, exit 0" || fail "top: q quits" "exit $st"
-    n=$(grep -c $'\033\[H\033\[2Jaemp top - ' "$T_DIR/top.tty")
+    n=$(rounds)
     [ "$n" -ge 2 ] && pass "top on a terminal: the screen cleared each round ($n rounds)" \
         || fail "top on a terminal: screen cleared" "$(head -c 300 "$T_DIR/top.tty" | od -c | head -5)"
     grep -q "(q quits)" "$T_DIR/top.tty" && pass "top on a terminal: says q quits" \
