@@ -35,6 +35,7 @@ void conn_free(struct conn *c)
     else t->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     if (c->tls) tls_free(c->tls);
+    if (c->rev) event_free(c->rev); /* before the socket closes */
     if (c->bev) bufferevent_free(c->bev);
     if (c->plain_in) evbuffer_free(c->plain_in);
     if (c->plain_out) evbuffer_free(c->plain_out);
@@ -86,6 +87,7 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
         }
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     }
+    if (c->rev) event_del(c->rev);
     if (c->cand) {
         struct peer *cp = c->cand;
         pick_drop(c);
@@ -106,6 +108,7 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void read_cb(struct bufferevent *bev, void *arg);
+static void up_read_cb(evutil_socket_t fd, short what, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void arm_timer(struct conn *c, double s)
@@ -391,10 +394,24 @@ void conn_announce(struct conn *c)
     }
     aemp_log(7, "connected to %s (%s, %s)", p->id, c->addr ? c->addr : "?",
              c->use_tls ? "TLS" : "no TLS");
-    /* What came after the auth line while the connection was held. */
-    bufferevent_enable(c->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) ||
-        (c->plain_in && evbuffer_get_length(c->plain_in)))
+    /* An up cleartext connection reads its socket itself (up_read_cb); a
+     * TLS one reads through the bufferevent and GnuTLS. */
+    if (!c->tls && !c->rev) {
+        c->rev = event_new(t->node->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
+                           up_read_cb, c);
+        if (c->rev && event_add(c->rev, NULL)) {
+            event_free(c->rev);
+            c->rev = NULL;
+        }
+    }
+    if (!c->rev) bufferevent_enable(c->bev, EV_READ);
+    /* What came after the auth line while the connection was held (our
+     * read event, not a deferred bufferevent callback: a node freed before
+     * that ran would leak the bufferevent it holds). */
+    if (c->rev && evbuffer_get_length(bufferevent_get_input(c->bev)))
+        event_active(c->rev, EV_READ, 1);
+    else if (evbuffer_get_length(bufferevent_get_input(c->bev)) ||
+             (c->plain_in && evbuffer_get_length(c->plain_in)))
         bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
     node_remote_up(t->node, p->id);
 }
@@ -447,26 +464,50 @@ static void read_frames(struct conn *c, struct evbuffer *in)
 static void read_more(struct conn *c)
 {
     struct transport *t = c->t;
-    if (c->tls || t->rbuf_busy || !(bufferevent_get_enabled(c->bev) & EV_READ)) return;
-    if (!t->rbuf && !(t->rbuf = malloc(RBUF_SIZE))) return;
+    if (c->tls || c->state != C_UP || c->dead) return;
+    char small[16384], *buf = small; /* in a nested loop or without memory */
+    size_t size = sizeof small;
+    if (!t->rbuf_busy && (t->rbuf || (t->rbuf = malloc(RBUF_SIZE)))) {
+        buf = t->rbuf;
+        size = RBUF_SIZE;
+        t->rbuf_busy = 1;
+    }
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     char err[256];
-    t->rbuf_busy = 1;
     for (size_t turn = 0; !c->dead && turn < READ_TURN_MAX;) {
-        ssize_t n = recv(fd, t->rbuf, RBUF_SIZE, 0);
+        ssize_t n = recv(fd, buf, size, 0);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             conn_close(c, 6, "%s", evutil_socket_error_to_string(errno));
+        else if (n == 0 && c->rev) /* else the bufferevent sees the EOF */
+            conn_close(c, 6, "connection closed by the peer");
         if (n <= 0) break;
         turn += (size_t)n;
         c->peer->stats.bytes_in += (size_t)n;
         t->stats.bytes_in += (size_t)n;
-        int rc = framing_reader_feed(c->reader, t->rbuf, (size_t)n, on_message, c, err,
-                                     sizeof err);
+        int rc = framing_reader_feed(c->reader, buf, (size_t)n, on_message, c, err, sizeof err);
         if (rc < 0) conn_close(c, 5, "protocol error: %s", err);
-        if (rc || (size_t)n < RBUF_SIZE) break; /* stopped, or the socket is drained */
+        if (rc || (size_t)n < size) break; /* stopped, or the socket is drained */
     }
-    t->rbuf_busy = 0;
+    if (buf == t->rbuf) t->rbuf_busy = 0;
     if (!c->dead) log_refused(c);
+}
+
+/* An up cleartext connection's socket is readable: one recv(2) straight
+ * into the read buffer (a bufferevent spends an ioctl(FIONREAD) and a
+ * readv(2) on it, and reads 4 KB at most). What the bufferevent read before
+ * the connection came up goes first. */
+static void up_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    c->busy++;
+    if (!probe_stale(c)) {
+        probe_heard(c);
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        if (evbuffer_get_length(in)) read_frames(c, in);
+        read_more(c);
+    }
+    c->busy--;
+    if (c->dead) conn_free(c);
 }
 
 /* Process what arrived, in whatever state the connection is. */

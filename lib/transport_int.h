@@ -68,6 +68,7 @@ struct conn {
     double probe_sent;           /* when we last sent a probe, 0: never */
     double dup_at;               /* a second node called with the peer's ID */
     int dup_warned;
+    struct event *rev;           /* up, cleartext: our own read event (transport.c) */
 };
 
 struct peer {
