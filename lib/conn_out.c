@@ -78,6 +78,22 @@ void conn_write_owned(struct conn *c, char *data, size_t len)
     check_high_water(c);
 }
 
+void conn_write_buffer(struct conn *c, struct evbuffer *buf)
+{
+    if (c->dead || c->doomed) {
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        return;
+    }
+    c->last_write = now_of(c->t);
+    struct evbuffer *out = c->tls ? c->plain_out : bufferevent_get_output(c->bev);
+    if (evbuffer_add_buffer(out, buf)) {
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        return;
+    }
+    if (c->tls) event_active(c->flush_ev, 0, 0);
+    check_high_water(c);
+}
+
 void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;

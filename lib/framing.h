@@ -62,11 +62,30 @@ cJSON *framing_parse(const char *text, size_t len);
 
 /* ---- framing_json.c: our JSON writer and parser ---- */
 
+/* A plain run of a string of the message that the writer did not copy:
+ * its n bytes at s belong at offset `at` of the buffer's data. */
+struct framing_ref {
+    size_t at;
+    const char *s;
+    size_t n;
+};
+
+/* Plain runs this long or longer are noted as references when asked for. */
+#define FRAMING_REF_MIN (16 * 1024)
+
 /* A growable byte buffer the writer appends to; {0} is an empty one. The
- * owner frees `data`. */
+ * owner frees `data`. With refs_max > 0 (refs: room for that many, the
+ * owner's), framing_write notes plain runs of at least FRAMING_REF_MIN
+ * bytes of the message's strings in refs (nrefs, their bytes in reflen)
+ * instead of copying them: the text is then data with each run inserted at
+ * its offset, and it points into the message, which must live until the
+ * text is written. */
 struct framing_buf {
     char *data;
     size_t len, cap;
+    struct framing_ref *refs;
+    int nrefs, refs_max;
+    size_t reflen;
 };
 
 /* Append the text of `msg` (borrowed) to b, C0 80 written as \u0000: the

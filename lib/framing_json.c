@@ -222,10 +222,16 @@ static int put_string(struct framing_buf *b, const char *s)
         const unsigned char *end = p + strlen((const char *)p);
         while (p < end) {
             const unsigned char *q = find_escape(p, end);
+            size_t run = (size_t)(q - p);
+            if (run >= FRAMING_REF_MIN && b->nrefs < b->refs_max) { /* not copied */
+                b->refs[b->nrefs++] = (struct framing_ref){b->len, (const char *)p, run};
+                b->reflen += run;
+                run = 0;
+            }
             /* room for the plain run, one escape (6) and the closing quote */
-            if (reserve(b, (size_t)(q - p) + 7)) return -1;
-            memcpy(b->data + b->len, p, (size_t)(q - p));
-            b->len += (size_t)(q - p);
+            if (reserve(b, run + 7)) return -1;
+            memcpy(b->data + b->len, p, run);
+            b->len += run;
             if (q == end) break;
             p = q;
             o = escape_at(b->data + b->len, &p, end);
@@ -267,11 +273,35 @@ static int put_number(struct framing_buf *b, const cJSON *item)
 
 static int put_value(struct framing_buf *b, const cJSON *item);
 
+/* A string the writer may reference (framing_buf's refs) is the item's own:
+ * not borrowed through cJSON_IsReference (except the parser's, which lives
+ * in its node's block). Keys are always copied. */
+static int put_string_of(struct framing_buf *b, const cJSON *item)
+{
+    if (!b->refs_max || !(item->type & cJSON_IsReference) ||
+        item->valuestring == (const char *)(item + 1))
+        return put_string(b, item->valuestring);
+    int refs_max = b->refs_max, rc;
+    b->refs_max = 0;
+    rc = put_string(b, item->valuestring);
+    b->refs_max = refs_max;
+    return rc;
+}
+
+static int put_key(struct framing_buf *b, const char *key)
+{
+    int refs_max = b->refs_max, rc;
+    b->refs_max = 0;
+    rc = put_string(b, key);
+    b->refs_max = refs_max;
+    return rc;
+}
+
 /* The elements of a list (array elements or object members) with commas. */
 static int put_list(struct framing_buf *b, const cJSON *it, int members)
 {
     for (; it; it = it->next) {
-        if (members && (put_string(b, it->string) || put1(b, ':'))) return -1;
+        if (members && (put_key(b, it->string) || put1(b, ':'))) return -1;
         if (put_value(b, it)) return -1;
         if (it->next && put1(b, ',')) return -1;
     }
@@ -285,7 +315,7 @@ static int put_value(struct framing_buf *b, const cJSON *item)
     case cJSON_False: return put(b, "false", 5);
     case cJSON_True: return put(b, "true", 4);
     case cJSON_Number: return put_number(b, item);
-    case cJSON_String: return put_string(b, item->valuestring);
+    case cJSON_String: return put_string_of(b, item);
     case cJSON_Raw:
         return item->valuestring ? put(b, item->valuestring, strlen(item->valuestring)) : -1;
     case cJSON_Array:
@@ -305,15 +335,22 @@ int framing_write_raw(struct framing_buf *b, const char *s, size_t n)
 /* Append msg's text; see framing.h. */
 int framing_write(struct framing_buf *b, const char *name, const cJSON *msg)
 {
-    size_t start = b->len;
+    size_t start = b->len, reflen = b->reflen;
+    int nrefs = b->nrefs, refs_max = b->refs_max;
     int rc;
     if (!name) {
         rc = put_value(b, msg);
     } else {
-        rc = put1(b, '[') || put_string(b, name) ||
-             (msg->child && put1(b, ',')) || put_list(b, msg->child, 0) || put1(b, ']');
+        b->refs_max = 0; /* the name is not the message's */
+        rc = put1(b, '[') || put_string(b, name);
+        b->refs_max = refs_max;
+        rc = rc || (msg->child && put1(b, ',')) || put_list(b, msg->child, 0) || put1(b, ']');
     }
-    if (rc) b->len = start;
+    if (rc) {
+        b->len = start;
+        b->nrefs = nrefs;
+        b->reflen = reflen;
+    }
     return rc ? AEMP_ENOMEM : 0;
 }
 

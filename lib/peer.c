@@ -218,9 +218,63 @@ static int queue_room(struct peer *p, size_t len)
     return 0;
 }
 
+/* A message whose long plain string runs are written from where they are
+ * (framing_buf's refs): it lives until the last of them is written. */
+struct held_msg {
+    cJSON *msg;
+    int refs;
+};
+
+static void unhold(const void *data, size_t len, void *arg)
+{
+    struct held_msg *h = arg;
+    if (--h->refs) return;
+    cJSON_Delete(h->msg);
+    free(h);
+}
+
+/* Queue the text in b (its runs by reference into msg, which is taken). */
+static void send_refs(struct peer *p, struct framing_buf *b, cJSON *msg)
+{
+    struct held_msg *h = malloc(sizeof *h);
+    struct evbuffer *tmp = h ? evbuffer_new() : NULL;
+    if (!tmp) {
+        free(h);
+        cJSON_Delete(msg);
+        aemp_log(3, "message to %s dropped: out of memory", p->id);
+        return;
+    }
+    h->msg = msg;
+    h->refs = 1; /* ours, until tmp is handed on */
+    size_t at = 0;
+    int ok = 1;
+    for (int i = 0; ok && i < b->nrefs; i++) {
+        const struct framing_ref *r = &b->refs[i];
+        h->refs++;
+        if (evbuffer_add(tmp, b->data + at, r->at - at) ||
+            evbuffer_add_reference(tmp, r->s, r->n, unhold, h)) {
+            h->refs--; /* no cleanup without the reference */
+            ok = 0;
+        }
+        at = r->at;
+    }
+    if (ok && evbuffer_add(tmp, b->data + at, b->len - at)) ok = 0;
+    if (!ok) {
+        aemp_log(3, "message to %s dropped: out of memory", p->id);
+    } else if (p->conn) {
+        conn_write_buffer(p->conn, tmp);
+    } else {
+        evbuffer_add_buffer(p->queue, tmp);
+        peer_connect_start(p);
+    }
+    evbuffer_free(tmp); /* what is left (on failure) runs its cleanups */
+    unhold(NULL, 0, h);
+}
+
 /* Encode msg (taken; with `name` in front unless NULL) into the transport's
  * scratch and queue it for nodeid. A text longer than OUT_COPY_MAX is not
- * copied: its block goes to the connection (or queue) as it is. */
+ * copied: its block goes to the connection (or queue) as it is; nor are
+ * long plain runs of its strings (send_refs). */
 static void send_text(struct aemp_node *node, const char *nodeid, const char *name, cJSON *msg)
 {
     struct transport *t = node->transport;
@@ -232,14 +286,26 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
     struct peer *p = peer_get(t, nodeid, 1);
     struct framing_buf *b = &t->out;
     b->len = 0;
+    b->refs = t->out_refs;
+    b->refs_max = (int)(sizeof t->out_refs / sizeof t->out_refs[0]);
+    b->nrefs = 0;
+    b->reflen = 0;
     int rc = p ? framing_write(b, name, msg) : AEMP_ENOMEM;
-    cJSON_Delete(msg);
+    if (rc || !b->nrefs) cJSON_Delete(msg);
     if (rc) return;
+    size_t total = b->len + b->reflen;
     p->stats.msgs_out++;
-    p->stats.bytes_out += b->len;
+    p->stats.bytes_out += total;
     t->stats.msgs_out++;
-    t->stats.bytes_out += b->len;
-    if (!p->conn && !queue_room(p, b->len)) return;
+    t->stats.bytes_out += total;
+    if (!p->conn && !queue_room(p, total)) {
+        if (b->nrefs) cJSON_Delete(msg);
+        return;
+    }
+    if (b->nrefs) {
+        send_refs(p, b, msg);
+        return;
+    }
     if (b->len > OUT_COPY_MAX) {
         char *text = b->data;
         size_t len = b->len;

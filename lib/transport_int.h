@@ -114,6 +114,7 @@ struct transport {
     int nodelay;
     struct evdns_base *dns;
     struct framing_buf out;   /* the encoder's scratch (peer.c) */
+    struct framing_ref out_refs[8]; /* its runs written by reference */
     char *rbuf;               /* large reads of up connections (transport.c) */
     int rbuf_busy;
     struct conn *dirty;       /* connections with output to write this turn */
@@ -163,6 +164,8 @@ void conn_free(struct conn *c);
 void conn_write(struct conn *c, const char *data, size_t len);
 /* The same for a malloc()ed text the connection takes (no copy). */
 void conn_write_owned(struct conn *c, char *data, size_t len);
+/* The same for everything in `buf` (moved out of it, references too). */
+void conn_write_buffer(struct conn *c, struct evbuffer *buf);
 /* Event callback that pushes TLS plaintext output through the session. */
 void flush_cb(evutil_socket_t fd, short what, void *arg);
 /* Take `c` off the list of connections to flush this turn. */

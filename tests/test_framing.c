@@ -408,6 +408,79 @@ static void test_write_named(void)
     free(b.data);
 }
 
+/* The text of b with its referenced runs put in at their offsets. */
+static char *joined(const struct framing_buf *b, size_t *len)
+{
+    char *o = malloc(b->len + b->reflen + 1), *w = o;
+    size_t at = 0;
+    for (int i = 0; i < b->nrefs; i++) {
+        memcpy(w, b->data + at, b->refs[i].at - at);
+        w += b->refs[i].at - at;
+        memcpy(w, b->refs[i].s, b->refs[i].n);
+        w += b->refs[i].n;
+        at = b->refs[i].at;
+    }
+    memcpy(w, b->data + at, b->len - at);
+    w += b->len - at;
+    *w = 0;
+    *len = (size_t)(w - o);
+    return o;
+}
+
+/* Long plain runs of the message's own strings are noted, not copied (an
+ * escape splits a string into two runs); borrowed strings (cJSON
+ * references), keys and the port name are copied; with the refs full the
+ * rest is copied; the joined text is what cJSON prints. */
+static void test_write_refs(void)
+{
+    size_t big = 3 * FRAMING_REF_MIN;
+    char *s1 = malloc(2 * big + 2), *s2 = malloc(big + 1);
+    memset(s1, 'a', 2 * big + 1);
+    s1[big] = '"';
+    s1[2 * big + 1] = 0;
+    memset(s2, 'b', big);
+    s2[big] = 0;
+    char *ptext = malloc(big + 3); /* a parsed string lives in its node */
+    ptext[0] = '"';
+    memset(ptext + 1, 'c', big);
+    ptext[big + 1] = '"';
+    ptext[big + 2] = 0;
+    cJSON *parsed = NULL;
+    size_t used;
+    CHECK_INT(framing_parse_value(ptext, big + 2, &parsed, &used), 0);
+    cJSON *m = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(m, cJSON_CreateString(s1));
+    cJSON_AddItemToArray(m, cJSON_CreateStringReference(s2));
+    cJSON_AddItemToArray(m, parsed);
+    cJSON_AddItemToObject(o, s2, cJSON_CreateNumber(1));
+    cJSON_AddItemToArray(m, o);
+    char *want = cJSON_PrintUnformatted(m);
+    for (int max = 8; max >= 1; max -= 7) {
+        struct framing_ref refs[8];
+        struct framing_buf b = {0};
+        b.refs = refs;
+        b.refs_max = max;
+        CHECK_INT(framing_write(&b, s2, m), 0); /* a long port name */
+        CHECK_INT(b.nrefs, max == 8 ? 3 : 1);
+        const char *v0 = cJSON_GetArrayItem(m, 0)->valuestring, *v2 = cJSON_GetArrayItem(m, 2)->valuestring;
+        CHECK(refs[0].s == v0 + 32 && refs[0].n == big - 32); /* 32 bytes copied first */
+        if (max == 8) CHECK(refs[1].s == v0 + big + 1 && refs[1].n == big);
+        if (max == 8) CHECK(refs[2].s == v2 + 32 && refs[2].n == big - 32);
+        size_t len;
+        char *got = joined(&b, &len);
+        CHECK_INT(len, strlen(want) + big + 3);
+        CHECK(!memcmp(got, "[\"", 2) && !memcmp(got + 2, s2, big) && !memcmp(got + big + 2, "\",", 2));
+        CHECK(!memcmp(got + big + 4, want + 1, strlen(want) - 1));
+        free(got);
+        free(b.data);
+    }
+    free(want);
+    cJSON_Delete(m);
+    free(s1);
+    free(s2);
+    free(ptext);
+}
+
 /* Parsed strings share their node's block: duplicating, detaching and
  * deleting them is safe (ASan checks the frees). */
 static void test_parsed_strings(void)
@@ -476,4 +549,4 @@ static void test_throughput(void)
 T_MAIN(T(test_whole), T(test_byte_by_byte), T(test_splits), T(test_keepalive), T(test_errors),
        T(test_oversize), T(test_stop), T(test_big_in_small_chunks), T(test_encode),
        T(test_throughput), T(test_nul_roundtrip), T(test_deep_refused), T(test_write_named),
-       T(test_parsed_strings))
+       T(test_parsed_strings), T(test_write_refs))
