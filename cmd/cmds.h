@@ -79,6 +79,8 @@ void cmd_put_register(struct aemp_node *node);
  * form of the command line (`aemp '["snd","n#p",0]'`): JSON text follows. */
 #define CMD_JSON_MARK '\x1f'
 
+/* Reading command-line arguments (config_value.c). */
+
 /* Decode a protocol-command argument as 1.30 does: text starting with
  * `[`, `{` or `"` is JSON (NULL and a message in err if invalid), anything
  * else a JSON string. New item, caller owns. */
@@ -88,10 +90,19 @@ cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen);
  * dropped, so "" is the empty list. NULL when out of memory. */
 cJSON *cmd_comma_list(const char *arg);
 
-/* 1 when configuration key `key` holds a list (seeds, binds, services,
- * framing_format, auth_offer, auth_accept, or any key whose built-in default
- * is an array), so that a plain VALUE is read as a comma list. */
-int cmd_key_is_list(const char *key);
+/* 1 when `arg` given to binds or seeds is "[v6addr]:port": an address,
+ * not JSON. */
+int cmd_arg_is_address(const char *key, const char *arg);
+
+/* The value VALUE text `arg` gives configuration key `key`, the one reading
+ * of `setKEY VALUE`, `showconfig NAME KEY VALUE` and `run KEY VALUE`: JSON
+ * when it starts with [ { " (or is a typed element of the JSON-array
+ * form; a lone string for a list key becomes a one-element list), else by
+ * the key's kind in lib/config_check.c's table: a comma list, a number, a
+ * boolean (true/false, 1/0, yes/no, on/off) or a string (unknown keys);
+ * then checked with config_check_value(). New item (caller owns), or NULL
+ * with one sentence naming the key in err (bad usage). */
+cJSON *cmd_config_value(const char *key, const char *arg, char *err, size_t errlen);
 
 /* Configuration subcommands (config_cmds.c). `key` is the configuration key
  * the table row names (or NULL), argv[0..argc-1] the arguments the row

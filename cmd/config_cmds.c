@@ -9,40 +9,11 @@
 #include "config_check.h"
 
 #include <errno.h>
-#include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-/* Kinds of values the known configuration keys take. */
-enum vkind { V_STRING, V_LIST, V_NUMBER, V_BOOL, V_ANY };
-
-static enum vkind key_kind(const char *key)
-{
-    static const char *const lists[] = {"seeds",      "binds",       "services", "framing_format",
-                                        "auth_offer", "auth_accept", NULL};
-    for (const char *const *l = lists; *l; l++)
-        if (!strcmp(key, *l)) return V_LIST;
-    if (!strcmp(key, "monitor_timeout") || !strcmp(key, "connect_interval")) return V_NUMBER;
-    if (!strcmp(key, "loglevel")) return V_NUMBER;
-    if (!strcmp(key, "autocork") || !strcmp(key, "nodelay")) return V_BOOL;
-    if (!strcmp(key, "nodeid") || !strcmp(key, "secret") || !strcmp(key, "cert") ||
-        !strcmp(key, "parent"))
-        return V_STRING;
-    return V_ANY;
-}
-
-int cmd_key_is_list(const char *key)
-{
-    if (key_kind(key) == V_LIST) return 1;
-    cJSON *d = config_defaults();
-    int list = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(d, key));
-    cJSON_Delete(d);
-    return list;
-}
 
 /* Print "aemp: SUBCOMMAND: message" and return `status`. */
 __attribute__((format(printf, 3, 4))) static int fail(struct cmd_ctx *ctx, int status,
@@ -57,118 +28,13 @@ __attribute__((format(printf, 3, 4))) static int fail(struct cmd_ctx *ctx, int s
     return status;
 }
 
-cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen)
-{
-    if (arg[0] == CMD_JSON_MARK) arg++; /* typed element of the JSON-array form */
-    else if (arg[0] != '[' && arg[0] != '{' && arg[0] != '"') {
-        cJSON *s = cJSON_CreateString(arg);
-        if (!s) snprintf(err, errlen, "out of memory");
-        return s;
-    }
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithOpts(arg, &end, 1);
-    if (!v)
-        snprintf(err, errlen, "invalid JSON argument '%s' (near offset %d)", arg,
-                 end ? (int)(end - arg) : 0);
-    return v;
-}
-
-/* A comma list "a,b" as a JSON array of strings; empty pieces are dropped,
- * so "" is the empty list. */
-cJSON *cmd_comma_list(const char *arg)
-{
-    cJSON *a = cJSON_CreateArray();
-    const char *p = arg;
-    while (a && *p) {
-        const char *c = strchr(p, ',');
-        size_t n = c ? (size_t)(c - p) : strlen(p);
-        if (n) {
-            char *piece = strndup(p, n);
-            if (piece) cJSON_AddItemToArray(a, cJSON_CreateString(piece));
-            free(piece);
-        }
-        p += n;
-        if (*p == ',') p++;
-    }
-    return a;
-}
-
-static cJSON *parse_bool(const char *arg)
-{
-    static const char *const yes[] = {"1", "true", "yes", "on", NULL};
-    static const char *const no[] = {"0", "false", "no", "off", NULL};
-    for (const char *const *y = yes; *y; y++)
-        if (!strcasecmp(arg, *y)) return cJSON_CreateTrue();
-    for (const char *const *n = no; *n; n++)
-        if (!strcasecmp(arg, *n)) return cJSON_CreateFalse();
-    return NULL;
-}
-
-static cJSON *parse_number(const char *arg)
-{
-    char *end = NULL;
-    errno = 0;
-    double d = strtod(arg, &end);
-    if (!*arg || *end || errno || !isfinite(d) || d < 0) return NULL;
-    return cJSON_CreateNumber(d);
-}
-
-static cJSON *parse_value(struct cmd_ctx *ctx, const char *key, const char *arg);
-
-/* "[v6addr]:port" given to binds or seeds: an address, not JSON. */
-static int ipv6_addr(const char *key, const char *arg)
-{
-    if (strcmp(key, "binds") && strcmp(key, "seeds")) return 0;
-    return arg[0] == '[' && arg[1] != '"' && arg[1] != ']' && arg[1] != '[' && strchr(arg, ']');
-}
-
-/* The value `arg` gives `key`: JSON when it starts with [ { ", else by the
- * key's kind (comma list, number, boolean, string), checked for what the
- * key may hold (config_check.h). New item or NULL after printing why (usage
- * error). */
+/* The value `arg` gives `key` (cmd_config_value()); NULL after printing
+ * why (usage error). */
 static cJSON *value_for_key(struct cmd_ctx *ctx, const char *key, const char *arg)
 {
     char err[512];
-    cJSON *v = parse_value(ctx, key, arg);
-    if (v && config_check_value(key, v, err, sizeof err)) {
-        fail(ctx, EXIT_USAGE, "%s", err);
-        cJSON_Delete(v);
-        return NULL;
-    }
-    return v;
-}
-
-static cJSON *parse_value(struct cmd_ctx *ctx, const char *key, const char *arg)
-{
-    char err[256];
-    enum vkind k = key_kind(key);
-    cJSON *v = NULL;
-    if (arg[0] == CMD_JSON_MARK) arg++; /* a number or boolean: parsed below */
-    if ((arg[0] == '[' || arg[0] == '{' || arg[0] == '"') && !ipv6_addr(key, arg)) {
-        v = cmd_arg_json(arg, err, sizeof err);
-        if (!v) fail(ctx, EXIT_USAGE, "%s", err);
-        if (v && k == V_LIST && cJSON_IsString(v)) {
-            cJSON *a = cJSON_CreateArray();
-            cJSON_AddItemToArray(a, v);
-            v = a;
-        }
-        return v;
-    }
-    switch (k) {
-    case V_LIST:
-        v = cmd_comma_list(arg);
-        break;
-    case V_NUMBER:
-        if (!(v = parse_number(arg))) fail(ctx, EXIT_USAGE, "'%s' is not a number of seconds", arg);
-        break;
-    case V_BOOL:
-        if (!(v = parse_bool(arg)))
-            fail(ctx, EXIT_USAGE, "'%s' is not a boolean (0/1/true/false)", arg);
-        break;
-    default:
-        v = cJSON_CreateString(arg);
-        break;
-    }
+    cJSON *v = cmd_config_value(key, arg, err, sizeof err);
+    if (!v) fail(ctx, EXIT_USAGE, "%s", err);
     return v;
 }
 
@@ -282,8 +148,8 @@ static int remove_equal(cJSON *list, const cJSON *v, int once)
 int cmd_cfg_add(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
     char err[256];
-    cJSON *v = ipv6_addr(key, argv[0]) ? cJSON_CreateString(argv[0])
-                                       : cmd_arg_json(argv[0], err, sizeof err);
+    cJSON *v = cmd_arg_is_address(key, argv[0]) ? cJSON_CreateString(argv[0])
+                                                : cmd_arg_json(argv[0], err, sizeof err);
     if (!v) return fail(ctx, EXIT_USAGE, "%s", err);
     /* the new element, checked as a one-element list of the key */
     cJSON *one = cJSON_CreateArray();

@@ -3,8 +3,6 @@
 #include "cmds.h"
 #include "proto.h"
 
-#include "config_check.h"
-
 #include <event2/event.h>
 
 #include <signal.h>
@@ -18,17 +16,6 @@ static void on_signal(evutil_socket_t fd, short what, void *ud)
     aemp_log(6, "signal %d: stopping node %s", (int)fd, aemp_node_id(st->node));
     st->done = 1;
     aemp_node_stop(st->node);
-}
-
-/* A comma list for the keys that hold lists, as the config subcommands
- * accept them; other values stay as decoded. */
-static cJSON *run_value(const char *key, cJSON *v)
-{
-    if (!cJSON_IsString(v) || !cmd_key_is_list(key)) return v;
-    cJSON *arr = cmd_comma_list(v->valuestring);
-    if (!arr) return v;
-    cJSON_Delete(v);
-    return arr;
 }
 
 int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
@@ -47,19 +34,16 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
             profile = argv[i + 1];
             continue;
         }
-        cJSON *v = cmd_arg_json(argv[i + 1], err, sizeof err);
+        /* read and checked as `aemp setKEY VALUE` does (5 is a number for
+         * monitor_timeout, a,b a list for seeds): what the user typed is
+         * bad usage, reported before the node starts */
+        cJSON *v = cmd_config_value(argv[i], argv[i + 1], err, sizeof err);
         if (!v) {
             cJSON_Delete(kv);
-            return msg(&st, EXIT_USAGE, "%s: %s", argv[i], err);
+            return msg(&st, EXIT_USAGE, "%s", err);
         }
-        v = run_value(argv[i], v);
         cJSON_DeleteItemFromObjectCaseSensitive(kv, argv[i]);
         cJSON_AddItemToObject(kv, argv[i], v);
-    }
-    /* What the user typed is bad usage, reported before the node starts. */
-    if (config_check_layer(kv, NULL, err, sizeof err)) {
-        cJSON_Delete(kv);
-        return msg(&st, EXIT_USAGE, "%s", err);
     }
     /* autorestart: this process becomes the node's watchdog (watchdog.c);
      * the node goes on below in a child. */

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How a known key's value must look. */
+/* How a known key's value must look. This table is the one list of known
+ * keys and their types: config_key_kind() reads it too, so the tool reads
+ * a typed value the way the checks and the library expect it. */
 enum shape {
     S_STRING,   /* a string */
     S_NODEID,   /* a non-empty string of node-ID characters */
@@ -22,6 +24,7 @@ enum shape {
     S_SECONDS,  /* a number > 0 (or such a number as a string, as Perl writes it) */
     S_SIZE,     /* a number >= 0, or as a string */
     S_BOOL,     /* true/false, or a number or string as Perl reads it */
+    S_LEVEL,    /* a whole number 0..9, or such a number as a string */
 };
 
 static const struct {
@@ -46,7 +49,47 @@ static const struct {
     {"nodelay", S_BOOL, "a boolean"},
     {"autorestart", S_BOOL, "a boolean"},
     {"heartbeat", S_SECONDS, "seconds"},
+    {"loglevel", S_LEVEL, "a log level"},
 };
+
+#define N_KNOWN (sizeof known / sizeof known[0])
+
+static int known_index(const char *key)
+{
+    for (size_t k = 0; k < N_KNOWN; k++)
+        if (!strcmp(known[k].key, key)) return (int)k;
+    return -1;
+}
+
+enum config_kind config_key_kind(const char *key)
+{
+    int k = known_index(key);
+    if (k < 0) return CONFIG_ANY;
+    switch (known[k].shape) {
+    case S_STRING:
+    case S_NODEID:
+    case S_CERT:
+    case S_PARENT:
+        return CONFIG_STRING;
+    case S_ADDRS:
+    case S_STRINGS:
+    case S_SERVICES:
+        return CONFIG_LIST;
+    case S_SECONDS:
+    case S_SIZE:
+    case S_LEVEL:
+        return CONFIG_NUMBER;
+    case S_BOOL:
+        return CONFIG_BOOL;
+    }
+    return CONFIG_ANY;
+}
+
+const char *config_key_what(const char *key)
+{
+    int k = known_index(key);
+    return k < 0 ? NULL : known[k].what;
+}
 
 static const char *type_name(const cJSON *v)
 {
@@ -139,6 +182,22 @@ static int number_ok(const cJSON *v, double min_excl, int allow_zero)
     return d > min_excl || (allow_zero && d == 0);
 }
 
+/* A whole number 0..9, or a string holding one (as lib/reload.c reads it). */
+static int level_ok(const cJSON *v)
+{
+    double d;
+    if (cJSON_IsNumber(v)) {
+        d = v->valuedouble;
+    } else if (cJSON_IsString(v)) {
+        char *end = NULL;
+        d = strtod(v->valuestring, &end);
+        if (!*v->valuestring || *end) return 0;
+    } else {
+        return 0;
+    }
+    return d >= 0 && d <= 9 && d == (int)d;
+}
+
 static int bad(char *err, size_t errlen, const char *key, const char *want, const cJSON *v)
 {
     snprintf(err, errlen, "\"%s\" must be %s, not %s", key, want, type_name(v));
@@ -181,10 +240,8 @@ static int check_list(const char *key, enum shape shape, const char *what, const
 
 int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen)
 {
-    size_t k;
-    for (k = 0; k < sizeof known / sizeof known[0]; k++)
-        if (!strcmp(known[k].key, key)) break;
-    if (k == sizeof known / sizeof known[0]) return 0;
+    int k = known_index(key);
+    if (k < 0) return 0;
     const char *what = known[k].what;
     char want[160];
     switch (known[k].shape) {
@@ -244,6 +301,19 @@ int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen
     case S_BOOL:
         if (!cJSON_IsBool(v) && !cJSON_IsNumber(v) && !cJSON_IsString(v))
             return bad(err, errlen, key, "true or false", v);
+        return 0;
+    case S_LEVEL:
+        if (!level_ok(v)) {
+            char *t = cJSON_IsString(v) || cJSON_IsNumber(v) ? cJSON_PrintUnformatted(v) : NULL;
+            if (t)
+                snprintf(err, errlen,
+                         "\"%s\" must be a whole number from 0 (nothing) to 9 (trace), not %s", key,
+                         t);
+            else
+                bad(err, errlen, key, "a log level 0 to 9", v);
+            free(t);
+            return AEMP_ECONFIG;
+        }
         return 0;
     }
     return 0;

@@ -17,6 +17,16 @@ int config_check_addr(const char *key, const char *addr, char *err, size_t errle
 /* The value `v` (borrowed) of a known key; unknown keys pass. */
 int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen);
 
+/* What a value of configuration key `key` is, from the one table of known
+ * keys the checks use: how a value typed on the command line is read
+ * (cmd/config_value.c). CONFIG_ANY for keys not in the table. */
+enum config_kind { CONFIG_ANY, CONFIG_STRING, CONFIG_LIST, CONFIG_NUMBER, CONFIG_BOOL };
+enum config_kind config_key_kind(const char *key);
+
+/* A few words saying what `key` holds ("seconds", "bytes", "a boolean"),
+ * static; NULL for keys not in the table. */
+const char *config_key_what(const char *key);
+
 /* Every known key of one layer `obj` (an object: the global part, a
  * profile, configure arguments). `where` (borrowed, may be NULL) names the
  * layer in messages: "profile 'seed'" gives "profile 'seed': \"secret\"

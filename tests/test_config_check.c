@@ -164,4 +164,52 @@ static void test_configure_refuses(void)
     aemp_node_free(n);
 }
 
-T_MAIN(T(test_addresses), T(test_values), T(test_file), T(test_configure_refuses))
+static void test_key_kinds(void)
+{
+    /* every key the library or the tool reads, and the 1.30 keys
+     * (PROTOCOL.md section 8), with the type they are read as */
+    static const struct {
+        const char *key;
+        enum config_kind kind;
+    } keys[] = {
+        {"nodeid", CONFIG_STRING},
+        {"secret", CONFIG_STRING},
+        {"cert", CONFIG_STRING},
+        {"parent", CONFIG_STRING},
+        {"binds", CONFIG_LIST},
+        {"seeds", CONFIG_LIST},
+        {"services", CONFIG_LIST},
+        {"framing_format", CONFIG_LIST},
+        {"auth_offer", CONFIG_LIST},
+        {"auth_accept", CONFIG_LIST},
+        {"monitor_timeout", CONFIG_NUMBER},
+        {"connect_interval", CONFIG_NUMBER},
+        {"max_message_size", CONFIG_NUMBER},
+        {"heartbeat", CONFIG_NUMBER},
+        {"loglevel", CONFIG_NUMBER},
+        {"autocork", CONFIG_BOOL},
+        {"nodelay", CONFIG_BOOL},
+        {"autorestart", CONFIG_BOOL},
+        {"no_such_key", CONFIG_ANY},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        CHECK_INT(config_key_kind(keys[i].key), keys[i].kind);
+        CHECK(!config_key_what(keys[i].key) == (keys[i].kind == CONFIG_ANY));
+    }
+    /* loglevel is checked where it comes in, as lib/reload.c applies it */
+    char err[256] = "";
+    cJSON *v = cJSON_CreateNumber(7);
+    CHECK_INT(config_check_value("loglevel", v, err, sizeof err), 0);
+    cJSON_SetNumberValue(v, 10);
+    CHECK_INT(config_check_value("loglevel", v, err, sizeof err), AEMP_ECONFIG);
+    CHECK_STR(err, "\"loglevel\" must be a whole number from 0 (nothing) to 9 (trace), not 10");
+    cJSON_SetNumberValue(v, 2.5);
+    CHECK_INT(config_check_value("loglevel", v, err, sizeof err), AEMP_ECONFIG);
+    cJSON_Delete(v);
+    v = cJSON_CreateString("3");
+    CHECK_INT(config_check_value("loglevel", v, err, sizeof err), 0);
+    cJSON_Delete(v);
+}
+
+T_MAIN(T(test_addresses), T(test_values), T(test_file), T(test_configure_refuses),
+       T(test_key_kinds))

@@ -96,6 +96,22 @@ expect_status "del of scalar keys" 0 "$AEMP" delmonitor_timeout delconnect_inter
 is "scalar keys removed" 'sorted(k for k in j if k not in ("profile","version"))' "[]"
 expect_status "bad number" 2 "$AEMP" monitor_timeout soon
 expect_status "bad boolean" 2 "$AEMP" autocork maybe
+# every key of the one table of key types (lib/config_check.c) is read by
+# its type: heartbeat, autorestart and loglevel used to be stored as strings
+# ("false" then read as true)
+expect_status "watchdog keys and loglevel" 0 "$AEMP" setheartbeat 5 setautorestart false \
+    setloglevel 7
+is "heartbeat and loglevel are numbers" 'repr(j["heartbeat"]), repr(j["loglevel"])' "('5', '7')"
+is "autorestart false is a boolean false" 'j["autorestart"]' False
+expect_status "autorestart yes" 0 "$AEMP" autorestart yes
+is "autorestart yes is a boolean true" 'j["autorestart"]' True
+expect_status "del watchdog keys and loglevel" 0 "$AEMP" delheartbeat delautorestart delloglevel
+expect_status "showconfig with max_message_size and heartbeat" 0 "$AEMP" showconfig x \
+    max_message_size 65536 heartbeat 2.5 autorestart off
+is "showconfig kv by type" 'j["max_message_size"], j["heartbeat"], j["autorestart"]' \
+    "(65536, 2.5, False)" "$T_DIR/last.out"
+expect_status "bad heartbeat" 2 "$AEMP" heartbeat soon
+expect_status "bad autorestart" 2 "$AEMP" autorestart maybe
 
 # --- parents, profiles, showprofile
 expect_status "setparent" 0 "$AEMP" profile web parent seed services web_init

@@ -168,4 +168,31 @@ json_is "seeds --json: empty array" 'j' "[[]]"
 expect_status "profile aemp seeds --json" 0 "$AEMP" profile aemp seeds --json
 json_is "profile aemp seeds --json" 'j' "[['127.0.0.1:$P1']]"
 
+
+# run KEY VALUE reads a value as setKEY VALUE does (one parser, the key's
+# type): monitor_timeout 2 is a number the node uses (a stopped peer times
+# out, and a handshake gives up after 2 s, not the default 10), autorestart
+# false is false (it used to be the string "false", which started a watchdog)
+P3=$(free_port)
+start_bg "$T_DIR/n3.log" "$AEMP" run nodeid n3 binds "127.0.0.1:$P3"
+N3=$BG_PID
+wait_for 20 grep -q 'node n3 running' "$T_DIR/n3.log" || fail "n3 up" "$(cat "$T_DIR/n3.log")"
+start_bg "$T_DIR/n4.log" "$AEMP" run nodeid n4 binds 127.0.0.1:0 seeds "127.0.0.1:$P3" \
+    monitor_timeout 2 autorestart false loglevel 7
+N4=$BG_PID
+if wait_for 20 grep -q 'node n3 is up' "$T_DIR/n4.log"; then pass "run with typed values: n4 up, meets n3"
+else fail "run with typed values: n4 up, meets n3" "$(cat "$T_DIR/n4.log")"; fi
+check "run autorestart false: no watchdog" bash -c "! grep -q watchdog '$T_DIR/n4.log'"
+kill -STOP "$N3"
+if wait_for 25 grep -q 'handshake made no progress for 2 s' "$T_DIR/n4.log" &&
+    grep -q '(n3) closed: peer timed out' "$T_DIR/n4.log"; then
+    pass "run monitor_timeout 2: the node uses 2 seconds"
+else fail "run monitor_timeout 2: the node uses 2 seconds" "$(cat "$T_DIR/n4.log")"; fi
+kill -CONT "$N3"
+stop_pid "$N4"
+stop_pid "$N3"
+expect_status "run heartbeat abc: bad usage" 2 "$AEMP" run heartbeat abc
+err_has "run heartbeat abc: the message names the key" \
+    "aemp: run: \"heartbeat\" must be a number (seconds), not 'abc'"
+
 finish

@@ -79,6 +79,18 @@ refused "run binds with a bad port" 2 \
 refused "run seeds with a bad port" 2 \
     "aemp: run: seeds: \"host:107576\": the port '107576' is out of range; $PORTMSG" \
     "$AEMP" run profile seed seeds host:107576
+refused "loglevel 12" 2 \
+    "aemp: setloglevel: \"loglevel\" must be a whole number from 0 (nothing) to 9 (trace), not 12" \
+    "$AEMP" loglevel 12
+refused "run loglevel high" 2 \
+    "aemp: run: \"loglevel\" must be a whole number from 0 (nothing) to 9 (trace), not \"high\"" \
+    "$AEMP" run loglevel '"high"'
+refused "showconfig heartbeat soon" 2 \
+    "aemp: showconfig: \"heartbeat\" must be a number (seconds), not 'soon'" \
+    "$AEMP" showconfig seed heartbeat soon
+refused "run autorestart maybe" 2 \
+    "aemp: run: \"autorestart\" must be a boolean (true/false, 1/0, yes/no, on/off), not 'maybe'" \
+    "$AEMP" run autorestart maybe
 refused "run secret as a number" 2 \
     "aemp: run: \"secret\" must be a string (the shared secret), not a number" \
     "$AEMP" '["run","secret",5]'
@@ -107,6 +119,15 @@ refused "file: seeds of the bad profile (aemp seeds)" 1 \
     "aemp: seeds: profile 'badseed': seeds: \"h:70000\": the port '70000' is out of range; $PORTMSG" \
     "$AEMP" profile badseed seeds
 # the client commands use profile "aemp": a bad global value stops them too
+python3 - "$RC" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["profile"] = {"aemp": {"loglevel": "loud"}}
+json.dump(j, open(sys.argv[1], "w"), indent=3)
+PY
+refused "file: loglevel \"loud\" (showconfig)" 1 \
+    "aemp: showconfig: profile 'aemp': \"loglevel\" must be a whole number from 0 (nothing) to 9 (trace), not \"loud\"" \
+    "$AEMP" showconfig aemp
 python3 - "$RC" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
