@@ -53,12 +53,20 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
             i++;
             break;
         }
-        if (strcmp(argv[i], "--level")) return usage("unknown option", argv[i]);
-        if (i + 1 >= argc) return usage("--level needs a value from 0 to 9", NULL);
+        /* --level N or --level=N, as the other subcommands take options */
+        const char *val;
+        if (!strncmp(argv[i], "--level=", 8)) {
+            val = argv[i] + 8;
+        } else if (!strcmp(argv[i], "--level")) {
+            if (i + 1 >= argc) return usage("--level needs a value from 0 to 9", NULL);
+            val = argv[++i];
+        } else {
+            return usage("unknown option", argv[i]);
+        }
         char *end;
-        long l = strtol(argv[++i], &end, 10);
-        if (*end || end == argv[i] || l < 0 || l > 9)
-            return usage("--level wants a number from 0 to 9, not", argv[i]);
+        long l = strtol(val, &end, 10);
+        if (*end || end == val || l < 0 || l > 9)
+            return usage("--level wants a number from 0 to 9, not", val);
         level = (int)l;
     }
     if (i < argc) {

@@ -30,6 +30,7 @@ struct pst {
     int dot, json, quiet, watch; /* options given */
     int count;                   /* --count N (0: until q or a signal) */
     double interval;             /* --interval S (default 1) */
+    int interval_given;          /* --interval on the command line */
     int done;                    /* a result or failure was reported */
     int status;                  /* exit status once done */
     char *target;                /* port or node the command talks to (owned) */

@@ -80,6 +80,7 @@ static int set_opt(struct pst *st, size_t k, const char *val)
         st->timeout_given = 1;
     } else if (!strcmp(name, "--interval")) {
         if ((rc = opt_number(st, name, val, 3600, &st->interval))) return rc;
+        st->interval_given = 1;
     } else {
         if ((rc = opt_number(st, name, val, 1e9, &d))) return rc;
         if (d != (int)d) return msg(st, EXIT_USAGE, "--count wants a whole number, not '%s'", val);

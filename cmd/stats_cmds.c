@@ -123,7 +123,7 @@ int cmd_stats(struct cmd_ctx *ctx, int argc, char **argv)
         rc = cmd_top_run(&st, pos, npos);
         goto out;
     }
-    if (st.count) {
+    if (st.count || st.interval_given) {
         rc = msg(&st, EXIT_USAGE, "--count and --interval go with --watch");
         goto out;
     }

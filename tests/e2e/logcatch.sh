@@ -23,6 +23,9 @@ expect_status "config: secret, tools seed on n1" 0 "$AEMP" gensecret profile aem
 expect_status "logs --level 12" 2 "$AEMP" logs --level 12
 grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[NODE...\])" \
     "$T_DIR/last.err" && pass "logs --level 12: message" || fail "logs --level 12: message" "$(cat "$T_DIR/last.err")"
+expect_status "logs --level=12" 2 "$AEMP" logs --level=12
+grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[NODE...\])" \
+    "$T_DIR/last.err" && pass "logs --level=12: message" || fail "logs --level=12: message" "$(cat "$T_DIR/last.err")"
 expect_status "logs --bogus" 2 "$AEMP" logs --bogus
 grep -q "unknown option '--bogus'" "$T_DIR/last.err" && pass "logs --bogus: message" \
     || fail "logs --bogus: message" "$(cat "$T_DIR/last.err")"
@@ -95,7 +98,8 @@ wait_for 15 gone_more "$before" && pass "n1 drops a catcher killed with -9" \
     || { fail "n1 drops a catcher killed with -9" ""; dump "$T_DIR/n1.log"; }
 
 # --- a stopped catcher: n1 drops lines instead of holding them, says so later
-start_bg "$T_DIR/slow.out" "$AEMP" logs --level 9 n1
+# (--level=9: the --opt=VALUE form the other subcommands take works here too)
+start_bg "$T_DIR/slow.out" "$AEMP" logs --level=9 n1
 SLOW=$BG_PID
 wait_for 15 grep -q "log catcher anon/.* connected (levels up to 9)" "$T_DIR/slow.out" \
     && pass "slow catcher connected" || { fail "slow catcher connected" ""; dump "$T_DIR/slow.out"; }

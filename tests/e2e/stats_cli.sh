@@ -43,6 +43,10 @@ err_is "top --json: message" "aemp: top: --json is for \`aemp stats NODE...\`, n
 expect_status "top --count 0" 2 "$AEMP" top --count 0 n1
 err_is "top --count 0: message" "aemp: top: --count wants a positive number, not '0'"
 expect_status "stats --count without --watch" 2 "$AEMP" stats --count 2 n1
+# --interval without --watch is refused like --count (it was silently ignored)
+expect_status "stats --interval without --watch" 2 "$AEMP" stats --interval 2 n1
+err_is "stats --interval without --watch: message" \
+    "aemp: stats: --count and --interval go with --watch"
 expect_status "stats: nobody there" 1 "$AEMP" stats --timeout 1 n1
 err_is "stats: nobody there: message" "aemp: stats: cannot reach n1 within 1 s: no seed answered \
 ([\"127.0.0.1:$P1\"]): the connection was refused or the address is unreachable (is the seed \
