@@ -7,6 +7,7 @@
 #define AEMP_CMDS_H
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -18,6 +19,13 @@ struct cmd_ctx {
     char *profile;       /* profile selected by `profile NAME` (owned) or NULL */
     const char *cmd;     /* name of the running subcommand, for messages (borrowed) */
 };
+
+/* The one error printer (errmsg.c): print "aemp: SUB: message" and a
+ * newline on stderr, return `status`. `sub` and `fmt` are borrowed. */
+int cmd_error(const char *sub, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cmd_verror(const char *sub, int status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Load ctx->rc if not loaded yet; on failure print the reason, return 1. */
 int cmd_load_rc(struct cmd_ctx *ctx);

@@ -20,11 +20,9 @@ __attribute__((format(printf, 3, 4))) static int fail(struct cmd_ctx *ctx, int s
                                                       const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "aemp: %s: ", ctx->cmd ? ctx->cmd : "config");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cmd_verror(ctx->cmd ? ctx->cmd : "config", status, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return status;
 }
 

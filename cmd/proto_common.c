@@ -15,11 +15,9 @@
 int msg(struct pst *st, int status, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "aemp: %s: ", st->sub);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cmd_verror(st->sub, status, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return status;
 }
 

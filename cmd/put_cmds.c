@@ -73,11 +73,9 @@ static void put_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void put_msg(const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "aemp: put: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cmd_verror("put", 0, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static void put_finish(struct put *p, int status)
