@@ -6,6 +6,7 @@
 #include "cmds.h"
 
 #include "aemp.h"
+#include "config_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,14 +322,13 @@ static int complete(int argc, char **argv)
         if (!strcmp(what, "subcommands")) {
             printf("%s %d\n", s->name, s->nargs);
             if (s->kind == K_CONFIG && s->cfg == cmd_cfg_set) printf("%s %d\n", s->name + 3, s->nargs);
-        } else if (!strcmp(what, "keys") && s->key && s->cfg == cmd_cfg_set) {
-            printf("%s\n", s->key);
         } else if (!strcmp(what, "options") && argc > 3 && !strcmp(s->name, argv[3])) {
             for (const char *u = strstr(s->usage, "--"); u; u = strstr(u + 2, "--"))
                 printf("%.*s\n", (int)strspn(u, "-abcdefghijklmnopqrstuvwxyz_"), u);
         }
     }
-    if (!strcmp(what, "keys")) printf("max_message_size\n");
+    for (size_t k = 0; !strcmp(what, "keys") && config_key_at(k); k++) /* lib/config_check.c */
+        printf("%s\n", config_key_at(k));
     return EXIT_OK;
 }
 

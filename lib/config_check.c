@@ -85,6 +85,11 @@ enum config_kind config_key_kind(const char *key)
     return CONFIG_ANY;
 }
 
+const char *config_key_at(size_t i)
+{
+    return i < N_KNOWN ? known[i].key : NULL;
+}
+
 const char *config_key_what(const char *key)
 {
     int k = known_index(key);

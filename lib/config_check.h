@@ -23,6 +23,9 @@ int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen
 enum config_kind { CONFIG_ANY, CONFIG_STRING, CONFIG_LIST, CONFIG_NUMBER, CONFIG_BOOL };
 enum config_kind config_key_kind(const char *key);
 
+/* The i-th known key (static), in the table's order; NULL past the end. */
+const char *config_key_at(size_t i);
+
 /* A few words saying what `key` holds ("seconds", "bytes", "a boolean"),
  * static; NULL for keys not in the table. */
 const char *config_key_what(const char *key);

@@ -196,6 +196,11 @@ static void test_key_kinds(void)
         CHECK_INT(config_key_kind(keys[i].key), keys[i].kind);
         CHECK(!config_key_what(keys[i].key) == (keys[i].kind == CONFIG_ANY));
     }
+    /* the table holds exactly these keys (one entry each) */
+    size_t n = 0;
+    for (; config_key_at(n); n++)
+        CHECK(config_key_kind(config_key_at(n)) != CONFIG_ANY);
+    CHECK_INT((int)n, (int)(sizeof keys / sizeof keys[0]) - 1);
     /* loglevel is checked where it comes in, as lib/reload.c applies it */
     char err[256] = "";
     cJSON *v = cJSON_CreateNumber(7);
