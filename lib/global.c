@@ -2,13 +2,14 @@
  * comes up gets a rendezvous port spawned on it ("Global::connect"), through
  * which the two nodes exchange listen addresses, known nodes and port-group
  * members. A master chosen among the connected seeds forwards new nodes to
- * us, which gives a full mesh; groups live in every node's table.
+ * us, which gives a full mesh. The groups that travel over the same ports
+ * are in groups.c.
  *
  * Built on the public API (spawn, rcv, snd, mon, mon_nodes) plus the
  * transport's address book. */
 #include "global.h"
+#include "global_int.h"
 
-#include "core.h"
 #include "transport.h"
 
 #include <event2/event.h>
@@ -25,83 +26,6 @@
  * attempt to make us dial the world. */
 #define MAX_INTRODUCED 1024
 
-/* A local registration (grp_reg). */
-struct reg {
-    struct reg *next, *prev;
-    char *group, *port;
-    aemp_guard *mon;  /* our monitor on the port */
-    aemp_guard *user; /* the guard handed to the caller, or NULL */
-    struct global *g;
-};
-
-/* The groups with members on one node: group -> how many (uintptr_t). */
-struct nodegroups {
-    strmap groups;
-};
-
-/* A grp_mon watcher, in its group's list from the start; it hears of
- * changes once its first call (from the loop, as 1.30) has been made. */
-struct gmon {
-    struct gmon *next, *prev;
-    struct group *gr;
-    char *group;
-    aemp_grp_fn fn;
-    void *ud;
-    aemp_guard *delay; /* the pending first call, NULL once made */
-    aemp_guard *user;
-};
-
-/* A group as this node sees it network-wide. */
-struct group {
-    cJSON *members;    /* array of port IDs */
-    struct gmon *mons; /* watchers */
-};
-
-/* The other side of a rendezvous port we serve (connect on our node). */
-struct peerctx {
-    struct peerctx *next, *prev; /* in the global's list */
-    struct global *g;
-    char *nodeid;    /* the node that spawned it */
-    char *self;      /* the rendezvous port on our node */
-    aemp_guard *mon; /* our monitor of that node */
-    int introduced;  /* unknown nodes it told us of (MAX_INTRODUCED) */
-};
-
-/* An addr forward due 1-3 s after the addresses arrived. */
-struct fwd {
-    struct fwd *next, *prev;
-    struct global *g;
-    char *nodeid;
-    cJSON *addrs;
-    aemp_guard *timer;
-};
-
-struct global {
-    aemp_node *node;
-    strmap addr;   /* node ID -> cJSON array of its listen addresses */
-    strmap port;   /* node ID -> our rendezvous port on it (char *) */
-    strmap portmon;/* node ID -> aemp_guard of our monitor on that port */
-    strmap seedme; /* node IDs that asked us to seed them (value unused) */
-    strmap groups; /* group -> struct group */
-    struct reg *regs;
-    struct fwd *fwds;
-    struct peerctx *pcs;
-    char *master;
-    int nodecnt;
-    strmap memberships; /* node ID -> struct nodegroups: a node leaving costs
-                         * the groups it has members in, nothing else */
-    unsigned long connect_refused; /* refused Global::connect not yet logged */
-    double connect_logged;          /* when one was last logged */
-    strmap up;     /* node IDs that are up (value unused): picking a master
-                    * costs the up nodes, not every node the transport knows */
-    aemp_guard *nodemon;
-};
-
-static struct global *G(aemp_node *node)
-{
-    return node->global;
-}
-
 const cJSON *global_node_addrs(aemp_node *node, const char *nodeid)
 {
     return node->global ? strmap_get(&node->global->addr, nodeid) : NULL;
@@ -114,15 +38,6 @@ static void send_to(struct global *g, const char *nodeid, cJSON *msg)
     else cJSON_Delete(msg);
 }
 
-/* ["TAG"] or ["TAG", ARG (taken)] */
-static cJSON *mk(const char *tag, cJSON *arg)
-{
-    cJSON *m = cJSON_CreateArray();
-    cJSON_AddItemToArray(m, cJSON_CreateString(tag));
-    if (arg) cJSON_AddItemToArray(m, arg);
-    return m;
-}
-
 /* {NODE: [ADDRS]...} of every node whose addresses we know. */
 static cJSON *addr_object(struct global *g)
 {
@@ -133,285 +48,6 @@ static cJSON *addr_object(struct global *g)
     while (strmap_next(&g->addr, &it, &k, &v))
         cJSON_AddItemToObject(o, k, cJSON_Duplicate(v, 1));
     return o;
-}
-
-/* {GROUP: [LOCALPORTS]...} of our own registrations, or NULL if none. */
-static cJSON *lreg_object(struct global *g)
-{
-    if (!g->regs) return NULL;
-    cJSON *o = cJSON_CreateObject();
-    for (struct reg *r = g->regs; r; r = r->next) {
-        cJSON *a = cJSON_GetObjectItemCaseSensitive(o, r->group);
-        if (!a) a = cJSON_AddArrayToObject(o, r->group);
-        cJSON_AddItemToArray(a, cJSON_CreateString(r->port));
-    }
-    return o;
-}
-
-/* ---------------------------------------------------------------- groups */
-
-static int in_array(const cJSON *a, const char *s)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a)
-    if (cJSON_IsString(e) && !strcmp(e->valuestring, s)) return 1;
-    return 0;
-}
-
-/* The group named `group`, created empty when new; NULL when out of memory. */
-static struct group *group_get(struct global *g, const char *group)
-{
-    struct group *gr = strmap_get(&g->groups, group);
-    if (gr) return gr;
-    gr = calloc(1, sizeof *gr);
-    if (!gr || !(gr->members = cJSON_CreateArray()) || strmap_put(&g->groups, group, gr, NULL)) {
-        if (gr) cJSON_Delete(gr->members);
-        free(gr);
-        return NULL;
-    }
-    return gr;
-}
-
-static void nodegroups_free(struct nodegroups *ng)
-{
-    strmap_free(&ng->groups);
-    free(ng);
-}
-
-/* Count one more (+1) or one less (-1) member of `group` on the node of
- * `port`. */
-static void count_member(struct global *g, const char *group, const char *port, int delta)
-{
-    const char *h = strchr(port, '#');
-    size_t n = h ? (size_t)(h - port) : strlen(port);
-    char buf[256], *key = n < sizeof buf ? buf : malloc(n + 1);
-    if (!key) return;
-    memcpy(key, port, n);
-    key[n] = 0;
-    struct nodegroups *ng = strmap_get(&g->memberships, key);
-    if (delta > 0) {
-        if (!ng && (ng = calloc(1, sizeof *ng)) && strmap_put(&g->memberships, key, ng, NULL)) {
-            free(ng);
-            ng = NULL;
-        }
-        if (ng) {
-            uintptr_t c = (uintptr_t)strmap_get(&ng->groups, group);
-            strmap_put(&ng->groups, group, (void *)(c + 1), NULL);
-        }
-    } else if (ng) {
-        uintptr_t c = (uintptr_t)strmap_get(&ng->groups, group);
-        if (c > 1) strmap_put(&ng->groups, group, (void *)(c - 1), NULL);
-        else strmap_del(&ng->groups, group);
-        if (!ng->groups.len) nodegroups_free(strmap_del(&g->memberships, key));
-    }
-    if (key != buf) free(key);
-}
-
-/* Apply additions and removals (borrowed arrays of port IDs) to `group` and
- * tell its watchers what really changed. */
-static void change(struct global *g, const char *group, const cJSON *add, const cJSON *del)
-{
-    struct group *gr = group_get(g, group);
-    if (!gr) return;
-    cJSON *added = cJSON_CreateArray(), *removed = cJSON_CreateArray();
-    const cJSON *e;
-    cJSON_ArrayForEach(e, del)
-    {
-        if (!cJSON_IsString(e)) continue;
-        for (cJSON *m = gr->members->child; m; m = m->next)
-            if (!strcmp(m->valuestring, e->valuestring)) {
-                count_member(g, group, m->valuestring, -1);
-                cJSON_AddItemToArray(removed, cJSON_DetachItemViaPointer(gr->members, m));
-                break;
-            }
-    }
-    cJSON_ArrayForEach(e, add)
-    {
-        if (!cJSON_IsString(e) || in_array(gr->members, e->valuestring)) continue;
-        cJSON_AddItemToArray(gr->members, cJSON_CreateString(e->valuestring));
-        cJSON_AddItemToArray(added, cJSON_CreateString(e->valuestring));
-        count_member(g, group, e->valuestring, +1);
-    }
-    if (added->child || removed->child) {
-        aemp_log(8, "group %s: %d added, %d removed, %d members", group,
-                 cJSON_GetArraySize(added), cJSON_GetArraySize(removed),
-                 cJSON_GetArraySize(gr->members));
-        /* A watcher may release itself or others: walk by index on a copy. */
-        cJSON *members = cJSON_Duplicate(gr->members, 1);
-        for (struct gmon *w = gr->mons, *next; w; w = next) {
-            next = w->next;
-            if (!w->delay) w->fn(g->node, group, members, added, removed, w->ud);
-        }
-        cJSON_Delete(members);
-    }
-    cJSON_Delete(added);
-    cJSON_Delete(removed);
-}
-
-/* Everything of `nodeid` leaves every group: only the groups it has members
- * in are looked at. */
-static void unreg_groups(struct global *g, const char *nodeid)
-{
-    struct nodegroups *ng = strmap_get(&g->memberships, nodeid);
-    if (!ng) return; /* the common case: no members */
-    size_t n = strlen(nodeid), it = 0;
-    const char *k;
-    void *v;
-    cJSON *todo = cJSON_CreateObject(); /* group -> ports to delete */
-    while (strmap_next(&ng->groups, &it, &k, &v)) {
-        struct group *gr = strmap_get(&g->groups, k);
-        if (!gr) continue;
-        const cJSON *m;
-        cJSON *del = NULL;
-        cJSON_ArrayForEach(m, gr->members)
-        if (!strncmp(m->valuestring, nodeid, n) && (m->valuestring[n] == '#' || !m->valuestring[n])) {
-            if (!del) del = cJSON_AddArrayToObject(todo, k);
-            cJSON_AddItemToArray(del, cJSON_CreateString(m->valuestring));
-        }
-    }
-    for (cJSON *d = todo->child; d; d = d->next) /* may free ng */
-        change(g, d->string, NULL, d);
-    cJSON_Delete(todo);
-}
-
-/* reg0/reg1 to every rendezvous port. */
-static void broadcast_reg(struct global *g, const char *tag, const char *group, const char *port)
-{
-    size_t it = 0;
-    const char *k;
-    void *v;
-    while (strmap_next(&g->port, &it, &k, &v)) {
-        cJSON *m = mk(tag, cJSON_CreateString(group));
-        cJSON_AddItemToArray(m, cJSON_CreateString(port));
-        aemp_snd(g->node, v, m);
-    }
-}
-
-static void reg_remove(struct reg *r, int announce)
-{
-    struct global *g = r->g;
-    if (r->prev) r->prev->next = r->next;
-    else g->regs = r->next;
-    if (r->next) r->next->prev = r->prev;
-    guard_detach(r->user);
-    aemp_guard_free(r->mon);
-    if (announce) {
-        cJSON *del = cJSON_CreateArray();
-        cJSON_AddItemToArray(del, cJSON_CreateString(r->port));
-        change(g, r->group, NULL, del);
-        cJSON_Delete(del);
-        broadcast_reg(g, "reg0", r->group, r->port);
-    }
-    free(r->group);
-    free(r->port);
-    free(r);
-}
-
-static void reg_port_died(aemp_node *node, const char *port, const cJSON *reason, void *ud)
-{
-    struct reg *r = ud;
-    aemp_guard_free(r->mon); /* inert: it fired */
-    r->mon = NULL;
-    reg_remove(r, 1);
-}
-
-static void reg_guard_cancel(aemp_guard *guard)
-{
-    reg_remove(guard->target, 1);
-}
-
-int aemp_grp_reg(aemp_node *node, const char *group, const char *port, aemp_guard **guard)
-{
-    struct global *g = G(node);
-    const char *name;
-    if (guard) *guard = NULL;
-    /* a local port, or the bare node ID (1.30's grp_reg GROUP => $NODE) */
-    if (!g || !group || !port || !core_is_local(node, port, &name) || (!*name && strchr(port, '#')))
-        return AEMP_EINVAL;
-    for (struct reg *r = g->regs; r; r = r->next)
-        if (!strcmp(r->group, group) && !strcmp(r->port, port)) return AEMP_EEXIST;
-    struct reg *r = calloc(1, sizeof *r);
-    if (!r || !(r->group = strdup(group)) || !(r->port = strdup(port))) {
-        if (r) free(r->group);
-        free(r);
-        return AEMP_ENOMEM;
-    }
-    r->g = g;
-    r->next = g->regs;
-    if (r->next) r->next->prev = r;
-    g->regs = r;
-    aemp_mon(node, port, reg_port_died, r, &r->mon);
-    if (guard) *guard = r->user = guard_new(node, reg_guard_cancel, r);
-    broadcast_reg(g, "reg1", group, port);
-    cJSON *add = cJSON_CreateArray();
-    cJSON_AddItemToArray(add, cJSON_CreateString(port));
-    change(g, group, add, NULL);
-    cJSON_Delete(add);
-    return 0;
-}
-
-cJSON *aemp_grp_get(aemp_node *node, const char *group)
-{
-    struct global *g = G(node);
-    struct group *gr = g ? strmap_get(&g->groups, group) : NULL;
-    return gr && gr->members->child ? cJSON_Duplicate(gr->members, 1) : NULL;
-}
-
-/* The first call of a watcher, from the loop as 1.30 does it: the current
- * members as added, if there are any. */
-static void gmon_install(aemp_node *node, void *ud)
-{
-    struct gmon *w = ud;
-    aemp_guard_free(w->delay); /* inert: it fired */
-    w->delay = NULL;
-    if (w->gr->members->child) {
-        cJSON *members = cJSON_Duplicate(w->gr->members, 1), *none = cJSON_CreateArray();
-        w->fn(node, w->group, members, members, none, w->ud);
-        cJSON_Delete(members);
-        cJSON_Delete(none);
-    }
-}
-
-static void gmon_free(struct gmon *w)
-{
-    if (w->prev) w->prev->next = w->next;
-    else w->gr->mons = w->next;
-    if (w->next) w->next->prev = w->prev;
-    free(w->group);
-    free(w);
-}
-
-static void gmon_cancel(aemp_guard *guard)
-{
-    struct gmon *w = guard->target;
-    aemp_guard_free(w->delay); /* a first call still pending is cancelled */
-    gmon_free(w);
-}
-
-int aemp_grp_mon(aemp_node *node, const char *group, aemp_grp_fn fn, void *ud,
-                 aemp_guard **guard)
-{
-    struct global *g = G(node);
-    if (guard) *guard = NULL;
-    if (!g || !group || !fn) return AEMP_EINVAL;
-    struct group *gr = group_get(g, group);
-    struct gmon *w = gr ? calloc(1, sizeof *w) : NULL;
-    if (!w || !(w->group = strdup(group))) {
-        free(w);
-        return AEMP_ENOMEM;
-    }
-    w->gr = gr;
-    w->fn = fn;
-    w->ud = ud;
-    w->next = gr->mons;
-    if (w->next) w->next->prev = w;
-    gr->mons = w;
-    if (aemp_after(node, 0, gmon_install, w, &w->delay)) {
-        gmon_free(w);
-        return AEMP_ENOMEM;
-    }
-    if (guard) *guard = w->user = guard_new(node, gmon_cancel, w);
-    return 0;
 }
 
 /* ------------------------------------------------------------ the mesh */
@@ -434,7 +70,7 @@ static void start_node(struct global *g, const char *nodeid)
     strmap_put(&g->portmon, nodeid, mg, NULL);
     aemp_snd(node, p, mk("addr", transport_listen_addrs(node)));
     if (g->addr.len) aemp_snd(node, p, mk("nodes", addr_object(g)));
-    cJSON *l = lreg_object(g);
+    cJSON *l = groups_local_object(g);
     if (l) aemp_snd(node, p, mk("set", l));
     aemp_snd(node, p, mk("setup", NULL));
 }
@@ -448,7 +84,7 @@ static void portmon_fired(aemp_node *node, const char *port, const cJSON *reason
     if (p && !strcmp(p, port)) {
         aemp_guard_free(strmap_del(&g->portmon, nodeid)); /* inert: it fired */
         free(strmap_del(&g->port, nodeid));
-        unreg_groups(g, nodeid);
+        groups_unreg_node(g, nodeid);
     }
     free(nodeid);
 }
@@ -534,7 +170,7 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
     pick_master(g);
     if (!up) {
         g->nodecnt--;
-        unreg_groups(g, nodeid);
+        groups_unreg_node(g, nodeid);
         cJSON_Delete(strmap_del(&g->addr, nodeid));
         if (g->master) {
             aemp_log(8, "asking master %s to find %s", g->master, nodeid);
@@ -644,7 +280,7 @@ static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void
         on_nodes(pc, a1);
     } else if (!strcmp(tag, "set")) {
         for (const cJSON *e = cJSON_IsObject(a1) ? a1->child : NULL; e; e = e->next)
-            change(g, e->string, e, NULL);
+            groups_change(g, e->string, e, NULL);
     } else if (!strcmp(tag, "find")) {
         const cJSON *addrs = cJSON_IsString(a1) ? strmap_get(&g->addr, a1->valuestring) : NULL;
         if (addrs) {
@@ -657,7 +293,7 @@ static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void
         if (cJSON_IsString(a1) && cJSON_IsString(p)) {
             cJSON *one = cJSON_CreateArray();
             cJSON_AddItemToArray(one, cJSON_CreateString(p->valuestring));
-            change(g, a1->valuestring, tag[3] == '1' ? one : NULL, tag[3] == '0' ? one : NULL);
+            groups_change(g, a1->valuestring, tag[3] == '1' ? one : NULL, tag[3] == '0' ? one : NULL);
             cJSON_Delete(one);
         }
     } else if (!strcmp(tag, "seedme0")) {
@@ -789,34 +425,12 @@ void global_free(struct aemp_node *node)
         guard_detach(g->pcs->mon);
         peerctx_release(g->pcs);
     }
-    while (g->regs) {
-        struct reg *r = g->regs;
-        guard_detach(r->mon); /* its monitor goes with the core's */
-        reg_remove(r, 0);
-    }
+    groups_free(g);
     while (g->fwds) {
         guard_detach(g->fwds->timer);
         aemp_guard_free(g->fwds->timer);
         fwd_free(g->fwds);
     }
-    it = 0;
-    while (strmap_next(&g->groups, &it, &k, &v)) {
-        struct group *gr = v;
-        while (gr->mons) {
-            struct gmon *w = gr->mons;
-            guard_detach(w->delay); /* its timer goes with the core's */
-            aemp_guard_free(w->delay);
-            guard_detach(w->user);
-            gmon_free(w);
-        }
-        cJSON_Delete(gr->members);
-        free(gr);
-    }
-    strmap_free(&g->groups);
-    it = 0;
-    while (strmap_next(&g->memberships, &it, &k, &v))
-        nodegroups_free(v);
-    strmap_free(&g->memberships);
     guard_detach(g->nodemon);
     aemp_guard_free(g->nodemon);
     free(g->master);
