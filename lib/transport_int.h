@@ -158,6 +158,15 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void conn_free(struct conn *c);
 
+/* ---- conn_in.c: reading an up connection ---- */
+
+/* Feed everything in `in` to the connection's framing reader. */
+void conn_read_frames(struct conn *c, struct evbuffer *in);
+/* Read what else waits on an up cleartext socket, in large reads. */
+void conn_read_more(struct conn *c);
+/* The read event of an up cleartext connection (conn_announce). */
+void conn_up_read_cb(evutil_socket_t fd, short what, void *arg);
+
 /* ---- conn_out.c: writing ---- */
 
 /* Append `len` bytes of framed output to the connection. */
