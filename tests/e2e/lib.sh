@@ -16,13 +16,18 @@ export HOME="$T_DIR/home"
 mkdir -p "$HOME"
 export PERL_ANYEVENT_MP_RC="$HOME/.perl-anyevent-mp"
 unset AEMP_RC
+# Sanitizer reports of every process the script starts go to files in
+# $T_DIR: a report from a process whose exit status or stderr the script
+# does not look at (a poll in wait_for, output to /dev/null) still fails it.
+[ -n "${ASAN_OPTIONS+x}" ] && export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T_DIR/sanitizer"
+[ -n "${UBSAN_OPTIONS+x}" ] && export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T_DIR/sanitizer"
 T_PIDS=()
 T_PASS=0
 T_FAIL=0
 T_LIMIT=${T_LIMIT:-300}
 
 t_cleanup() {
-    local p
+    local st=$? p f
     for p in "${T_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
     done
@@ -32,7 +37,16 @@ t_cleanup() {
         [ -n "$p" ] && wait "$p" 2>/dev/null
     done
     [ -n "${T_WATCHDOG:-}" ] && kill "$T_WATCHDOG" 2>/dev/null && wait "$T_WATCHDOG" 2>/dev/null
+    # reports of processes that ended after finish (the nodes stopped above)
+    for f in "$T_DIR"/sanitizer.*; do
+        case $f in *.seen) continue ;; esac
+        [ -f "$f" ] || continue
+        echo "not ok - no sanitizer report: $f:"
+        sed 's/^/#   /' "$f" | head -60
+        st=1
+    done
     if [ "${T_KEEP:-0}" = 1 ]; then echo "# kept $T_DIR"; else rm -rf "$T_DIR"; fi
+    exit "$st"
 }
 trap t_cleanup EXIT
 trap 'echo "# interrupted"; exit 1' INT TERM
@@ -125,7 +139,20 @@ require_perl() {
     exit 77
 }
 
+# sanitizer_reports: fail once for the reports written so far (printed).
+sanitizer_reports() {
+    local f
+    for f in "$T_DIR"/sanitizer.*; do
+        case $f in *.seen) continue ;; esac
+        [ -f "$f" ] || continue
+        fail "no sanitizer report" "$f:"
+        sed 's/^/#   /' "$f" | head -60
+        mv "$f" "$f.seen"
+    done
+}
+
 finish() {
+    sanitizer_reports
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" = 0 ]
     exit $?
