@@ -26,6 +26,8 @@ T_PASS=0
 T_FAIL=0
 T_LIMIT=${T_LIMIT:-300}
 
+# t_cleanup ends the script (exit with its status, 1 on a late sanitizer
+# report): a script with its own EXIT trap calls it last.
 t_cleanup() {
     local st=$? p f
     for p in "${T_PIDS[@]:-}"; do

@@ -35,7 +35,8 @@ ns_cleanup() {
     ip link del "$VA" 2>/dev/null
     return 0
 }
-trap 't_cleanup; ns_cleanup' EXIT
+# ns_cleanup first: t_cleanup ends the script (exit with its status)
+trap 'ns_cleanup; t_cleanup' EXIT
 
 NETS_MADE=1 # from here on, whatever exists of ours is removed on exit
 if ! ip netns add "$NSA" 2>"$T_DIR/ns.err"; then
