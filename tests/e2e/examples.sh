@@ -35,7 +35,6 @@ start_in() {
     T_PIDS+=("$BG_PID")
 }
 # show the logs of a failed step
-dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
 
 PORT=$(free_port)
 # One secret for everybody, a seed profile listening on PORT and a client

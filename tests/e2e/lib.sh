@@ -153,6 +153,35 @@ sanitizer_reports() {
     done
 }
 
+# --- checks of the last expect_status command (its stdout and stderr are
+# $T_DIR/last.out and last.err) and of how long a `timed` command took.
+
+# out_is NAME WANT: the last command's stdout is exactly WANT.
+out_is() {
+    local got
+    got=$(cat "$T_DIR/last.out")
+    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stdout '$got', wanted '$2'"; fi
+}
+# err_has NAME LINE: the last command's stderr has exactly the line LINE.
+err_has() {
+    if grep -qxF -- "$2" "$T_DIR/last.err"; then pass "$1"; else
+        fail "$1" "stderr '$(head -c 400 "$T_DIR/last.err")', wanted the line '$2'"; fi
+}
+# timed CMD...: run CMD, its whole seconds in T_ELAPSED.
+timed() {
+    local t0=$SECONDS
+    "$@"
+    T_ELAPSED=$((SECONDS - t0))
+}
+# took_at_most NAME SECONDS: the last timed command ended within SECONDS.
+took_at_most() {
+    if [ "$T_ELAPSED" -le "$2" ]; then pass "$1"; else fail "$1" "took ${T_ELAPSED}s"; fi
+}
+# dump FILE...: the first lines of each file, as TAP comments (scripts that
+# want the last lines define their own).
+dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
+
+
 finish() {
     sanitizer_reports
     echo "$T_PASS passed, $T_FAIL failed"

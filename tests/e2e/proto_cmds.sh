@@ -12,27 +12,6 @@ export AEMP_PROFILE_DIR
 : "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 RECV_SO="$AEMP_BUILD_DIR/examples/libsimple_example_receiver.so"
 
-# out_is NAME WANT: the last command's stdout is exactly WANT.
-out_is() {
-    local got
-    got=$(cat "$T_DIR/last.out")
-    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stdout '$got', wanted '$2'"; fi
-}
-# err_has NAME LINE: the last command's stderr has exactly the line LINE.
-err_has() {
-    if grep -qxF -- "$2" "$T_DIR/last.err"; then pass "$1"; else
-        fail "$1" "stderr '$(head -c 300 "$T_DIR/last.err")', wanted the line '$2'"; fi
-}
-# took_at_most NAME SECONDS: the last timed command ended within SECONDS.
-took_at_most() {
-    if [ "$T_ELAPSED" -le "$2" ]; then pass "$1"; else fail "$1" "took ${T_ELAPSED}s"; fi
-}
-timed() {
-    local t0=$SECONDS
-    "$@"
-    T_ELAPSED=$((SECONDS - t0))
-}
-dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
 
 # what a command says when its target's node never came up (no seed answered)
 # (nothing listening: the connection is refused; a wrong secret: the

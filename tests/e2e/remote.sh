@@ -13,11 +13,6 @@ SEQ_SO="$AEMP_BUILD_DIR/tests/libsvc_seq.so"
 N=100000
 
 dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | tail -20; done; }
-out_is() {
-    local got
-    got=$(cat "$T_DIR/last.out")
-    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stdout '$got', wanted '$2'"; fi
-}
 
 if [ ! -f "$SEQ_SO" ]; then
     fail "svc_seq built" "$SEQ_SO missing"

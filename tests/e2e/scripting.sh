@@ -11,15 +11,6 @@ export AEMP_PROFILE_DIR
 : "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 RECV_SO="$AEMP_BUILD_DIR/examples/libsimple_example_receiver.so"
 
-out_is() {
-    local got
-    got=$(cat "$T_DIR/last.out")
-    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stdout '$got', wanted '$2'"; fi
-}
-err_has() {
-    if grep -qxF -- "$2" "$T_DIR/last.err"; then pass "$1"; else
-        fail "$1" "stderr '$(head -c 400 "$T_DIR/last.err")', wanted the line '$2'"; fi
-}
 # json_is NAME PYEXPR WANT: parse every line of the last stdout as JSON
 # (fails if one is not), `j` the list of values; compare str(PYEXPR).
 json_is() {
@@ -30,15 +21,6 @@ j = [json.loads(l) for l in open(sys.argv[2]).read().splitlines()]
 print(eval(sys.argv[1]))' "$2" "$T_DIR/last.out" 2>&1)
     if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "got '$got', wanted '$3'"; fi
 }
-timed() {
-    local t0=$SECONDS
-    "$@"
-    T_ELAPSED=$((SECONDS - t0))
-}
-took_at_most() {
-    if [ "$T_ELAPSED" -le "$2" ]; then pass "$1"; else fail "$1" "took ${T_ELAPSED}s"; fi
-}
-dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
 
 expect_status "gensecret" 0 "$AEMP" gensecret
 P1=$(free_port)

@@ -27,7 +27,6 @@ j = [json.loads(l) for l in open(sys.argv[2]).read().splitlines()]
 exec(sys.argv[1])' "$2" "$T_DIR/last.out" 2>"$T_DIR/py.err"; then pass "$1"; else
         fail "$1" "$(tail -3 "$T_DIR/py.err") -- $(head -c 300 "$T_DIR/last.out")"; fi
 }
-dump() { local f; for f in "$@"; do echo "# --- $f"; sed 's/^/#   /' "$f" | head -20; done; }
 
 expect_status "gensecret" 0 "$AEMP" gensecret
 P1=$(free_port)
