@@ -24,7 +24,7 @@ setup() { # setup DIR ARGS...: configure once, reconfigure when it exists
 }
 
 echo "== gcc build and tests"
-if setup build-test --buildtype=debugoptimized && ninja -C build-test >/dev/null; then
+if setup build-test --buildtype=debugoptimized -Dwerror=true && ninja -C build-test >/dev/null; then
     meson test -C build-test --print-errorlogs --num-processes 2 || true
     count build-test
 else
@@ -32,7 +32,7 @@ else
 fi
 
 echo "== clang + AddressSanitizer + UndefinedBehaviorSanitizer"
-if CC=clang setup build-san -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug &&
+if CC=clang setup build-san -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug -Dwerror=true &&
    ninja -C build-san >/dev/null; then
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-san --print-errorlogs --num-processes 2 --timeout-multiplier 3 || true

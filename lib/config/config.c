@@ -154,6 +154,37 @@ static int exe_dir(char *buf, size_t len)
     return 0;
 }
 
+/* A program that runs from a meson build tree (DIR or up to three folders
+ * above it holds meson-info/meson-info.json) uses the profiles of the source
+ * tree that build tree names: nothing of the build's paths is compiled in.
+ * Writes the folder to `out`; 0 when it exists, -1 otherwise. */
+static int build_tree_profiles(const char *dir, char *out, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (int up = 0; up < 4; up++) {
+        char info[4200];
+        snprintf(info, sizeof info, "%s/meson-info/meson-info.json", path);
+        char *text = slurp(info, NULL);
+        if (text) {
+            cJSON *j = cJSON_Parse(text);
+            free(text);
+            const cJSON *src =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "directories"),
+                                                 "source");
+            int ok = cJSON_IsString(src) &&
+                     (size_t)snprintf(out, len, "%s/profiles", src->valuestring) < len &&
+                     is_dir(out);
+            cJSON_Delete(j);
+            return ok ? 0 : -1;
+        }
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path) return -1;
+        *slash = 0;
+    }
+    return -1;
+}
+
 /* Where the shipped profiles are: $AEMP_PROFILE_DIR; the installed data
  * directory; the same place relative to the program (an installation that
  * was moved or staged with DESTDIR); the source tree, but only for programs
@@ -177,9 +208,7 @@ static const char *shipped_dir(void)
     if (exe_dir(exe, sizeof exe) == 0) {
         snprintf(found, sizeof found, "%s/%s", exe, AEMP_PROFILE_DIR_FROM_BIN);
         if (is_dir(found)) return found;
-        size_t n = strlen(AEMP_BUILD_ROOT);
-        if (!strncmp(exe, AEMP_BUILD_ROOT, n) && exe[n] == '/' && is_dir(AEMP_PROFILE_DIR_SOURCE))
-            return AEMP_PROFILE_DIR_SOURCE;
+        if (build_tree_profiles(exe, found, sizeof found) == 0) return found;
     }
     if (!warned++)
         aemp_log(5, "the shipped profiles (aemp, seed) are not installed in %s: profile \"aemp\" "

@@ -146,8 +146,34 @@ fi
 out=$(timeout 30 "$T_DIR/prog_static" 2>&1)
 [ "$out" = "[5]" ] && pass "static: it runs and prints [5]" || fail "static program output" "$out"
 
-# The shared library exports the public API only.
+# The shared library exports the public API only; so does the binary (its
+# functions are what services loaded with dlopen() may call). A sanitizer's
+# runtime exports its own interceptors from the binary: checked without one.
 other=$(nm -D --defined-only "$lib/libaemp.so.0" | awk '$2 ~ /[TDBR]/ && $3 !~ /^aemp_/ {print $3}' | head -5)
 [ -z "$other" ] && pass "libaemp.so exports only aemp_* symbols" || fail "exports" "$other"
+if [ "$opt_b_sanitize" = none ]; then
+    other=$(nm -D --defined-only "$bin" | awk '$2 ~ /[TD]/ && $3 !~ /^aemp_/ {print $3}' | head -5)
+    n=$(nm -D --defined-only "$bin" | awk '$2 ~ /[TD]/' | wc -l)
+    [ -z "$other" ] && pass "the aemp binary exports only aemp_* functions ($n)" ||
+        fail "binary exports internal symbols" "$other"
+else
+    echo "ok - # SKIP binary exports: $opt_b_sanitize runtime exports its own"
+fi
+
+# Reproducible: no path of the source or build tree in what is installed
+# (debug information included); the build tree's own binary finds the source's
+# profiles at run time, not through a compiled-in path.
+leaks=""
+for f in "$bin" "$lib/libaemp.so.0" "$lib/libaemp.a"; do
+    grep -qaF -e "$AEMP_SOURCE_DIR" -e "$AEMP_BUILD_DIR" "$f" && leaks="$leaks ${f#"$P"/}"
+done
+[ -z "$leaks" ] && pass "no source or build path in the binary and libraries" ||
+    fail "build paths baked in" "$leaks contain $AEMP_SOURCE_DIR or $AEMP_BUILD_DIR"
+"$AEMP_BIN" showconfig seed >"$T_DIR/bt.out" 2>"$T_DIR/bt.err"
+if grep -q '"binds"' "$T_DIR/bt.out" && [ ! -s "$T_DIR/bt.err" ]; then
+    pass "the build tree's aemp finds the source's shipped profiles without AEMP_PROFILE_DIR"
+else
+    fail "build tree profiles" "$(cat "$T_DIR/bt.out" "$T_DIR/bt.err" | head -c 400)"
+fi
 
 finish
