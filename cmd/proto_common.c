@@ -215,7 +215,7 @@ static const char *handshake_cause(aemp_node *node)
         {"auth", "authentication failed: the seed and this node have different secrets"},
         {"tls", "the TLS handshake failed: the certificates do not share a CA"},
         {"closed_by_peer", "the seed closed the connection during the handshake: it refused our "
-                           "secret or certificate"},
+                           "greeting, secret or certificate"},
         {"protocol", "the seed does not speak this protocol"},
         {"timeout", "the handshake made no progress"},
         {"connect", "the connection was refused or the address is unreachable (is the seed "

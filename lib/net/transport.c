@@ -181,6 +181,7 @@ static void send_auth(struct conn *c, const struct hs_greeting *g)
     if (line) {
         int n = sprintf(line, "%s;%s;%s\n", method, tok, framing);
         conn_write(c, line, (size_t)n);
+        snprintf(c->auth_sent, sizeof c->auth_sent, "%s", method);
     }
     free(line);
     free(tok);
@@ -476,6 +477,21 @@ static void read_cb(struct bufferevent *bev, void *arg)
     if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
 }
 
+/* What our handshake state tells of why the peer closed (handshake.c).
+ * Before the greetings only for our own dials: a client that goes away
+ * early is routine. */
+static const char *closed_cause(const struct conn *c)
+{
+    if (c->state == C_GREET && c->outgoing) return hs_refusal_cause(HS_AWAIT_GREETING, 0);
+    if (c->state == C_TLS) return hs_refusal_cause(HS_IN_TLS, 0);
+    if (c->state != C_AUTH || !c->auth_sent[0]) return "";
+    int accept_own = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, c->t->auth_accept)
+        if (cJSON_IsString(m) && !strcmp(m->valuestring, c->auth_sent)) accept_own = 1;
+    return hs_refusal_cause(HS_AWAIT_AUTH, accept_own);
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
@@ -488,7 +504,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_EOF) {
         /* Process what came with the EOF first. */
         process(c);
-        conn_close(c, c->state == C_UP ? 6 : 5, "connection closed by the peer");
+        conn_close(c, c->state == C_UP ? 6 : 5, "connection closed by the peer%s",
+                   closed_cause(c));
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         int e = EVUTIL_SOCKET_ERROR();
         int dnserr = bufferevent_socket_get_dns_error(bev);

@@ -69,6 +69,7 @@ struct conn {
     double dup_at;               /* a second node called with the peer's ID */
     int dup_warned;
     struct event *rev;           /* up, cleartext: our own read event (transport.c) */
+    char auth_sent[32];          /* the auth method of the auth line we sent, or "" */
 };
 
 struct peer {

@@ -543,3 +543,31 @@ int hs_check_auth(const struct hs_auth *got, const cJSON *auth_accept, const cJS
     if (rc == 0 && untrusted) *untrusted = !strcmp(got->method, "tls_anon");
     return rc;
 }
+
+/* What the stage tells: a peer that closes before greeting is no aemp node
+ * or turns us away (its cap on unauthenticated connections); during TLS it
+ * rejected our certificate. One that closes after our auth line without
+ * sending its own refused our greeting: a secret that differs shows as its
+ * wrong token, which both sides send before reading the other's, so what
+ * is left is our auth_accept, our framings, or its missing secret. When
+ * we do not accept the very method we sent, our auth_accept comes first. */
+const char *hs_refusal_cause(enum hs_stage stage, int accept_own)
+{
+    switch (stage) {
+    case HS_AWAIT_GREETING:
+        return " before its greeting: not an aemp node, or it turns away connections "
+               "(too many unauthenticated ones from this host)";
+    case HS_IN_TLS:
+        return " during the TLS handshake: it does not trust our certificate (the two "
+               "certificates must be signed by the same CA)";
+    case HS_AWAIT_AUTH:
+        if (!accept_own)
+            return " before its auth line: it refused our greeting, most likely because it "
+                   "offers no auth method our auth_accept lists (else: it reads none of our "
+                   "framing_format, or has no secret)";
+        return " before its auth line: it refused our greeting: it offers no auth method "
+               "our auth_accept lists, reads none of our framing_format, or has no secret "
+               "(or no certificate for the tls_* methods)";
+    }
+    return "";
+}

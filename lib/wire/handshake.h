@@ -99,4 +99,16 @@ int hs_check_auth(const struct hs_auth *got, const cJSON *auth_accept, const cJS
                   int use_tls, const char *secret, const char *L, const char *R,
                   int *untrusted, char *err, size_t errlen);
 
+/* How far our side of a handshake had come when the peer closed it. */
+enum hs_stage {
+    HS_AWAIT_GREETING, /* we greeted; its greeting had not come */
+    HS_IN_TLS,         /* the TLS handshake was running */
+    HS_AWAIT_AUTH,     /* we sent our auth line; its had not come */
+};
+
+/* The likely reason a peer closed a handshake at `stage`, to follow the
+ * words "connection closed by the peer" (static text). `accept_own`
+ * (HS_AWAIT_AUTH): 1 when our auth_accept holds the method we sent. */
+const char *hs_refusal_cause(enum hs_stage stage, int accept_own);
+
 #endif
