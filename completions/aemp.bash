@@ -53,7 +53,7 @@ _aemp() {
         help)
             ((pos == 0)) && cands=$subs ;;
         setcert)
-            COMPREPLY=($(compgen -f -- "$cur"))
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
         run)
             if ((pos % 2 == 0)); then
@@ -66,7 +66,7 @@ _aemp() {
         esac
     fi
     local IFS=$'\n'
-    COMPREPLY=($(compgen -W "$(sort -u <<<"$cands")" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$(sort -u <<<"$cands")" -- "$cur")
     if [ -n "$keep" ]; then
         for i in "${!COMPREPLY[@]}"; do COMPREPLY[i]=${COMPREPLY[i]#"$keep"}; done
     fi

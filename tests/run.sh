@@ -3,7 +3,7 @@
 # UndefinedBehaviorSanitizer, and the fuzz targets for a few seconds each.
 # Prints "N passed, N failed" last; exits non-zero on any failure.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 bash tools/deps.sh --tests || { echo "run.sh: installing dependencies failed" >&2; exit 1; }
 
 passed=0
@@ -44,7 +44,7 @@ fi
 echo "== fuzz targets (libFuzzer, a few seconds each)"
 if CC=clang setup build-fuzz -Dfuzz=true --buildtype=debug && ninja -C build-fuzz >/dev/null; then
     for f in build-fuzz/tests/fuzz/fuzz_*; do
-        [ -f "$f" ] && [ -x "$f" ] || continue
+        if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
         name=$(basename "$f")
         corpus=build-fuzz/corpus-$name     # libFuzzer adds to it: keep it out of the tree
         mkdir -p "$corpus"

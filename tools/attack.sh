@@ -13,7 +13,7 @@
 #   6. unbounded buffers: 1,000,000 relays of 1 KB to a peer that never reads
 #   7. a message nested 1,000 deep
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 B=${AEMP_BUILD_DIR:-build-dev}
 AEMP=$PWD/$B/cmd/aemp
 [ -x "$AEMP" ] || { echo "attack.sh: build first (ninja -C $B)" >&2; exit 2; }
@@ -31,8 +31,9 @@ trap 'exit 1' INT TERM
 ( sleep 300; kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
 PIDS+=($!)
 
+read -ra pc_flags < <(pkg-config --cflags --libs libevent libcjson gnutls libsodium)
 cc -std=gnu11 -O1 -I lib -I "$B" -o "$T/attack_peer" tools/attack_peer.c "$B/lib/libaemp.a" \
-    $(pkg-config --cflags --libs libevent libcjson gnutls libsodium) -ldl -lm || exit 1
+    "${pc_flags[@]}" -ldl -lm || exit 1
 "$AEMP" gensecret >/dev/null
 SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret"])' "$PERL_ANYEVENT_MP_RC")
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -41,12 +42,14 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }               # t
 TCK=$(getconf CLK_TCK)
 lines() { wc -l <"$1"; }
 
-# start NAME FDLIMIT: an `aemp run` node on a free port; sets PID_NAME, PORT_NAME
+# start NAME FDLIMIT: an `aemp run` node on a free port; sets PID[NAME], PORT[NAME]
+declare -A PID PORT
 start() {
     local p; p=$(port)
     bash -c "ulimit -n $2; exec \"$AEMP\" run nodeid $1 binds 127.0.0.1:$p" >"$T/$1.log" 2>&1 &
     PIDS+=($!)
-    eval "PID_$1=$!; PORT_$1=$p"
+    PID[$1]=$!
+    PORT[$1]=$p
     "$AEMP" setseeds "127.0.0.1:$p" >/dev/null # for `aemp cal NODE time`
     for _ in $(seq 100); do grep -q listening "$T/$1.log" && return 0; sleep 0.1; done
     echo "attack.sh: node $1 did not start" >&2; cat "$T/$1.log" >&2; exit 1
@@ -90,21 +93,21 @@ hold() { python3 "$T/hold.py" "$@"; }
 
 echo "== 1. 400 idle strangers against a node limited to 256 descriptors"
 start fd 256
-c0=$(cpu "$PID_fd"); l0=$(lines "$T/fd.log"); t0=$(date +%s.%N)
-hold "$PORT_fd" 400 6 10 >/dev/null
-c1=$(cpu "$PID_fd"); l1=$(lines "$T/fd.log"); t1=$(date +%s.%N)
-ok=no; "$AEMP" setseeds "127.0.0.1:$PORT_fd" >/dev/null
+c0=$(cpu "${PID[fd]}"); l0=$(lines "$T/fd.log"); t0=$(date +%s.%N)
+hold "${PORT[fd]}" 400 6 10 >/dev/null
+c1=$(cpu "${PID[fd]}"); l1=$(lines "$T/fd.log"); t1=$(date +%s.%N)
+ok=no; "$AEMP" setseeds "127.0.0.1:${PORT[fd]}" >/dev/null
 "$AEMP" cal --timeout 5 fd time >/dev/null 2>&1 && ok=yes
-kill -KILL "$PID_fd"
+kill -KILL "${PID[fd]}"
 printf '# %.2f s CPU in %.1f s while they waited, %d log lines; serves again afterwards: %s\n' \
     "$(echo "($c1 - $c0) / $TCK" | bc -l)" "$(echo "$t1 - $t0" | bc -l)" $((l1 - l0)) "$ok"
 grep -m1 "cannot accept" "$T/fd.log" | sed 's/^/#   log: /'
 
 echo "== 2. pre-auth caps"
 start tg 65536
-read -r g c < <(hold "$PORT_tg" 200 2 1)
+read -r g c < <(hold "${PORT[tg]}" 200 2 1)
 echo "# 200 idle connections from 127.0.0.1: $g greeted, $c refused"
-read -r g c < <(hold "$PORT_tg" 1000 3 20)
+read -r g c < <(hold "${PORT[tg]}" 1000 3 20)
 echo "# 1000 idle connections from 20 hosts: $g greeted, $c refused"
 
 echo "== 3. handshake timeout (monitor_timeout 30)"
@@ -113,40 +116,40 @@ python3 -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.settimeout(40)
-while s.recv(4096): pass' "$PORT_tg"
+while s.recv(4096): pass' "${PORT[tg]}"
 printf '# a silent stranger was closed after %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc -l)"
 
 echo "== 4. log volume"
 l0=$(lines "$T/tg.log")
-read -r g c < <(hold "$PORT_tg" 1000 4 20 'garbage\n\n')
+read -r g c < <(hold "${PORT[tg]}" 1000 4 20 'garbage\n\n')
 echo "# 1000 strangers sending garbage greetings ($c closed): $(( $(lines "$T/tg.log") - l0 )) log lines"
 
 echo "== 5. livelock and reflection"
-r0=$(rss "$PID_tg")
-"$T/attack_peer" "$SECRET" "127.0.0.1:$PORT_tg" ghosts 200000 5000 | grep '^#'
-echo "# target RSS $r0 KB before, $(rss "$PID_tg") KB after; log lines about refused Global::connect: $(grep -c "Global::connect for" "$T/tg.log")"
+r0=$(rss "${PID[tg]}")
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[tg]}" ghosts 200000 5000 | grep '^#'
+echo "# target RSS $r0 KB before, $(rss "${PID[tg]}") KB after; log lines about refused Global::connect: $(grep -c "Global::connect for" "$T/tg.log")"
 ok=no; "$AEMP" cal --timeout 5 tg time >/dev/null 2>&1 && ok=yes
 echo "# target answers afterwards: $ok"
 
 echo "== 6. 1,000,000 relays of 1 KB to a peer that never reads"
-"$T/attack_peer" "$SECRET" "127.0.0.1:$PORT_tg" idle >"$T/idle.out" 2>&1 &
-IDLE=$!; PIDS+=($IDLE)
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[tg]}" idle >"$T/idle.out" 2>&1 &
+IDLE=$!; PIDS+=("$IDLE")
 for _ in $(seq 100); do grep -q '^up' "$T/idle.out" && break; sleep 0.1; done
 IDLE_ID=$(awk '/^up/ {print $2}' "$T/idle.out")
 kill -STOP "$IDLE"
-r0=$(rss "$PID_tg"); max=$r0
-"$T/attack_peer" "$SECRET" "127.0.0.1:$PORT_tg" relay "$IDLE_ID#sink" 1000000 >"$T/relay.out" 2>&1 &
-RELAY=$!; PIDS+=($RELAY)
+r0=$(rss "${PID[tg]}"); max=$r0
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[tg]}" relay "$IDLE_ID#sink" 1000000 >"$T/relay.out" 2>&1 &
+RELAY=$!; PIDS+=("$RELAY")
 while kill -0 "$RELAY" 2>/dev/null; do
-    r=$(rss "$PID_tg"); [ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r
+    r=$(rss "${PID[tg]}"); [ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r
     sleep 0.2
 done
 grep '^#' "$T/relay.out"
-echo "# target RSS $r0 KB before, at most $max KB during, $(rss "$PID_tg") KB after"
+echo "# target RSS $r0 KB before, at most $max KB during, $(rss "${PID[tg]}") KB after"
 grep -m1 "does not read" "$T/tg.log" | sed 's/^/#   log: /'
 kill -KILL "$IDLE" 2>/dev/null
 
 echo "== 7. a message nested 1,000 deep"
-"$T/attack_peer" "$SECRET" "127.0.0.1:$PORT_tg" deep | grep '^#'
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[tg]}" deep | grep '^#'
 grep -m1 "nested deeper" "$T/tg.log" | sed 's/^/#   log: /'
 echo "# target log: $(lines "$T/tg.log") lines in all"

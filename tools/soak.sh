@@ -10,13 +10,13 @@
 # what arrives must be a prefix, in order. At the end: every flow checked, the mesh whole again,
 # and descriptors and RSS of every node (first, last, largest).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 DUR=${1:-60}
 [ "$DUR" -gt 1800 ] && DUR=1800
 B=${AEMP_BUILD_DIR:-build-dev}
 AEMP=$PWD/$B/cmd/aemp
 SO=$PWD/$B/tests/libsvc_seq.so
-[ -x "$AEMP" ] && [ -f "$SO" ] || { echo "soak.sh: build first (ninja -C $B)" >&2; exit 2; }
+if [ ! -x "$AEMP" ] || [ ! -f "$SO" ]; then echo "soak.sh: build first (ninja -C $B)" >&2; exit 2; fi
 M=${SOAK_MSGS:-20000}
 VM=$((M * 50)) # victim flows: long enough to be cut by a kill now and then
 T=$(mktemp -d /tmp/aemp-soak.XXXXXX)
@@ -34,7 +34,7 @@ trap 'exit 1' INT TERM
 WD=$!
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-for i in $(seq 0 9); do PORT[$i]=$(port); done
+for i in $(seq 0 9); do PORT[i]=$(port); done
 "$AEMP" gensecret setseeds "127.0.0.1:${PORT[0]},127.0.0.1:${PORT[1]}" >/dev/null
 
 start() { # start I
@@ -52,7 +52,7 @@ declare -A FD0 FD1 FDMAX RSS0 RSS1 RSSMAX
 sample() {
     local i f r
     for i in $(seq 0 9); do
-        f=$(ls "/proc/${PID[$i]}/fd" 2>/dev/null | wc -l)
+        f=$(find "/proc/${PID[$i]}/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
         r=$(awk '/VmRSS/ {print $2}' "/proc/${PID[$i]}/status" 2>/dev/null)
         [ -z "$r" ] && continue
         [ -z "${FD0[$i]:-}" ] && FD0[$i]=$f && RSS0[$i]=$r
