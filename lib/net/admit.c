@@ -3,7 +3,8 @@
  * (and says so once) while the process is out of file descriptors instead
  * of spinning on accept(), log lines about refused or failed pre-auth
  * connections are rate-limited, dials to addresses learned from peers share
- * a token bucket, and a peer's unwritten output has a high-water mark.
+ * a token bucket, and a peer's unwritten output has a high-water mark
+ * (past it, a peer whose socket takes nothing is dropped: conn_out.c).
  *
  * The transport calls in here at accept, at authentication and at close of
  * a connection, before a dial, and when output is added. */
@@ -82,6 +83,11 @@ size_t admit_out_limit(const struct transport *t)
 {
     size_t lim = OUT_FACTOR * t->max_msg;
     return lim < OUT_MIN ? OUT_MIN : lim;
+}
+
+double admit_stall_time(const struct transport *t)
+{
+    return t->handshake_timeout;
 }
 
 /* The host part of a socket address as text. */

@@ -1,7 +1,13 @@
 /* conn_out.c - the write path of connections. Writes are appended to the
  * bufferevent's output and written straight to the socket once per loop turn
  * (wflush_cb), so many messages share one write(2); libevent's write event is
- * used only while the socket is full. */
+ * used only while the socket is full.
+ *
+ * A peer that reads nothing is told apart from one we only write to faster
+ * than it reads: output over the high-water mark (admit_out_limit) is
+ * tolerated while the socket takes at least STALL_BYTES every stall period
+ * (admit_stall_time); a connection over the mark that makes no such
+ * progress for a whole period is closed ("the peer does not read"). */
 #include "transport_int.h"
 
 #include "tls.h"
@@ -29,19 +35,52 @@ static void dirty_link(struct conn *c)
     event_active(c->t->wflush, 0, 0);
 }
 
-/* A peer that does not read while its socket is full is closed from the
- * next flush once its output passes the high-water mark. */
+/* Bytes the socket must take in a stall period to count as progress: a
+ * peer cannot keep a connection over the mark by reading a byte now and
+ * then. */
+#define STALL_BYTES 65536
+
+static void stall_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A connection over the high-water mark with a full socket: closed from the
+ * next flush when the socket took too little for a stall period; else the
+ * stall timer looks again when the period since the last progress ends. */
 static void check_high_water(struct conn *c)
 {
-    if (c->backlog && pending_out(c) > admit_out_limit(c->t)) {
+    if (!c->backlog || c->doomed || pending_out(c) <= admit_out_limit(c->t)) return;
+    double stall = admit_stall_time(c->t), idle = now_of(c->t) - c->progress_at;
+    if (idle >= stall) {
         c->doomed = 1;
         if (!c->dirty) dirty_link(c);
+        return;
+    }
+    if (!c->stall) c->stall = evtimer_new(c->t->node->base, stall_cb, c);
+    if (c->stall && !evtimer_pending(c->stall, NULL)) {
+        struct timeval tv = tv_of(stall - idle + 0.01);
+        evtimer_add(c->stall, &tv);
+    }
+}
+
+static void stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (!c->dead) check_high_water(c);
+}
+
+/* `n` bytes of output went to the socket. */
+static void progress(struct conn *c, size_t n)
+{
+    c->drained += n;
+    if (c->drained >= STALL_BYTES) {
+        c->drained = 0;
+        c->progress_at = now_of(c->t);
     }
 }
 
 /* Append `len` bytes of framed output to the connection. A peer that does
  * not read while its socket is full is dropped once its output passes the
- * high-water mark (from the flush, never inside a send). */
+ * high-water mark and the socket took nothing for a stall period (from the
+ * flush, never inside a send). */
 void conn_write(struct conn *c, const char *data, size_t len)
 {
     if (c->dead || c->doomed) return;
@@ -119,6 +158,7 @@ void dirty_unlink(struct conn *c)
 void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct conn *c = arg;
+    if (info->n_deleted) progress(c, info->n_deleted);
     /* the socket was full and took more: the peer reads */
     if (info->n_deleted && c->backlog && c->state == C_UP) probe_heard(c);
     if (!info->n_added || c->dirty || c->backlog || c->dead) return;
@@ -143,8 +183,9 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         dirty_unlink(c);
         if (c->dead || c->state == C_CONNECTING) continue;
         if (c->doomed) {
-            conn_close(c, 4, "the peer does not read: more than %zu bytes of output wait",
-                       admit_out_limit(t));
+            conn_close(c, 4, "the peer does not read: more than %zu bytes of output wait "
+                       "and it took none for %g s",
+                       admit_out_limit(t), admit_stall_time(t));
             continue;
         }
         struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -165,12 +206,15 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
                        evutil_socket_error_to_string(err));
             continue;
         }
-        if (pending_out(c) > admit_out_limit(t)) {
-            conn_close(c, 4, "the peer does not read: more than %zu bytes of output wait",
-                       admit_out_limit(t));
-            continue;
+        if (!c->backlog) { /* the stall period starts when the socket is full */
+            c->progress_at = now_of(t);
+            c->drained = 0;
         }
         c->backlog = 1;
         bufferevent_enable(c->bev, EV_WRITE);
+        check_high_water(c);
+        if (c->doomed) conn_close(c, 4, "the peer does not read: more than %zu bytes of output "
+                                  "wait and it took none for %g s",
+                                  admit_out_limit(t), admit_stall_time(t));
     }
 }

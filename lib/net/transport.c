@@ -42,6 +42,7 @@ void conn_free(struct conn *c)
     if (c->plain_out) evbuffer_free(c->plain_out);
     if (c->flush_ev) event_free(c->flush_ev);
     if (c->timer) event_free(c->timer);
+    if (c->stall) event_free(c->stall);
     framing_reader_free(c->reader);
     free(c->want_id);
     free(c->addr);

@@ -63,7 +63,10 @@ struct conn {
     int remote_c;                /* the remote is an aemp-c node */
     char *dataconn_id;           /* a data connection (dataconn.c): its ID */
     char *preauth_host;          /* incoming, not yet up: counted under this host (admit.c) */
-    int doomed;                  /* output over the high-water mark: closes at the flush */
+    int doomed;                  /* over the high-water mark, no progress: closes at the flush */
+    double progress_at;          /* backlog: when the socket last took STALL_BYTES (conn_out.c) */
+    size_t drained;              /* bytes it took since then */
+    struct event *stall;         /* looks again when a stall period ends */
     double last_heard;           /* up: when we last heard from the peer (probe.c) */
     double probe_sent;           /* when we last sent a probe, 0: never */
     double dup_at;               /* a second node called with the peer's ID */
@@ -258,7 +261,11 @@ int admit_log_ok(struct transport *t);
 /* 1 when a dial to a learned address may start now. */
 int admit_dial_ok(struct transport *t);
 /* Bytes of unwritten output (or of a queue while connecting) above which a
- * peer is dropped. */
+ * peer is dropped: a queue at once, a connection only when its socket takes
+ * nothing for admit_stall_time() (conn_out.c). */
 size_t admit_out_limit(const struct transport *t);
+/* Seconds without progress after which a connection over the limit is
+ * dropped: min(monitor_timeout, 10 s), as for a handshake. */
+double admit_stall_time(const struct transport *t);
 
 #endif
