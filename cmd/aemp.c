@@ -89,7 +89,7 @@ static const struct subcmd subcmds[] = {
         "print the effective configuration of a profile"),
     CFG("check", cmd_cfg_check, NULL, -1, "[--json] [PROFILE]",
         "validate the configuration file; show what a node of PROFILE would do"),
-    PROTO("run", cmd_run, "[profile NAME] [KEY VALUE...]",
+    PROTO("run", cmd_run, "[PROFILE] [profile NAME] [KEY VALUE...]",
           "run a node configured with KEY VALUE... until SIGINT/SIGTERM"),
     PROTO("snd", cmd_snd, "[--timeout S] [--quiet|--json] PORT ARG...",
           "send a message and prove it was delivered (timeout 5 s)"),

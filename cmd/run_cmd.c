@@ -1,5 +1,6 @@
 /* run_cmd.c - `aemp run`: configure a node from a profile and KEY VALUE
- * pairs and run it until SIGINT or SIGTERM. */
+ * pairs (an odd count: the first is the profile, as in 1.30) and run it
+ * until SIGINT or SIGTERM. */
 #include "cmds.h"
 #include "proto.h"
 
@@ -24,12 +25,20 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
     char err[512] = "";
     int rc;
     const char *profile = ctx ? ctx->profile : NULL;
-    if ((argc - 1) % 2)
-        return msg(&st, EXIT_USAGE, "missing the value of '%s' (usage: aemp run [KEY VALUE...])",
-                   argv[argc - 1]);
+    int first = 1;
+    if ((argc - 1) % 2) {
+        /* An odd count starts with the profile, as 1.30's configure reads
+         * its arguments (`aemp run seed2` is `aemp run profile seed2`). */
+        if (argv[1][0] == CMD_JSON_MARK || !*argv[1])
+            return msg(&st, EXIT_USAGE,
+                       "the profile must be a name, not '%s' (usage: aemp run [PROFILE] [KEY VALUE...])",
+                       argv[1][0] == CMD_JSON_MARK ? argv[1] + 1 : argv[1]);
+        profile = argv[1];
+        first = 2;
+    }
     cJSON *kv = cJSON_CreateObject();
     if (!kv) return msg(&st, EXIT_FAIL, "out of memory");
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = first; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "profile")) {
             profile = argv[i + 1];
             continue;

@@ -58,6 +58,8 @@ _aemp() {
         run)
             if ((pos % 2 == 0)); then
                 cands="profile"$'\n'"$("$aemp" --complete keys 2>/dev/null)"
+                # an odd count starts with the profile (1.30): `aemp run seed2`
+                ((pos == 0)) && cands+=$'\n'"$("$aemp" --complete profiles 2>/dev/null)"
             elif [ "${words[cword - 1]}" = profile ]; then
                 cands=$("$aemp" --complete profiles 2>/dev/null)
             fi ;;

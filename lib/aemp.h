@@ -83,6 +83,14 @@ struct event_base *aemp_node_base(aemp_node *node);
 int aemp_configure(aemp_node *node, const char *profile, const cJSON *kv, char *err,
                    size_t errlen);
 
+/* 1.30's configure(@args): `args` (borrowed JSON array, NULL is []) holds
+ * KEY, VALUE pairs as aemp_configure()'s `kv`, where the key "profile"
+ * names the profile; an odd count starts with the profile name, so
+ * ["seed2"] is ["profile", "seed2"]. A later pair wins over an earlier one.
+ * Returns as aemp_configure(); AEMP_EINVAL when a key (or the profile) is
+ * not a string. */
+int aemp_configure_args(aemp_node *node, const cJSON *args, char *err, size_t errlen);
+
 /* Like aemp_configure() but from an already merged effective configuration
  * `cfg` (borrowed object, keys as in the config file). */
 int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_t errlen);

@@ -304,6 +304,59 @@ static void test_config_api(void)
     CHECK_INT(system(cmd), 0);
 }
 
+/* 1.30's configure with an odd argument list: the first is the profile. */
+static void test_configure_args(void)
+{
+    char dir[] = "/tmp/aemp-kernel-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256], err[256] = "";
+    snprintf(path, sizeof path, "%s/rc", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("{\"version\":1,\"profile\":{\"seed2\":{\"nodeid\":\"s2\",\"binds\":[]},"
+          "\"other\":{\"nodeid\":\"o\",\"binds\":[]}}}\n",
+          f);
+    fclose(f);
+    const char *old = getenv("PERL_ANYEVENT_MP_RC");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("PERL_ANYEVENT_MP_RC", path, 1);
+    static const char *const ok[][2] = {
+        {"[\"seed2\"]", "s2"},
+        {"[\"seed2\",\"monitor_timeout\",7]", "s2"},
+        {"[\"profile\",\"seed2\",\"monitor_timeout\",7]", "s2"},
+        {"[\"other\",\"profile\",\"seed2\"]", "s2"}, /* the later pair wins */
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        aemp_node *n = aemp_node_new(NULL);
+        cJSON *args = json(ok[i][0]);
+        *err = 0;
+        int rc = aemp_configure_args(n, args, err, sizeof err);
+        if (rc) fprintf(stderr, "# %s: %s\n", ok[i][0], err);
+        CHECK_INT(rc, 0);
+        CHECK_STR(aemp_node_id(n), ok[i][1]);
+        if (i == 1 || i == 2)
+            CHECK_INT(cJSON_GetObjectItem(aemp_node_config(n), "monitor_timeout")->valuedouble, 7);
+        cJSON_Delete(args);
+        aemp_node_free(n);
+    }
+    static const char *const bad[] = {"[1]", "[\"seed2\",1,2]", "[\"profile\",3]", "{}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        aemp_node *n = aemp_node_new(NULL);
+        cJSON *args = json(bad[i]);
+        *err = 0;
+        CHECK_INT(aemp_configure_args(n, args, err, sizeof err), AEMP_EINVAL);
+        CHECK(*err != 0);
+        cJSON_Delete(args);
+        aemp_node_free(n);
+    }
+    if (saved) setenv("PERL_ANYEVENT_MP_RC", saved, 1);
+    else unsetenv("PERL_ANYEVENT_MP_RC");
+    free(saved);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ------------------------------------------------ against an aemp process */
 
 struct remote {
@@ -426,5 +479,5 @@ static void test_snd_on_snd_to_func_and_catch_with_a_process(void)
 }
 
 T_MAIN(T(test_port_is_local_and_node_is_known), T(test_grp_reg_of_the_node_id), T(test_rcv_tags_and_port_cb), T(test_after_snd),
-       T(test_peval_and_psub), T(test_log_set_handler), T(test_config_api),
+       T(test_peval_and_psub), T(test_log_set_handler), T(test_config_api), T(test_configure_args),
        T(test_snd_on_snd_to_func_and_catch_with_a_process))

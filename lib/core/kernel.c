@@ -6,6 +6,7 @@
 
 #include "transport.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,4 +142,50 @@ void aemp_psub_free(aemp_psub *ps)
     if (!ps) return;
     free(ps->port);
     free(ps);
+}
+
+/* 1.30's configure(@args): an odd count starts with the profile. */
+int aemp_configure_args(aemp_node *node, const cJSON *args, char *err, size_t errlen)
+{
+    if (args && !cJSON_IsArray(args)) {
+        snprintf(err, errlen, "the configure arguments must be a JSON array");
+        return AEMP_EINVAL;
+    }
+    const cJSON *it = args ? args->child : NULL;
+    const char *profile = NULL;
+    if (cJSON_GetArraySize(args) % 2) {
+        if (!cJSON_IsString(it) || !*it->valuestring) {
+            snprintf(err, errlen,
+                     "configure: with an odd number of arguments the first is the profile "
+                     "name, a string");
+            return AEMP_EINVAL;
+        }
+        profile = it->valuestring;
+        it = it->next;
+    }
+    cJSON *kv = cJSON_CreateObject();
+    if (!kv) return AEMP_ENOMEM;
+    for (; it && it->next; it = it->next->next) {
+        const cJSON *v = it->next;
+        if (!cJSON_IsString(it) || (!strcmp(it->valuestring, "profile") && !cJSON_IsString(v))) {
+            snprintf(err, errlen, "configure: %s must be a string",
+                     cJSON_IsString(it) ? "the value of profile" : "every key");
+            cJSON_Delete(kv);
+            return AEMP_EINVAL;
+        }
+        if (!strcmp(it->valuestring, "profile")) {
+            profile = v->valuestring;
+            continue;
+        }
+        cJSON *dup = cJSON_Duplicate(v, 1);
+        cJSON_DeleteItemFromObjectCaseSensitive(kv, it->valuestring);
+        if (!dup || !cJSON_AddItemToObject(kv, it->valuestring, dup)) {
+            cJSON_Delete(dup);
+            cJSON_Delete(kv);
+            return AEMP_ENOMEM;
+        }
+    }
+    int rc = aemp_configure(node, profile, kv, err, errlen);
+    cJSON_Delete(kv);
+    return rc;
 }

@@ -67,6 +67,7 @@ has "run: configuration keys" "aemp run " profile binds seeds secret nodeid logl
 has "run: every known key" "aemp run " cert heartbeat autorestart max_message_size nodelay
 is "run: key prefix" "aemp run binds 127.0.0.1:1 lo" "loglevel"
 is "run profile NAME" "aemp run profile " "aemp db seed web"
+has "run: a profile first (1.30: an odd count starts with it)" "aemp run " db seed web
 is "run: a value is not completed" "aemp run secret " ""
 is "options of cal" "aemp cal --" "$("$AEMP" --complete options cal | sort | tr '\n' ' ' | sed 's/ $//')"
 has "options of trace" "aemp trace --" --dot --timeout

@@ -35,9 +35,9 @@ expect_status "--timeout not a number" 2 "$AEMP" cal --timeout soon n1 info
 err_has "--timeout not a number: message" \
     "aemp: cal: --timeout wants a positive number of seconds, not 'soon'"
 expect_status "unknown option" 2 "$AEMP" snd --wait 3 n1 x
-expect_status "run: key without value" 2 "$AEMP" run nodeid
-err_has "run: key without value: message" \
-    "aemp: run: missing the value of 'nodeid' (usage: aemp run [KEY VALUE...])"
+expect_status "run: a profile that is not a name" 2 "$AEMP" '["run",5]'
+err_has "run: a profile that is not a name: message" \
+    "aemp: run: the profile must be a name, not '5' (usage: aemp run [PROFILE] [KEY VALUE...])"
 expect_status "snd: invalid JSON argument" 2 "$AEMP" snd n1 '[1,'
 [ "$(wc -l <"$T_DIR/last.err")" = 1 ] && pass "usage error is one line" \
     || fail "usage error is one line" "$(cat "$T_DIR/last.err")"
