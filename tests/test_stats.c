@@ -2,9 +2,12 @@
  * test drives byte by byte over real TCP, so that every message and byte
  * on the connection is known, and the counters must match exactly; the
  * causes of handshake failures and disconnects; the node-port request. */
+#include "conn_cause.h"
 #include "framing.h"
 #include "handshake.h"
 #include "nettest.h"
+#include "stats.h"
+#include "transport_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -279,6 +282,60 @@ static void test_handshake_failures_by_cause(void)
     event_base_free(base);
 }
 
+/* Every close cause has its own name, and counts as the reason aemp stats
+ * shows for it (by the state the connection was in). */
+static void test_close_causes(void)
+{
+    for (int i = 0; i < CONN_CAUSE_N; i++) {
+        CHECK(strcmp(conn_cause_name((enum conn_cause)i), "?"));
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(conn_cause_name((enum conn_cause)i), conn_cause_name((enum conn_cause)j)));
+    }
+    CHECK_STR(conn_cause_name(CONN_CAUSE_N), "?");
+    CHECK_INT(conn_cause_of_errno(ECONNRESET), CONN_PEER_CLOSED);
+    CHECK_INT(conn_cause_of_errno(EPIPE), CONN_PEER_CLOSED);
+    CHECK_INT(conn_cause_of_errno(ETIMEDOUT), CONN_TIMED_OUT);
+    CHECK_INT(conn_cause_of_errno(EHOSTUNREACH), CONN_SOCKET_ERROR);
+    static const struct {
+        int state;
+        enum conn_cause cause;
+        const char *reason;
+    } rows[] = {
+        {C_UP, CONN_PEER_CLOSED, "closed_by_peer"},
+        {C_UP, CONN_TIMED_OUT, "timeout"},
+        {C_UP, CONN_PROTOCOL, "protocol"},
+        {C_UP, CONN_REPLACED, "replaced"},
+        {C_UP, CONN_NOT_READING, "error"},
+        {C_UP, CONN_TLS, "error"},
+        {C_UP, CONN_SOCKET_ERROR, "error"},
+        {C_CONNECTING, CONN_TIMED_OUT, "connect"},
+        {C_CONNECTING, CONN_CONNECT_FAILED, "connect"},
+        {C_GREET, CONN_SELF, "duplicate"},
+        {C_GREET, CONN_REPLACED, "duplicate"},
+        {C_HELD, CONN_REPLACED, "duplicate"},
+        {C_GREET, CONN_TIMED_OUT, "timeout"},
+        {C_AUTH, CONN_PEER_CLOSED, "closed_by_peer"},
+        {C_TLS, CONN_TLS, "tls"},
+        {C_TLS, CONN_SOCKET_ERROR, "tls"},
+        {C_AUTH, CONN_AUTH_FAILED, "auth"},
+        {C_GREET, CONN_PROTOCOL, "protocol"},
+        {C_GREET, CONN_NO_MEMORY, "protocol"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct stats_counts total = {0}, peer = {0};
+        stats_count_close(&total, &peer, rows[i].state, rows[i].cause);
+        const char *got = NULL;
+        int n = 0;
+        for (int d = 0; d < SD_N; d++)
+            if (total.disc[d]) got = stats_disc_name((enum stats_disc)d), n += (int)total.disc[d];
+        for (int h = 0; h < SH_N; h++)
+            if (total.hs_fail[h]) got = stats_hs_name((enum stats_hs)h), n += (int)total.hs_fail[h];
+        CHECK_INT(n, 1);
+        CHECK_STR(got, rows[i].reason);
+        CHECK(!memcmp(&total, &peer, sizeof total));
+    }
+}
+
 struct got {
     int calls;
     cJSON *reply;
@@ -319,5 +376,5 @@ static void test_node_port_request(void)
     event_base_free(base);
 }
 
-T_MAIN(T(test_counts_exactly_what_was_sent), T(test_handshake_failures_by_cause),
+T_MAIN(T(test_close_causes), T(test_counts_exactly_what_was_sent), T(test_handshake_failures_by_cause),
        T(test_node_port_request))

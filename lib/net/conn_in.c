@@ -59,7 +59,7 @@ void conn_read_frames(struct conn *c, struct evbuffer *in)
         int rc = framing_reader_feed(c->reader, v[i].iov_base, v[i].iov_len, on_message, c, err,
                                      sizeof err);
         total += v[i].iov_len;
-        if (rc < 0) conn_close(c, 5, "protocol error: %s", err);
+        if (rc < 0) conn_close(c, CONN_PROTOCOL, 5, "protocol error: %s", err);
     }
     log_refused(c);
     if (v != stackv) free(v);
@@ -92,15 +92,16 @@ void conn_read_more(struct conn *c)
     for (size_t turn = 0; !c->dead && turn < READ_TURN_MAX;) {
         ssize_t n = recv(fd, buf, size, 0);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            conn_close(c, 6, "%s", evutil_socket_error_to_string(errno));
+            conn_close(c, conn_cause_of_errno(errno), 6, "%s",
+                       evutil_socket_error_to_string(errno));
         else if (n == 0 && c->rev) /* else the bufferevent sees the EOF */
-            conn_close(c, 6, "connection closed by the peer");
+            conn_close(c, CONN_PEER_CLOSED, 6, "connection closed by the peer");
         if (n <= 0) break;
         turn += (size_t)n;
         c->peer->stats.bytes_in += (size_t)n;
         t->stats.bytes_in += (size_t)n;
         int rc = framing_reader_feed(c->reader, buf, (size_t)n, on_message, c, err, sizeof err);
-        if (rc < 0) conn_close(c, 5, "protocol error: %s", err);
+        if (rc < 0) conn_close(c, CONN_PROTOCOL, 5, "protocol error: %s", err);
         if (rc || (size_t)n < size) break; /* stopped, or the socket is drained */
     }
     if (buf == t->rbuf) t->rbuf_busy = 0;

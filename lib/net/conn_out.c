@@ -138,7 +138,7 @@ void flush_cb(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     char err[256];
     if (c->tls && tls_write(c->tls, c->plain_out, err, sizeof err))
-        conn_close(c, 5, "%s", err);
+        conn_close(c, CONN_TLS, 5, "%s", err);
 }
 
 void dirty_unlink(struct conn *c)
@@ -183,7 +183,8 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         dirty_unlink(c);
         if (c->dead || c->state == C_CONNECTING) continue;
         if (c->doomed) {
-            conn_close(c, 4, "the peer does not read: more than %zu bytes of output wait "
+            conn_close(c, CONN_NOT_READING, 4,
+                       "the peer does not read: more than %zu bytes of output wait "
                        "and it took none for %g s",
                        admit_out_limit(t), admit_stall_time(t));
             continue;
@@ -202,7 +203,7 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         evbuffer_freeze(out, 1);
         if (evbuffer_get_length(out) == 0) continue;
         if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-            conn_close(c, c->state == C_UP ? 6 : 5, "write: %s",
+            conn_close(c, conn_cause_of_errno(err), c->state == C_UP ? 6 : 5, "write: %s",
                        evutil_socket_error_to_string(err));
             continue;
         }
@@ -213,8 +214,10 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         c->backlog = 1;
         bufferevent_enable(c->bev, EV_WRITE);
         check_high_water(c);
-        if (c->doomed) conn_close(c, 4, "the peer does not read: more than %zu bytes of output "
-                                  "wait and it took none for %g s",
-                                  admit_out_limit(t), admit_stall_time(t));
+        if (c->doomed)
+            conn_close(c, CONN_NOT_READING, 4,
+                       "the peer does not read: more than %zu bytes of output wait and it "
+                       "took none for %g s",
+                       admit_out_limit(t), admit_stall_time(t));
     }
 }

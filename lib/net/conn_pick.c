@@ -91,7 +91,8 @@ static void pick_settle(struct peer *p)
     for (struct conn *c = p->cands, *next; c; c = next) {
         next = c->cnext; /* closing c unlinks it */
         if (!c->dead)
-            conn_close(c, 7, "%s is connected through another connection (chosen at both ends)",
+            conn_close(c, CONN_REPLACED, 7,
+                       "%s is connected through another connection (chosen at both ends)",
                        p->id);
     }
     p->settling = 0;

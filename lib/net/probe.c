@@ -94,7 +94,7 @@ void probe_tick(struct conn *c)
     double m = t->monitor_timeout, now = now_of(t);
     double idle = now - c->last_heard;
     if (idle >= m) {
-        conn_close(c, 5, "peer timed out");
+        conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
         return;
     }
     if (idle >= m / 2 && c->probe_sent <= c->last_heard) send_probe(c);
@@ -119,7 +119,7 @@ void probe_heard(struct conn *c)
 int probe_stale(struct conn *c)
 {
     if (c->state != C_UP || now_of(c->t) - c->last_heard < c->t->monitor_timeout) return 0;
-    conn_close(c, 5, "peer timed out");
+    conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
     return 1;
 }
 

@@ -1,11 +1,13 @@
 /* stats.c - the node's connection counters as JSON (aemp_stats(), the
- * node-port stats request) and the classification of closed connections
- * by cause. The increments themselves sit in the transport. */
+ * node-port stats request), the names of the causes a connection closes
+ * for (conn_cause.h) and how they count as disconnect reasons and handshake
+ * failure causes. The increments themselves sit in the transport. */
 #include "stats.h"
 
 #include "core.h"
 #include "transport_int.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const char *const disc_names[SD_N] = {"closed_by_peer", "timeout", "protocol", "error",
@@ -13,52 +15,74 @@ static const char *const disc_names[SD_N] = {"closed_by_peer", "timeout", "proto
 static const char *const hs_names[SH_N] = {"connect", "protocol",       "auth",     "tls",
                                            "timeout", "closed_by_peer", "duplicate"};
 
-/* `why` starts with or contains one of the texts in `keys`. */
-static int has(const char *why, const char *const *keys)
+const char *stats_disc_name(enum stats_disc d)
 {
-    for (; *keys; keys++)
-        if (strstr(why, *keys)) return 1;
-    return 0;
+    return (unsigned)d < SD_N ? disc_names[d] : "?";
 }
 
-/* The texts are the reasons transport.c (and tls.c through it) log when
- * they close a connection. */
-static const char *const dup_keys[] = {"simultaneous", "already connected", "another connection",
-                                       "myself",       "keeping",           NULL};
-static const char *const closed_keys[] = {"closed by the peer", "reset by peer", "Broken pipe",
-                                          NULL};
-static const char *const timeout_keys[] = {"no progress", "timed out", NULL};
-
-static enum stats_disc disc_cause(const char *why)
+const char *stats_hs_name(enum stats_hs h)
 {
-    static const char *const protocol[] = {"protocol error", "framing", NULL};
-    if (has(why, closed_keys)) return SD_PEER_CLOSED;
-    if (has(why, dup_keys)) return SD_REPLACED;
-    if (has(why, timeout_keys)) return SD_TIMEOUT;
-    if (has(why, protocol)) return SD_PROTOCOL;
-    return SD_ERROR;
+    return (unsigned)h < SH_N ? hs_names[h] : "?";
 }
 
-static enum stats_hs hs_cause(const char *why, int state)
+static const char *const cause_names[CONN_CAUSE_N] = {
+    [CONN_CONNECT_FAILED] = "connect_failed", [CONN_TIMED_OUT] = "timed_out",
+    [CONN_PROTOCOL] = "protocol",             [CONN_AUTH_FAILED] = "auth_failed",
+    [CONN_TLS] = "tls",                       [CONN_PEER_CLOSED] = "closed_by_peer",
+    [CONN_NOT_READING] = "not_reading",       [CONN_REPLACED] = "replaced",
+    [CONN_SELF] = "self",                     [CONN_SOCKET_ERROR] = "socket_error",
+    [CONN_NO_MEMORY] = "no_memory",
+};
+
+const char *conn_cause_name(enum conn_cause cause)
 {
-    if (state == C_CONNECTING) return SH_CONNECT;
-    if (has(why, dup_keys)) return SH_DUPLICATE;
-    if (has(why, timeout_keys)) return SH_TIMEOUT;
-    if (has(why, closed_keys)) return SH_CLOSED;
-    if (state == C_TLS) return SH_TLS;
-    if (strstr(why, "authenticat")) return SH_AUTH;
-    return SH_PROTOCOL;
+    return (unsigned)cause < CONN_CAUSE_N ? cause_names[cause] : "?";
+}
+
+enum conn_cause conn_cause_of_errno(int e)
+{
+    if (e == ECONNRESET || e == EPIPE) return CONN_PEER_CLOSED;
+    return e == ETIMEDOUT ? CONN_TIMED_OUT : CONN_SOCKET_ERROR; /* TCP_USER_TIMEOUT (probe.c) */
+}
+
+/* The reason an authenticated connection ended. */
+static enum stats_disc disc_cause(enum conn_cause cause)
+{
+    switch (cause) {
+    case CONN_PEER_CLOSED: return SD_PEER_CLOSED;
+    case CONN_REPLACED:
+    case CONN_SELF: return SD_REPLACED;
+    case CONN_TIMED_OUT: return SD_TIMEOUT;
+    case CONN_PROTOCOL: return SD_PROTOCOL;
+    default: return SD_ERROR; /* socket, TLS, not reading, no memory */
+    }
+}
+
+/* The cause of a handshake that failed in `state`. */
+static enum stats_hs hs_cause(enum conn_cause cause, int state)
+{
+    if (state == C_CONNECTING || cause == CONN_CONNECT_FAILED) return SH_CONNECT;
+    switch (cause) {
+    case CONN_REPLACED:
+    case CONN_SELF: return SH_DUPLICATE;
+    case CONN_TIMED_OUT: return SH_TIMEOUT;
+    case CONN_PEER_CLOSED: return SH_CLOSED;
+    case CONN_TLS: return SH_TLS;
+    default: break;
+    }
+    if (state == C_TLS) return SH_TLS; /* whatever broke the TLS handshake */
+    return cause == CONN_AUTH_FAILED ? SH_AUTH : SH_PROTOCOL;
 }
 
 void stats_count_close(struct stats_counts *total, struct stats_counts *peer, int state,
-                       const char *why)
+                       enum conn_cause cause)
 {
     if (state == C_UP) {
-        enum stats_disc d = disc_cause(why);
+        enum stats_disc d = disc_cause(cause);
         total->disc[d]++;
         if (peer) peer->disc[d]++;
     } else {
-        enum stats_hs h = hs_cause(why, state);
+        enum stats_hs h = hs_cause(cause, state);
         total->hs_fail[h]++;
         if (peer) peer->hs_fail[h]++;
     }

@@ -6,6 +6,8 @@
 #ifndef AEMP_STATS_H
 #define AEMP_STATS_H
 
+#include "conn_cause.h"
+
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
@@ -49,9 +51,13 @@ struct stats_counts {
 
 /* Count one closed connection, on `total` and on `peer` (NULL when the
  * remote node has no record): a disconnect when `state` (the connection's
- * enum conn_state) is C_UP, else a handshake failure. The state and `why`
- * (borrowed; the logged reason) decide the cause. */
+ * enum conn_state) is C_UP, else a handshake failure; `cause` (and the
+ * state the handshake was in) picks the reason. */
 void stats_count_close(struct stats_counts *total, struct stats_counts *peer, int state,
-                       const char *why);
+                       enum conn_cause cause);
+
+/* The names aemp stats gives the reasons (static strings). */
+const char *stats_disc_name(enum stats_disc d);
+const char *stats_hs_name(enum stats_hs h);
 
 #endif

@@ -56,10 +56,11 @@ void conn_free(struct conn *c)
     free(c);
 }
 
-/* Close one connection with a logged reason. An authenticated connection
- * takes its node down with it (monitors fire with transport_error). Safe
- * inside this connection's own callbacks: the memory goes when they end. */
-void conn_close(struct conn *c, int level, const char *fmt, ...)
+/* Close one connection for `cause`, counted (stats.c), with a logged reason.
+ * An authenticated connection takes its node down with it (monitors fire
+ * with transport_error). Safe inside this connection's own callbacks: the
+ * memory goes when they end. */
+void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fmt, ...)
 {
     if (c->dead) return;
     c->dead = 1;
@@ -77,7 +78,7 @@ void conn_close(struct conn *c, int level, const char *fmt, ...)
     struct peer *p = c->peer;
     const char *pid = c->peer_id ? c->peer_id : c->want_id;
     struct peer *sp = p ? p : pid ? peer_get(c->t, pid, 0) : NULL;
-    stats_count_close(&c->t->stats, sp ? &sp->stats : NULL, c->state, why);
+    stats_count_close(&c->t->stats, sp ? &sp->stats : NULL, c->state, cause);
     if (c->bev) {
         /* One non-blocking attempt to send what is still queued (a TLS
          * alert saying why, the last messages): the socket closes next. */
@@ -131,7 +132,7 @@ void send_greeting(struct conn *c)
         c->l1 = l1;
     }
     if (!c->l1) {
-        conn_close(c, 3, "out of memory");
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -161,21 +162,22 @@ static void send_auth(struct conn *c, const struct hs_greeting *g)
     struct transport *t = c->t;
     const char *method, *framing;
     char err[256];
-    if (hs_choose(g, t->auth_offer, t->framing, c->use_tls, &method, &framing, err,
-                  sizeof err)) {
-        conn_close(c, 5, "%s", err);
+    int rc = hs_choose(g, t->auth_offer, t->framing, c->use_tls, &method, &framing, err,
+                       sizeof err);
+    if (rc) {
+        conn_close(c, rc == AEMP_EAUTH ? CONN_AUTH_FAILED : CONN_PROTOCOL, 5, "%s", err);
         return;
     }
     size_t toklen = 2 * (t->secret ? strlen(t->secret) : 0) + 80;
     char *tok = malloc(toklen);
     if (!tok) {
-        conn_close(c, 3, "out of memory");
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
         return;
     }
     if (hs_token(method, t->secret, c->L, c->R, tok, toklen)) {
         free(tok);
-        conn_close(c, 4, "cannot authenticate with %s: no secret configured (aemp gensecret)",
-                   method);
+        conn_close(c, CONN_AUTH_FAILED, 4,
+                   "cannot authenticate with %s: no secret configured (aemp gensecret)", method);
         return;
     }
     char *line = malloc(strlen(method) + strlen(tok) + strlen(framing) + 4);
@@ -197,7 +199,7 @@ static void on_greeting(struct conn *c)
     struct hs_greeting g;
     char err[256];
     if (hs_parse_greeting(c->r1, strlen(c->r1), &g, err, sizeof err)) {
-        conn_close(c, 5, "bad greeting: %s", err);
+        conn_close(c, CONN_PROTOCOL, 5, "bad greeting: %s", err);
         return;
     }
     /* A data connection (1.30's aemp-dataconn): no node checks. */
@@ -205,7 +207,7 @@ static void on_greeting(struct conn *c)
         hs_dataconn_id_ok(g.dataconn_id))
         c->dataconn_id = strdup(g.dataconn_id);
     if (strcmp(g.proto, "aemp") && !(c->dataconn_id && !c->outgoing)) {
-        conn_close(c, 5, "unsupported protocol %s", g.proto);
+        conn_close(c, CONN_PROTOCOL, 5, "unsupported protocol %s", g.proto);
     } else if (!strcmp(g.nodeid, t->node->id)) {
         /* A seed list naming ourselves makes us dial ourselves: the incoming
          * side then carries our own outgoing greeting. Only quiet that. */
@@ -217,9 +219,9 @@ static void on_greeting(struct conn *c)
             /* the other end of this connection may read it after we closed */
             snprintf(t->self_nonce, sizeof t->self_nonce, "%s", c->nonce);
         }
-        conn_close(c, self_dial ? 7 : 5, "refusing to talk to myself");
+        conn_close(c, CONN_SELF, self_dial ? 7 : 5, "refusing to talk to myself");
     } else if (!strcmp(c->r1, c->l1) && !strcmp(c->r2, c->nonce)) {
-        conn_close(c, 4, "echo of our own greeting (replay attack?)");
+        conn_close(c, CONN_PROTOCOL, 4, "echo of our own greeting (replay attack?)");
     } else {
         struct peer *p = c->dataconn_id ? NULL : peer_get(t, g.nodeid, 0);
         c->remote_c = g.provider && !strncmp(g.provider, "aemp-c-", 7);
@@ -232,18 +234,19 @@ static void on_greeting(struct conn *c)
             /* Routine while nodes call each other at once (see conn_pick.c);
              * we sent no auth line, so this connection is up nowhere. */
             if (!c->outgoing && p->conn) probe_duplicate(p->conn);
-            conn_close(c, 7, "already connected to %s", g.nodeid);
+            conn_close(c, CONN_REPLACED, 7, "already connected to %s", g.nodeid);
         } else if (p && p->cands && !c->remote_c) {
-            conn_close(c, 7, "another connection to %s is in its handshake", g.nodeid);
+            conn_close(c, CONN_REPLACED, 7, "another connection to %s is in its handshake",
+                       g.nodeid);
         } else if (!has_secret(t) && !(t->creds && hs_use_tls(&g, 1))) {
-            conn_close(c, 4,
+            conn_close(c, CONN_AUTH_FAILED, 4,
                        "cannot authenticate: no secret configured and no TLS possible "
                        "(set one with aemp gensecret)");
         } else {
             c->peer_id = strdup(g.nodeid);
             if (!p && !c->dataconn_id) p = peer_get(t, g.nodeid, 1);
             if (!c->peer_id || (!p && !c->dataconn_id)) {
-                conn_close(c, 3, "out of memory");
+                conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
             } else {
                 if (p) pick_add(p, c); /* a data connection is no node's */
                 c->use_tls = hs_use_tls(&g, t->creds != NULL);
@@ -256,7 +259,7 @@ static void on_greeting(struct conn *c)
                     snprintf(c->R, nr, "%s\n%s\n", c->r1, c->r2);
                 }
                 if (!c->L || !c->R) {
-                    conn_close(c, 3, "out of memory");
+                    conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
                 } else if (c->use_tls) {
                     int client = hs_tls_is_client(c->nonce, c->r2);
                     c->tls = tls_new(t->creds, client, bufferevent_get_input(c->bev),
@@ -265,7 +268,8 @@ static void on_greeting(struct conn *c)
                     c->plain_out = evbuffer_new();
                     c->flush_ev = event_new(t->node->base, -1, 0, flush_cb, c);
                     if (!c->tls || !c->plain_in || !c->plain_out || !c->flush_ev)
-                        conn_close(c, 3, "cannot start TLS: %s", c->tls ? "no memory" : err);
+                        conn_close(c, c->tls ? CONN_NO_MEMORY : CONN_TLS, 3, "cannot start TLS: %s",
+                                   c->tls ? "no memory" : err);
                     else
                         c->state = C_TLS;
                 } else {
@@ -287,15 +291,16 @@ static void on_auth(struct conn *c, const char *line)
     struct hs_auth a;
     char err[256];
     if (hs_parse_auth(line, strlen(line), &a, err, sizeof err)) {
-        conn_close(c, 5, "bad auth line: %s", err);
+        conn_close(c, CONN_PROTOCOL, 5, "bad auth line: %s", err);
         return;
     }
     int untrusted = 0;
     if (hs_check_auth(&a, t->auth_accept, t->framing, c->use_tls, t->secret, c->L, c->R,
                       &untrusted, err, sizeof err)) {
-        conn_close(c, 4, "authentication failed: %s", err);
+        conn_close(c, CONN_AUTH_FAILED, 4, "authentication failed: %s", err);
     } else if (strcmp(a.framing, "json")) {
-        conn_close(c, 5, "peer sends framing %s, we only read json", a.framing);
+        conn_close(c, CONN_PROTOCOL, 5, "peer sends framing %s, we only read json",
+                   a.framing);
     } else {
         c->untrusted = untrusted;
         admit_done(c); /* no longer a stranger */
@@ -313,7 +318,7 @@ static void dataconn_handoff(struct conn *c)
 {
     char err[256];
     if (c->tls && tls_write(c->tls, c->plain_out, err, sizeof err)) {
-        conn_close(c, 5, "%s", err);
+        conn_close(c, CONN_TLS, 5, "%s", err);
         return;
     }
     dirty_unlink(c);
@@ -335,16 +340,16 @@ void conn_announce(struct conn *c)
     struct transport *t = c->t;
     struct peer *p = peer_get(t, c->peer_id, 1);
     if (!p) {
-        conn_close(c, 3, "out of memory");
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
         return;
     }
     if (p->conn) {
-        conn_close(c, 7, "already connected to %s", p->id);
+        conn_close(c, CONN_REPLACED, 7, "already connected to %s", p->id);
         return;
     }
     c->reader = framing_reader_new(t->max_msg);
     if (!c->reader) {
-        conn_close(c, 3, "out of memory");
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
         return;
     }
     c->state = C_UP;
@@ -411,7 +416,8 @@ static void process(struct conn *c)
             char *line;
             int rc = read_line(raw, &line);
             if (rc < 0) {
-                conn_close(c, 5, "greeting line longer than %d bytes", HS_MAX_LINE);
+                conn_close(c, CONN_PROTOCOL, 5, "greeting line longer than %d bytes",
+                           HS_MAX_LINE);
                 return;
             }
             if (rc == 0) return;
@@ -425,7 +431,7 @@ static void process(struct conn *c)
     if (c->state == C_TLS) {
         int rc = tls_handshake(c->tls, err, sizeof err);
         if (rc < 0) {
-            conn_close(c, 4, "%s", err);
+            conn_close(c, CONN_TLS, 4, "%s", err);
             return;
         }
         if (rc == 1) return;
@@ -440,7 +446,7 @@ static void process(struct conn *c)
     struct evbuffer *in = raw;
     if (c->tls) {
         if (tls_read(c->tls, c->plain_in, err, sizeof err)) {
-            conn_close(c, c->state == C_UP ? 6 : 5, "%s", err);
+            conn_close(c, CONN_TLS, c->state == C_UP ? 6 : 5, "%s", err);
             return;
         }
         in = c->plain_in;
@@ -449,7 +455,7 @@ static void process(struct conn *c)
         char *line;
         int rc = read_line(in, &line);
         if (rc < 0) {
-            conn_close(c, 5, "auth line longer than %d bytes", HS_MAX_LINE);
+            conn_close(c, CONN_PROTOCOL, 5, "auth line longer than %d bytes", HS_MAX_LINE);
             return;
         }
         if (rc == 0) return;
@@ -505,15 +511,17 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_EOF) {
         /* Process what came with the EOF first. */
         process(c);
-        conn_close(c, c->state == C_UP ? 6 : 5, "connection closed by the peer%s",
-                   closed_cause(c));
+        conn_close(c, CONN_PEER_CLOSED, c->state == C_UP ? 6 : 5,
+                   "connection closed by the peer%s", closed_cause(c));
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         int e = EVUTIL_SOCKET_ERROR();
         int dnserr = bufferevent_socket_get_dns_error(bev);
         if (dnserr)
-            conn_close(c, 6, "cannot resolve: %s", evutil_gai_strerror(dnserr));
+            conn_close(c, CONN_CONNECT_FAILED, 6, "cannot resolve: %s",
+                       evutil_gai_strerror(dnserr));
         else
-            conn_close(c, c->state == C_CONNECTING ? 7 : 6, "%s",
+            conn_close(c, c->state == C_CONNECTING ? CONN_CONNECT_FAILED : conn_cause_of_errno(e),
+                       c->state == C_CONNECTING ? 7 : 6, "%s",
                        e ? evutil_socket_error_to_string(e) : "connection error");
     }
     c->busy--;
@@ -525,7 +533,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     struct transport *t = c->t;
     if (c->state != C_UP) {
-        conn_close(c, 5, "handshake made no progress for %g s",
+        conn_close(c, CONN_TIMED_OUT, 5, "handshake made no progress for %g s",
                    c->state == C_CONNECTING ? t->monitor_timeout : t->handshake_timeout);
         return;
     }
@@ -596,7 +604,8 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
                                                          atoi(port))
                     : -1;
     }
-    if (rc < 0 && !c->dead) conn_close(c, 6, "cannot connect to %s", addr);
+    if (rc < 0 && !c->dead)
+        conn_close(c, CONN_CONNECT_FAILED, 6, "cannot connect to %s", addr);
     c->busy--; /* only now may closing free it */
     if (c->dead) {
         conn_free(c);
@@ -614,7 +623,7 @@ int transport_dial_dataconn(struct aemp_node *node, const char *addr, const char
     if (!c) return t ? AEMP_EIO : AEMP_ESTATE;
     c->dataconn_id = strdup(id); /* set before the greeting goes out */
     if (!c->dataconn_id) {
-        conn_close(c, 3, "out of memory");
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
         return AEMP_ENOMEM;
     }
     return 0;

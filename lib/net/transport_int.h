@@ -157,9 +157,11 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
                        struct seed *seed);
 /* Send our two greeting lines (an accepted connection starts here). */
 void send_greeting(struct conn *c);
-/* Close one connection with a logged reason (see transport.c). */
-void conn_close(struct conn *c, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Close one connection: `cause` (conn_cause.h) is counted, the reason
+ * (printf `fmt`) logged at `level` (see transport.c). The one way a
+ * connection closes. */
+void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void conn_free(struct conn *c);
 
 /* ---- conn_in.c: reading an up connection ---- */
