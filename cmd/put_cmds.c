@@ -354,7 +354,7 @@ static void recv_fail(struct recv *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    aemp_log(4, "aemp::put: %s: %s", r->name, why);
+    aemp_log_peer(4, "aemp::put: %s: %s", r->name, why);
     if (r->tmp) unlink(r->tmp);
     free(r->tmp);
     r->tmp = NULL;
@@ -405,7 +405,7 @@ static void recv_read_cb(struct bufferevent *bev, void *ud)
         recv_fail(r, "cannot rename %s to %s: %s", r->tmp, r->final, strerror(errno));
         return;
     }
-    aemp_log(6, "aemp::put: stored %s (%llu bytes, SHA-256 %s)", r->final,
+    aemp_log_peer(6, "aemp::put: stored %s (%llu bytes, SHA-256 %s)", r->final,
              (unsigned long long)r->size, digest);
     r->answered = 1;
     recv_answer(r, "ok %s", digest);
@@ -416,7 +416,7 @@ static void recv_event_cb(struct bufferevent *bev, short what, void *ud)
     (void)bev;
     struct recv *r = ud;
     if (!r->answered)
-        aemp_log(4, "aemp::put: %s: the sender went away after %llu of %llu bytes%s", r->name,
+        aemp_log_peer(4, "aemp::put: %s: the sender went away after %llu of %llu bytes%s", r->name,
                  (unsigned long long)r->got, (unsigned long long)r->size,
                  what & BEV_EVENT_TIMEOUT ? " (timeout)" : "");
     recv_free(r);
@@ -479,7 +479,7 @@ static void recv_start(aemp_node *node, struct bufferevent *bev, const cJSON *ar
         return;
     }
     fchmod(r->fd, 0644);
-    aemp_log(7, "aemp::put: receiving %s (%llu bytes)", r->final, (unsigned long long)r->size);
+    aemp_log_peer(7, "aemp::put: receiving %s (%llu bytes)", r->final, (unsigned long long)r->size);
     recv_read_cb(bev, r); /* bytes that came with the handshake, or an empty file */
 }
 

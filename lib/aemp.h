@@ -325,6 +325,13 @@ int aemp_grp_mon(aemp_node *node, const char *group, aemp_grp_fn fn, void *ud,
 void aemp_log_set_level(int level);
 int aemp_log_level(void);
 void aemp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a line another node can cause (a refused request, a bad
+ * greeting): each call site (its `fmt`, a string literal) writes at most 20
+ * lines at once and 5 a second after that; the count of lines left out goes
+ * with the site's next line. Every line (of both) has its control
+ * characters and invalid UTF-8 escaped (\n, \x1b), so text from a peer
+ * cannot forge a line. */
+void aemp_log_peer(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Log every message sent and received (level 9 lines written regardless of
  * the level) when on. */

@@ -138,8 +138,8 @@ void logtap_set_max(struct logtap *t, int max_level);
 void logtap_del(struct logtap *t);
 /* 1 when a line of `level` would reach a tap now. */
 int logtap_wants(int level);
-/* Call the taps with a line (log.c). */
-void logtap_emit(int level, const char *fmt, va_list ap);
+/* Call the taps with a line (log.c; `text` escaped already). */
+void logtap_emit(int level, const char *text);
 /* While muted (nested on/off), no line reaches a tap: for trace lines about
  * log catcher traffic, which would otherwise feed themselves. */
 void logtap_mute(int on);

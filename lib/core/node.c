@@ -414,7 +414,7 @@ static void dispatch(aemp_node *node, const char *srcnode, cJSON *msg)
 {
     const cJSON *jname = cJSON_GetArrayItem(msg, 0);
     if (!cJSON_IsString(jname)) {
-        aemp_log(5, "message from %s without a port name dropped", srcnode);
+        aemp_log_peer(5, "message from %s without a port name dropped", srcnode);
         return;
     }
     cJSON *dest = cJSON_DetachItemFromArray(msg, 0);

@@ -47,7 +47,7 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
     const cJSON *jtag = msg->child;
     if (!jtag) return;
     if (!cJSON_IsString(jtag)) {
-        aemp_log(5, "node-port request from %s without a tag dropped", srcnode);
+        aemp_log_peer(5, "node-port request from %s without a tag dropped", srcnode);
         return;
     }
     const char *tag = jtag->valuestring;
@@ -96,13 +96,13 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
         gettimeofday(&tv, NULL);
         reply(node, a, cJSON_CreateNumber((double)tv.tv_sec + tv.tv_usec / 1e6));
     } else if (!strcmp(tag, "eval")) {
-        aemp_log(5, "eval request from %s refused: a C node cannot evaluate Perl code",
+        aemp_log_peer(5, "eval request from %s refused: a C node cannot evaluate Perl code",
                  srcnode);
         if (a) reply(node, a->next, cJSON_CreateString("eval is not supported"));
     } else if (!strcmp(tag, "AnyEvent::MP::_spawn")) {
         const cJSON *f = a ? a->next : NULL;
         if (!a0 || !*a0 || !cJSON_IsString(f)) {
-            aemp_log(5, "malformed spawn request from %s dropped", srcnode);
+            aemp_log_peer(5, "malformed spawn request from %s dropped", srcnode);
             return;
         }
         cJSON *args = rest(f->next);
@@ -113,7 +113,7 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
     } else {
         cJSON *args = rest(a);
         if (spawn_call(node, srcnode, tag, args) == AEMP_ENOENT)
-            aemp_log(4, "request %s from %s dropped: no function of that name is registered",
+            aemp_log_peer(4, "request %s from %s dropped: no function of that name is registered",
                      tag, srcnode);
         cJSON_Delete(args);
     }

@@ -34,11 +34,11 @@ void spawn_run(aemp_node *node, const char *srcnode, const char *name, const cha
     if (strmap_get(&node->core->ports, name)) {
         /* Port names are never reused: a spawn onto a live port could only
          * hijack it. */
-        aemp_log(4, "spawn of %s as %s refused: that port exists", func, self);
+        aemp_log_peer(4, "spawn of %s as %s refused: that port exists", func, self);
     } else if (!f) {
         /* As 1.30 would die in the new port: nothing lives there, so
          * monitors of it learn no_such_port. */
-        aemp_log(4, "spawn of %s refused: no function of that name is registered", func);
+        aemp_log_peer(4, "spawn of %s refused: no function of that name is registered", func);
     } else {
         const char *saved = node->core->caller;
         node->core->caller = srcnode;
@@ -59,7 +59,7 @@ int spawn_call(aemp_node *node, const char *srcnode, const char *name, const cJS
     int rc = f->fn(node, NULL, args, f->ud);
     c->caller = saved;
     if (rc < 0)
-        aemp_log(4, "function %s failed: %s", name,
+        aemp_log_peer(4, "function %s failed: %s", name,
                  c->failmsg[0] ? c->failmsg : "it reported failure");
     return 0;
 }

@@ -256,7 +256,7 @@ static void on_nodes(struct peerctx *pc, const cJSON *kv)
         if (!up && (!cJSON_IsArray(e) || !cJSON_GetArraySize(e))) continue;
         if (!up && !transport_is_known(g->node, e->string) && pc->introduced++ >= MAX_INTRODUCED) {
             if (pc->introduced == MAX_INTRODUCED + 1)
-                aemp_log(4, "%s told us of more than %d nodes we did not know: ignoring the "
+                aemp_log_peer(4, "%s told us of more than %d nodes we did not know: ignoring the "
                          "rest", pc->nodeid, MAX_INTRODUCED);
             continue;
         }
@@ -302,7 +302,7 @@ static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void
         strmap_put(&g->seedme, from, g, NULL);
         if (g->addr.len) send_to(g, from, mk("nodes", addr_object(g)));
     } else {
-        aemp_log(6, "global: unknown request \"%s\" from %s ignored", tag, from);
+        aemp_log_peer(6, "global: unknown request \"%s\" from %s ignored", tag, from);
     }
     return 0;
 }

@@ -36,7 +36,7 @@ static void log_refused(struct conn *c)
 {
     size_t refused = framing_reader_refused(c->reader);
     if (refused > c->refused) {
-        aemp_log(5, "%zu message%s from %s refused: nested deeper than %d levels (the "
+        aemp_log_peer(5, "%zu message%s from %s refused: nested deeper than %d levels (the "
                  "connection stays up)", refused - c->refused, refused - c->refused > 1 ? "s" : "",
                  c->peer_id, FRAMING_MAX_DEPTH);
         c->refused = refused;

@@ -90,7 +90,7 @@ void peer_try(struct peer *p)
         char why[160];
         snprintf(why, sizeof why, "more than %zu bytes queued while connecting",
                  admit_out_limit(t));
-        aemp_log(4, "messages to %s dropped: %s", p->id, why);
+        aemp_log_peer(4, "messages to %s dropped: %s", p->id, why);
         peer_fail(t, p, why);
         return;
     }

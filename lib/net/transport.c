@@ -72,7 +72,7 @@ void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fm
     const char *who = c->peer_id ? c->peer_id : c->want_id ? c->want_id : "?";
     /* strangers cannot make us write a line per connection */
     if (!c->preauth_host || admit_log_ok(c->t))
-        aemp_log(level, "connection %s %s (%s) closed: %s", c->outgoing ? "to" : "from",
+        aemp_log_peer(level, "connection %s %s (%s) closed: %s", c->outgoing ? "to" : "from",
                  c->addr ? c->addr : "?", who, why);
     if (c->seed) c->seed->dialing = 0;
     struct peer *p = c->peer;
@@ -573,7 +573,7 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
 {
     char host[256], port[32];
     if (addr_split(addr, "4040", host, sizeof host, port, sizeof port) || !strcmp(host, "*")) {
-        aemp_log(5, "cannot connect to \"%s\": not a host:port address", addr);
+        aemp_log_peer(5, "cannot connect to \"%s\": not a host:port address", addr);
         return NULL;
     }
     struct bufferevent *bev = bufferevent_socket_new(t->node->base, -1, BEV_OPT_CLOSE_ON_FREE);

@@ -225,7 +225,7 @@ static void dc_done(aemp_node *node, struct dc *dc, struct bufferevent *u)
     }
     struct dcfn *f = strmap_get(&node->dataconn->funcs, dc->func);
     if (!f) {
-        aemp_log(4, "data connection %s from %s closed: no data-connection function %s",
+        aemp_log_peer(4, "data connection %s from %s closed: no data-connection function %s",
                  dc->id, dc->peer, dc->func);
         bufferevent_free(u);
         dc_free(node, dc);
@@ -243,13 +243,13 @@ void dataconn_ready(aemp_node *node, const char *id, const char *peer, struct bu
 {
     struct dc *dc = node->dataconn ? strmap_get(&node->dataconn->pending, id) : NULL;
     if (!dc) {
-        aemp_log(5, "data connection %s from %s closed: nobody expects it (too late?)", id,
+        aemp_log_peer(5, "data connection %s from %s closed: nobody expects it (too late?)", id,
                  peer);
         discard(bev, tls, plain);
         return;
     }
     if (strcmp(peer, dc->peer)) {
-        aemp_log(4, "data connection %s closed: it came from %s, but was agreed with %s", id,
+        aemp_log_peer(4, "data connection %s closed: it came from %s, but was agreed with %s", id,
                  peer, dc->peer);
         discard(bev, tls, plain);
         return;
@@ -547,7 +547,7 @@ static void refuse(aemp_node *node, const char *port, const char *fmt, const cha
 {
     char why[400];
     snprintf(why, sizeof why, fmt, node->id, arg);
-    aemp_log(5, "data connection refused: %s", why);
+    aemp_log_peer(5, "data connection refused: %s", why);
     cJSON *reason = cJSON_CreateArray();
     cJSON_AddItemToArray(reason, cJSON_CreateString("AnyEvent::MP::DataConn"));
     cJSON_AddItemToArray(reason, cJSON_CreateString(why));
@@ -561,7 +561,7 @@ static void on_expect(aemp_node *node, const char *src, const cJSON *a)
     const cJSON *func = to ? to->next : NULL;
     if (!cJSON_IsString(a) || !cJSON_IsString(port) || !cJSON_IsNumber(to) ||
         !cJSON_IsString(func) || !hs_dataconn_id_ok(a->valuestring)) {
-        aemp_log(5, "malformed data connection request from %s dropped", src);
+        aemp_log_peer(5, "malformed data connection request from %s dropped", src);
         return;
     }
     struct dataconns *d = dcs(node);
@@ -576,7 +576,7 @@ static void on_expect(aemp_node *node, const char *src, const cJSON *a)
         return;
     }
     if (strmap_get(&d->pending, a->valuestring)) {
-        aemp_log(5, "data connection %s from %s: already expected, request dropped",
+        aemp_log_peer(5, "data connection %s from %s: already expected, request dropped",
                  a->valuestring, src);
         return;
     }
@@ -597,7 +597,7 @@ static void on_connect(aemp_node *node, const char *src, const cJSON *a)
                         ? strmap_get(&node->dataconn->pending, a->valuestring)
                         : NULL;
     if (!dc || dc->role != DC_REMOTE || strcmp(dc->peer, src)) {
-        aemp_log(5, "data connection connect request from %s for an unknown ID dropped", src);
+        aemp_log_peer(5, "data connection connect request from %s for an unknown ID dropped", src);
         return;
     }
     const cJSON *addrs = global_node_addrs(node, src);
@@ -615,7 +615,7 @@ void dataconn_request(aemp_node *node, const char *srcnode, const char *tag, con
 {
     if (!strcmp(tag, TAG_PREFIX "_expect")) on_expect(node, srcnode, args);
     else if (!strcmp(tag, TAG_PREFIX "_connect")) on_connect(node, srcnode, args);
-    else aemp_log(4, "request %s from %s dropped: unknown", tag, srcnode);
+    else aemp_log_peer(4, "request %s from %s dropped: unknown", tag, srcnode);
 }
 
 void dataconn_free_all(aemp_node *node)

@@ -180,7 +180,7 @@ static void on_sink_dead(aemp_node *node, const char *port, const cJSON *reason,
 {
     struct sink *s = ud;
     s->dead = 1;
-    aemp_log(8, "log catcher %s is gone: no more log lines to it", s->port);
+    aemp_log_peer(8, "log catcher %s is gone: no more log lines to it", s->port);
     sinks_sweep(s->lc);
 }
 
@@ -228,7 +228,7 @@ static int lc_connect(aemp_node *node, const char *self, const cJSON *args, void
         sinks_sweep(lc);
         return -1;
     }
-    aemp_log(7, "log catcher %s connected (levels up to %d)", s->port, s->level);
+    aemp_log_peer(7, "log catcher %s connected (levels up to %d)", s->port, s->level);
     return 0;
 }
 

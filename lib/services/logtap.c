@@ -83,11 +83,9 @@ void logtap_mute(int on)
     muted += on ? 1 : -1;
 }
 
-void logtap_emit(int level, const char *fmt, va_list ap)
+void logtap_emit(int level, const char *text)
 {
     if (!logtap_wants(level)) return;
-    char text[2048];
-    vsnprintf(text, sizeof text, fmt, ap);
     busy = 1;
     for (struct logtap *t = taps; t; t = t->next)
         if (t->fn && level <= t->max) t->fn(level, text, t->ud);

@@ -1,0 +1,166 @@
+/* test_harden.c - what one authenticated peer's messages may do to a node
+ * (issue 18): forge or flood its log, loop it, fill its memory with queues
+ * for nodes that do not exist. Nodes talk over real TCP on 127.0.0.1; the
+ * log is read back from a file stderr is redirected to. */
+#include "nettest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------- log capture */
+
+static char cap_path[64];
+static int cap_saved = -1;
+
+/* From here on stderr goes to a temporary file. */
+static void capture_start(void)
+{
+    snprintf(cap_path, sizeof cap_path, "/tmp/aemp-harden-log.XXXXXX");
+    int fd = mkstemp(cap_path);
+    fflush(stderr);
+    cap_saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+
+/* stderr back; what was written meanwhile (malloc'd, NUL-terminated). */
+static char *capture_end(void)
+{
+    fflush(stderr);
+    dup2(cap_saved, 2);
+    close(cap_saved);
+    cap_saved = -1;
+    FILE *f = fopen(cap_path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        len = (size_t)ftell(f);
+        fseek(f, 0, SEEK_SET);
+        buf = malloc(len + 1);
+        if (buf) buf[fread(buf, 1, len, f)] = 0;
+        fclose(f);
+    }
+    unlink(cap_path);
+    return buf ? buf : strdup("");
+}
+
+/* Lines of `log` that contain `needle`. */
+static int count_lines(const char *log, const char *needle)
+{
+    int n = 0;
+    for (const char *l = log; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        const char *hit = strstr(l, needle);
+        if (hit && hit < l + len) n++;
+        l = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* Lines of `log` that begin with `prefix`. */
+static int count_starts(const char *log, const char *prefix)
+{
+    int n = 0;
+    size_t pl = strlen(prefix);
+    for (const char *l = log; l && *l;) {
+        if (!strncmp(l, prefix, pl)) n++;
+        const char *nl = strchr(l, '\n');
+        l = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* Two nodes: a listens, b connects to it. */
+struct pair {
+    struct event_base *base;
+    aemp_node *a, *b;
+    char *pb; /* a port on b */
+    struct rec rb;
+};
+
+static void pair_up(struct pair *p, const char *ida, const char *idb)
+{
+    memset(p, 0, sizeof *p);
+    p->base = event_base_new();
+    p->a = mknode(p->base, ida, 1, NULL, "s3cret", NULL, 5);
+    p->b = mknode(p->base, idb, 0, addr_of(p->a), "s3cret", NULL, 5);
+    p->pb = aemp_port(p->b);
+    aemp_rcv(p->b, p->pb, NULL, rec_rcv, &p->rb);
+    /* up: b asks a for its ID */
+    char req[256];
+    snprintf(req, sizeof req, "[\"info\",\"%s\"]", p->pb);
+    char np[128];
+    snprintf(np, sizeof np, "%s#", ida);
+    aemp_snd_json(p->b, np, req);
+    CHECK(run_until(p->base, &p->rb.calls, 1, 10));
+}
+
+static void pair_down(struct pair *p)
+{
+    rec_free(&p->rb);
+    free(p->pb);
+    aemp_node_free(p->b);
+    aemp_node_free(p->a);
+    event_base_free(p->base);
+}
+
+/* -------------------------------------------------------------- forging */
+
+/* Control characters in any line are escaped: a newline in a request name
+ * cannot write a line of its own, ESC and CR reach no terminal. */
+static void test_log_escapes_control_characters(void)
+{
+    struct pair p;
+    pair_up(&p, "forge-a", "forge-b");
+    capture_start();
+    aemp_snd_json(p.b, "forge-a#", "[\"x\\n2026-12-05 00:00:00 <1> FORGED: by a peer\"]");
+    char req[256];
+    snprintf(req, sizeof req, "[\"info\",\"%s\"]", p.pb);
+    aemp_snd_json(p.b, "forge-a#", req); /* after the forging one: its answer says it ran */
+    run_until(p.base, &p.rb.calls, 2, 10);
+    aemp_log(5, "plain a\x1b[2Jb\rc\xff\xc2\x85 \xc3\xa9 end");
+    char *log = capture_end();
+    CHECK_INT(count_starts(log, "2026-12-05 00:00:00 <1> FORGED"), 0);
+    CHECK_INT(count_lines(log, "x\\n2026-12-05 00:00:00 <1> FORGED"), 1);
+    CHECK_INT(count_lines(log, "plain a\\x1b[2Jb\\rc\\xff\\u0085 \xc3\xa9 end"), 1);
+    CHECK(!strchr(log, '\r') && !strchr(log, '\x1b'));
+    if (t_failed_checks) fprintf(stderr, "# log:\n%s", log);
+    free(log);
+    pair_down(&p);
+}
+
+/* -------------------------------------------------------------- flooding */
+
+/* 3,000 eval requests: each is answered, but at most a few dozen lines are
+ * written; the next line after a pause says how many were left out. */
+static void test_peer_lines_rate_limited(void)
+{
+    struct pair p;
+    pair_up(&p, "flood-a", "flood-b");
+    char req[256];
+    snprintf(req, sizeof req, "[\"eval\",\"1\",\"%s\"]", p.pb);
+    capture_start();
+    p.rb.calls = 0;
+    for (int i = 0; i < 3000; i++)
+        aemp_snd_json(p.b, "flood-a#", req);
+    run_until(p.base, &p.rb.calls, 3000, 20);
+    CHECK_INT(p.rb.calls, 3000);
+    run_until(p.base, NULL, 0, 0.5); /* tokens come back */
+    aemp_snd_json(p.b, "flood-a#", req);
+    run_until(p.base, &p.rb.calls, 3001, 10);
+    char *log = capture_end();
+    int lines = count_lines(log, "eval request from flood-b");
+    printf("# 3001 eval requests: %d log lines\n", lines);
+    CHECK(lines >= 2 && lines <= 40);
+    CHECK_INT(count_lines(log, "similar lines before this one were not logged"), 1);
+    free(log);
+    pair_down(&p);
+}
+
+T_MAIN(T(test_log_escapes_control_characters), T(test_peer_lines_rate_limited))
