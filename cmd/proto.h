@@ -59,9 +59,6 @@ int parse_opts(struct pst *st, int argc, char **argv, int anywhere, char **pos, 
  * exit status on failure. */
 int start_anon(struct pst *st);
 
-/* Honour AEMP_TRACE for a node. */
-void trace_env(aemp_node *node);
-
 /* SIGINT and SIGTERM on `base` call fn(signal, what, arg) until
  * stop_signals_free(); the two events go to ev[]. 0, or -1 when one could not
  * be installed (free them all the same). */

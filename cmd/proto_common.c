@@ -155,18 +155,11 @@ void stop_signals_free(struct event *ev[2])
     }
 }
 
-void trace_env(aemp_node *node)
-{
-    const char *t = getenv("AEMP_TRACE");
-    if (t && *t && strcmp(t, "0")) aemp_trace_set(node, 1);
-}
-
 int start_anon(struct pst *st)
 {
     char err[512] = "";
     st->node = aemp_node_new(NULL);
     if (!st->node) return msg(st, EXIT_FAIL, "out of memory");
-    trace_env(st->node);
     int rc = aemp_configure(st->node, "aemp", NULL, err, sizeof err);
     if (rc) return msg(st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
     const cJSON *cfg = aemp_node_config(st->node);

@@ -277,8 +277,6 @@ int cmd_put(struct cmd_ctx *ctx, int argc, char **argv)
         put_msg("out of memory");
         goto out;
     }
-    const char *t = getenv("AEMP_TRACE");
-    if (t && *t && strcmp(t, "0")) aemp_trace_set(p.node, 1);
     if ((rc = aemp_configure(p.node, "aemp", NULL, err, sizeof err))) {
         put_msg("%s", *err ? err : aemp_strerror(rc));
         rc = EXIT_FAIL;

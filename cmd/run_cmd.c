@@ -65,7 +65,6 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         cJSON_Delete(kv);
         return msg(&st, EXIT_FAIL, "out of memory");
     }
-    trace_env(st.node);
     cmd_put_register(st.node);
     struct event_base *base = aemp_node_base(st.node);
     struct event *sigs[2];

@@ -334,7 +334,8 @@ void aemp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 void aemp_log_peer(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Log every message sent and received (level 9 lines written regardless of
- * the level) when on. */
+ * the level) when on. A new node starts with it on when AEMP_TRACE, else
+ * PERL_ANYEVENT_MP_TRACE (1.30's), is set to a value other than "" or "0". */
 void aemp_trace_set(aemp_node *node, int on);
 
 /* ----------------------------------------------------- data connections */

@@ -44,6 +44,15 @@ static void random_alnum(char *buf, size_t n)
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Message tracing asked for in the environment: AEMP_TRACE, else 1.30's
+ * PERL_ANYEVENT_MP_TRACE; true as Perl reads it (not empty, not "0"). */
+static int trace_from_env(void)
+{
+    const char *t = getenv("AEMP_TRACE");
+    if (!t || !*t) t = getenv("PERL_ANYEVENT_MP_TRACE");
+    return t && *t && strcmp(t, "0") != 0;
+}
+
 aemp_node *aemp_node_new(struct event_base *base)
 {
     if (sodium_init() < 0) return NULL;
@@ -53,6 +62,7 @@ aemp_node *aemp_node_new(struct event_base *base)
     struct node_core *c = calloc(1, sizeof *c);
     if (!node || !c) goto fail;
     node->core = c;
+    c->trace = trace_from_env();
     if (!base) {
         base = event_base_new();
         if (!base) goto fail;
