@@ -25,6 +25,7 @@ struct subcmd {
     int nargs;         /* arguments consumed; -1: all that follow */
     const char *usage; /* arguments, after the name */
     const char *help;  /* one line; for K_REFUSED the reason */
+    int opts_anywhere; /* K_PROTO: options may follow positional arguments */
 };
 
 /* clang-format off */
@@ -32,6 +33,7 @@ struct subcmd {
 #define DEL(name, key, help) {"del" name, K_CONFIG, cmd_cfg_del, NULL, key, 0, "", help}
 #define CFG(name, fn, key, n, arg, help) {name, K_CONFIG, fn, NULL, key, n, arg, help}
 #define PROTO(name, fn, arg, help) {name, K_PROTO, NULL, fn, NULL, -1, arg, help}
+#define PROTO_ANY(name, fn, arg, help) {name, K_PROTO, NULL, fn, NULL, -1, arg, help, 1}
 #define REFUSED(name, arg, why) {name, K_REFUSED, NULL, NULL, NULL, -1, arg, why}
 /* clang-format on */
 
@@ -95,18 +97,18 @@ static const struct subcmd subcmds[] = {
           "send a message and prove it was delivered (timeout 5 s)"),
     PROTO("cal", cmd_cal, "[--timeout S] [--json] PORT ARG...",
           "send a message with a reply port, print the reply"),
-    PROTO("mon", cmd_mon, "[--timeout S] [--json] PORT",
+    PROTO_ANY("mon", cmd_mon, "[--timeout S] [--json] PORT",
           "wait until PORT dies, print the reason (no timeout by default)"),
-    PROTO("trace", cmd_trace, "[--timeout S] [--dot|--json] NODE",
+    PROTO_ANY("trace", cmd_trace, "[--timeout S] [--dot|--json] NODE",
           "print each node reachable from NODE and its neighbours (--dot: as Graphviz)"),
     PROTO("logs", cmd_logs, "[--level N] [NODE...]",
           "follow the log lines of every node (or of NODE...) until interrupted"),
     PROTO("put", cmd_put, "[--timeout S] NODE FUNC FILE",
           "stream FILE over a data connection to FUNC on NODE (e.g. aemp::put)"),
-    PROTO("stats", cmd_stats,
+    PROTO_ANY("stats", cmd_stats,
           "[--timeout S] [--json] NODE... | --watch [--count N] [--interval S] [NODE...]",
           "print each node's counters (messages, bytes, connections, failures)"),
-    PROTO("top", cmd_stats, "[--timeout S] [--count N] [--interval S] [NODE...]",
+    PROTO_ANY("top", cmd_stats, "[--timeout S] [--count N] [--interval S] [NODE...]",
           "the counters of the whole network with rates, refreshed (q quits)"),
     REFUSED("eval", "NODE EXPR", "evaluates Perl code on a Perl node; use the Perl aemp"),
     REFUSED("shell", "", "opens a Perl shell on a node; use the Perl aemp"),
@@ -174,10 +176,33 @@ static int help_one(const char *name)
         fprintf(stderr, "aemp: unknown subcommand '%s' (see aemp --help)\n", name);
         return EXIT_USAGE;
     }
-    printf("usage: aemp %s %s\n  %s\n", s->name, s->usage, s->help);
+    printf("usage: aemp %s%s%s\n  %s\n", s->name, *s->usage ? " " : "", s->usage, s->help);
     if (s->kind == K_CONFIG && !strncmp(s->name, "set", 3) && s->cfg == cmd_cfg_set)
         printf("  alias: %s\n", s->name + 3);
     return EXIT_OK;
+}
+
+static int is_help(const char *a)
+{
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* A protocol subcommand's arguments ask for its usage: --help or -h where
+ * an option may stand (before `--`, and for those whose positional
+ * arguments are a message, KEY VALUE pairs or a file, before the first). */
+static int proto_wants_help(const struct subcmd *s, int argc, char **argv)
+{
+    static const char *const with_value[] = {"--timeout", "--count", "--interval", "--level"};
+    for (int i = 0; i < argc && argv[i] && strcmp(argv[i], "--"); i++) {
+        if (is_help(argv[i])) return 1;
+        if (argv[i][0] != '-') {
+            if (!s->opts_anywhere) return 0;
+            continue;
+        }
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+            if (!strcmp(argv[i], with_value[k])) i++;
+    }
+    return 0;
 }
 
 /* The argument list: a first argument starting with `[` is a JSON array that
@@ -240,27 +265,58 @@ static void free_args(char **a, int n)
     free(a);
 }
 
+/* run_config() asked for a subcommand's usage: it was printed, the chain
+ * ends with exit status 0 and nothing saved. */
+#define HELP_SHOWN (-1)
+
 /* Run one configuration row with the arguments that follow; *used gets how
- * many it consumed. Returns an exit status. */
+ * many it consumed. Its values: `--help`/`-h` print its usage; a word
+ * beginning with '-' (not a number) is refused as a misplaced option
+ * unless `--` comes before it (`setsecret -- -x`; for rows taking all the
+ * rest, `--` makes every later word a value). Returns an exit status or
+ * HELP_SHOWN. */
 static int run_config(struct cmd_ctx *ctx, const struct subcmd *s, int left, char **args, int *used)
 {
-    int want = s->nargs < 0 ? left : s->nargs;
-    if (left < want) {
-        fprintf(stderr, "aemp: %s: missing argument (usage: aemp %s %s)\n", s->name, s->name,
-                s->usage);
-        return EXIT_USAGE;
-    }
-    for (int i = 0; i < want; i++) {
-        if (!args[i]) {
-            fprintf(stderr, "aemp: out of memory\n");
-            return EXIT_FAIL;
+    char **vals = calloc((size_t)left + 1, sizeof *vals);
+    int nvals = 0, k = 0, literal = 0, rc;
+    if (!vals) return cmd_error("aemp", EXIT_FAIL, "out of memory");
+    while (s->nargs < 0 ? k < left : nvals < s->nargs) {
+        if (k >= left) {
+            free(vals);
+            return cmd_error(s->name, EXIT_USAGE, "missing argument (usage: aemp %s %s)",
+                             s->name, s->usage);
         }
+        char *a = args[k++];
+        if (!a) {
+            free(vals);
+            return cmd_error("aemp", EXIT_FAIL, "out of memory");
+        }
+        if (!literal && !strcmp(a, "--")) {
+            literal = 1;
+            continue;
+        }
+        if (!literal && is_help(a)) {
+            free(vals);
+            help_one(s->name);
+            return HELP_SHOWN;
+        }
+        if (!literal && cmd_looks_like_option(a) &&
+            !(s->cfg == cmd_cfg_check && a[1] == '-')) { /* check's own options */
+            free(vals);
+            return cmd_error(s->name, EXIT_USAGE,
+                             "'%s' is not an option of %s; a value beginning with '-' goes "
+                             "after `--` (aemp %s -- %s)",
+                             a, s->name, s->name, a);
+        }
+        vals[nvals++] = a;
+        if (s->nargs >= 0) literal = 0;
     }
-    *used = want;
-    int rc = cmd_load_rc(ctx);
-    if (rc) return rc;
+    *used = k;
+    rc = cmd_load_rc(ctx);
     ctx->cmd = s->name;
-    return s->cfg(ctx, s->key, want, args);
+    if (!rc) rc = s->cfg(ctx, s->key, nvals, vals);
+    free(vals);
+    return rc;
 }
 
 /* Execute the chain args[0..n-1]; returns the exit status. */
@@ -282,9 +338,16 @@ static int run_chain(struct cmd_ctx *ctx, int n, char **args)
             fprintf(stderr, "aemp: unknown subcommand '%s' (see aemp --help)\n", word);
             return EXIT_USAGE;
         }
+        /* `SUB --help` for every kind (rows without arguments too), and
+         * where a protocol subcommand takes options */
+        if ((s->kind != K_HELP && i + 1 < n && args[i + 1] && is_help(args[i + 1])) ||
+            (s->kind == K_PROTO && proto_wants_help(s, n - i - 1, args + i + 1))) {
+            ctx->rc_dirty = 0; /* asking for help changes nothing */
+            return help_one(s->name);
+        }
         switch (s->kind) {
         case K_HELP:
-            if (i + 1 < n) return help_one(args[i + 1]);
+            if (i + 1 < n) return help_one(is_help(args[i + 1]) ? "help" : args[i + 1]);
             print_help(stdout);
             return EXIT_OK;
         case K_REFUSED:
@@ -300,6 +363,10 @@ static int run_chain(struct cmd_ctx *ctx, int n, char **args)
         case K_CONFIG: {
             int used = 0;
             int rc = run_config(ctx, s, n - i - 1, args + i + 1, &used);
+            if (rc == HELP_SHOWN) {
+                ctx->rc_dirty = 0; /* asking for help changes nothing */
+                return EXIT_OK;
+            }
             if (rc) return rc;
             i += 1 + used;
             break;
@@ -323,6 +390,7 @@ static int complete(int argc, char **argv)
             printf("%s %d\n", s->name, s->nargs);
             if (s->kind == K_CONFIG && s->cfg == cmd_cfg_set) printf("%s %d\n", s->name + 3, s->nargs);
         } else if (!strcmp(what, "options") && argc > 3 && !strcmp(s->name, argv[3])) {
+            printf("--help\n"); /* every subcommand's */
             for (const char *u = strstr(s->usage, "--"); u; u = strstr(u + 2, "--"))
                 printf("%.*s\n", (int)strspn(u, "-abcdefghijklmnopqrstuvwxyz_"), u);
         }

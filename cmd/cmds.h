@@ -94,6 +94,11 @@ void cmd_put_register(struct aemp_node *node);
  * else a JSON string. New item, caller owns. */
 cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen);
 
+/* 1 when a value typed on the command line has the shape of an option:
+ * it begins with '-' and is not a number ("-", "-5" are values). Such a
+ * value is refused unless it follows `--`. */
+int cmd_looks_like_option(const char *arg);
+
 /* A comma list "a,b" as a new JSON array of strings; empty pieces are
  * dropped, so "" is the empty list. NULL when out of memory. */
 cJSON *cmd_comma_list(const char *arg);

@@ -139,3 +139,11 @@ cJSON *cmd_config_value(const char *key, const char *arg, char *err, size_t errl
     }
     return v;
 }
+
+int cmd_looks_like_option(const char *arg)
+{
+    char *end = NULL;
+    if (arg[0] != '-' || !arg[1]) return 0;
+    (void)strtod(arg, &end);
+    return *end != '\0'; /* -5 and -0.5 are numbers */
+}

@@ -91,6 +91,12 @@ static void snd_mon(aemp_node *node, const char *port, const cJSON *reason, void
     finish(st, EXIT_FAIL);
 }
 
+/* `--WORD` or `--WORD=...`: an option's shape (`--` alone, `-1` are not). */
+static int looks_like_option(const char *a)
+{
+    return a[0] == '-' && a[1] == '-' && ((a[2] >= 'a' && a[2] <= 'z') || (a[2] >= 'A' && a[2] <= 'Z'));
+}
+
 /* The common start of snd and cal: options, PORT, the message from the
  * remaining arguments, the anonymous node. Returns the message (taken by the
  * caller) with *port set, or NULL with *rc the exit status. */
@@ -114,12 +120,14 @@ static cJSON *port_cmd_start(struct pst *st, int argc, char **argv, const char *
     }
     *port = pos[0];
     if ((*rc = check_id(st, *port, "port"))) goto out;
-    if (npos > 1 && (!strcmp(pos[1], "--timeout") || !strncmp(pos[1], "--timeout=", 10) ||
-                     !strcmp(pos[1], "--json") || !strcmp(pos[1], "--quiet"))) {
+    /* An option word in the message is a misplaced option, not text to
+     * send (aemp(1)), unless it follows `--`. */
+    for (int k = 1; k < npos && k < st->literal_from; k++) {
+        if (!looks_like_option(pos[k])) continue;
         *rc = msg(st, EXIT_USAGE,
                   "options go before PORT (what follows PORT is the message); to send the "
-                  "text %s write it as JSON: '\"%s\"'",
-                  pos[1], pos[1]);
+                  "text %s write it after `--` or as JSON: '\"%s\"'",
+                  pos[k], pos[k]);
         goto out;
     }
     if (!strcmp(st->sub, "cal") && !strchr(*port, '#')) {

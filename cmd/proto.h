@@ -31,6 +31,7 @@ struct pst {
     int count;                   /* --count N (0: until q or a signal) */
     double interval;             /* --interval S (default 1) */
     int interval_given;          /* --interval on the command line */
+    int literal_from;            /* parse_opts: positionals from this index followed `--` */
     int done;                    /* a result or failure was reported */
     int status;                  /* exit status once done */
     char *target;                /* port or node the command talks to (owned) */
@@ -50,9 +51,11 @@ void finish(struct pst *st, int status);
 
 /* Parse options (--timeout S, --timeout=S, the ones in st->allowed, `--`
  * ending options). With `anywhere`, options may also follow the positional
- * arguments (subcommands whose positionals are not a message). The
- * positional arguments are collected, in order, into pos[] (borrowed from
- * argv), *npos their count. Returns an exit status. */
+ * arguments (subcommands whose positionals are not a message); without,
+ * the first positional ends them, and a later first `--` is dropped and
+ * marks where literal words start (st->literal_from, an index of pos[]).
+ * The positional arguments are collected, in order, into pos[] (borrowed
+ * from argv), *npos their count. Returns an exit status. */
 int parse_opts(struct pst *st, int argc, char **argv, int anywhere, char **pos, int *npos);
 
 /* Start the anonymous node from profile "aemp"; print why and return an

@@ -89,20 +89,24 @@ static int set_opt(struct pst *st, size_t k, const char *val)
 
 int parse_opts(struct pst *st, int argc, char **argv, int anywhere, char **pos, int *npos)
 {
-    int i = 1, opts_over = 0;
+    int i = 1, opts_over = 0, literal = 0;
     st->timeout = DEFAULT_TIMEOUT;
     st->interval = 1;
     *npos = 0;
+    st->literal_from = argc; /* no `--`: nothing is literal */
     while (i < argc) {
         const char *a = argv[i];
+        /* The first `--` ends the options, also after a message started:
+         * what follows it is taken as it is (`snd P -- --quiet`). */
+        if (!literal && !strcmp(a, "--")) {
+            opts_over = literal = 1;
+            st->literal_from = *npos;
+            i++;
+            continue;
+        }
         if (opts_over || strncmp(a, "--", 2)) {
             if (!anywhere) opts_over = 1; /* a message starts here */
             pos[(*npos)++] = argv[i++];
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            opts_over = 1;
-            i++;
             continue;
         }
         const char *eq = strchr(a, '=');

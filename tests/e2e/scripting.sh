@@ -49,7 +49,8 @@ expect_status "trace --dot --json" 2 "$AEMP" trace --dot n1 --json
 err_has "trace --dot --json: message" "aemp: trace: --dot and --json exclude each other"
 expect_status "an option after PORT of cal" 2 "$AEMP" cal n1 --timeout 1 info
 err_has "an option after PORT of cal: message" "aemp: cal: options go before PORT (what \
-follows PORT is the message); to send the text --timeout write it as JSON: '\"--timeout\"'"
+follows PORT is the message); to send the text --timeout write it after \`--\` or as JSON: \
+'\"--timeout\"'"
 expect_status "unknown option" 2 "$AEMP" mon --dot n1#x
 err_has "unknown option: message" \
     "aemp: mon: unknown option '--dot' (mon takes --timeout SECONDS, --json)"

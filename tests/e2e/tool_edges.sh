@@ -10,6 +10,59 @@ export AEMP_PROFILE_DIR
 RC="$PERL_ANYEVENT_MP_RC"
 
 expect_status "gensecret" 0 "$AEMP" gensecret
+sum() { sha256sum "$RC" | cut -d' ' -f1; }
+SUM0=$(sum)
+
+# --- every subcommand answers --help: its usage on stdout, exit 0, and the
+# file is untouched (`setsecret --help` used to store "--help" as the secret)
+subs=$("$AEMP" --complete subcommands | cut -d' ' -f1)
+for sub in $subs; do
+    for h in --help -h; do
+        "$AEMP" "$sub" "$h" >"$T_DIR/h.out" 2>"$T_DIR/h.err"
+        st=$?
+        if [ "$st" = 0 ] && grep -q "^usage: aemp " "$T_DIR/h.out" && [ ! -s "$T_DIR/h.err" ]; then
+            pass "$sub $h: usage, exit 0"
+        else fail "$sub $h: usage, exit 0" "exit $st: $(head -c 200 "$T_DIR/h.out" "$T_DIR/h.err")"; fi
+    done
+done
+[ "$(sum)" = "$SUM0" ] && pass "--help changed nothing in the file" \
+    || fail "--help changed nothing in the file" "$(cat "$RC")"
+expect_status "help after a change in the chain" 0 "$AEMP" setsecret other setnodeid --help
+[ "$(sum)" = "$SUM0" ] && pass "help after a change: nothing saved" || fail "help after a change: nothing saved"
+for args in "snd --timeout 3 --help" "cal --json -h" "mon n1#x --help" "trace --timeout 1 n1 --help" \
+    "stats --watch --count 1 --help" "logs --level 5 --help" "put --timeout 2 --help" "check --json --help"; do
+    # shellcheck disable=SC2086
+    expect_status "aemp $args: usage" 0 "$AEMP" $args
+    grep -q "^usage: aemp ${args%% *} " "$T_DIR/last.out" && pass "aemp $args: usage on stdout" \
+        || fail "aemp $args: usage on stdout" "$(cat "$T_DIR/last.out" "$T_DIR/last.err")"
+done
+
+# --- a value beginning with '-' is refused unless it follows `--`
+for sub in setsecret setnodeid setbinds setseeds setservices setparent profile addseed; do
+    expect_status "$sub -x: bad usage" 2 "$AEMP" "$sub" -x
+    err_has "$sub -x: message" "aemp: $sub: '-x' is not an option of $sub; a value beginning with '-' goes after \`--\` (aemp $sub -- -x)"
+done
+[ "$(sum)" = "$SUM0" ] && pass "refused values: nothing saved" || fail "refused values: nothing saved"
+expect_status "setsecret -- -x" 0 "$AEMP" setsecret -- -x
+expect_status "the secret -x" 0 "$AEMP" showconfig
+grep -q '"secret" : "-x"' "$T_DIR/last.out" && pass "setsecret -- -x stores -x" \
+    || fail "setsecret -- -x stores -x" "$(grep secret "$T_DIR/last.out")"
+expect_status "a negative number is a value (refused by its check)" 2 "$AEMP" setmonitor_timeout -5
+err_has "negative number: its check's message" \
+    "aemp: setmonitor_timeout: \"monitor_timeout\" must be a number of seconds above 0, not -5"
+expect_status "gensecret again" 0 "$AEMP" gensecret
+
+# --- options after the port of snd and cal: bad usage (aemp(1)), also
+# after the message's first word; `--` sends them as text
+for args in "cal seed info --json" "snd seed devnull --quiet" "snd seed a b --timeout=3"; do
+    # shellcheck disable=SC2086
+    timed expect_status "aemp $args: bad usage" 2 "$AEMP" $args
+    took_at_most "aemp $args: at once" 1
+    set -- $args
+    opt=${*: -1}
+    err_has "aemp $args: message" "aemp: $1: options go before PORT (what follows PORT is the \
+message); to send the text $opt write it after \`--\` or as JSON: '\"$opt\"'"
+done
 
 # --- a handshake the other side refuses: the log says the likely cause
 # (n2 accepts only cleartext, which the seed never offers: the seed closes
