@@ -345,15 +345,27 @@ void aemp_trace_set(aemp_node *node, int on);
  * authenticated like node connections (same secret or certificates, TLS
  * when both nodes have certificates). Each end gets a libevent bufferevent
  * that the receiver of the callback OWNS from then on: it sets its own
- * callbacks, and bufferevent_free() closes the socket (and ends the TLS
- * session). Reading and writing are enabled, no callbacks are set, and the
- * input buffer may already hold data that arrived with the handshake: look
- * at it before returning (or call bufferevent_trigger()). bufferevent_free()
- * drops output not yet written: wait for the write callback with an empty
- * output buffer before freeing. With TLS the bufferevent is a filter over
- * the socket's bufferevent (bufferevent_get_underlying()); a socket's EOF
- * and a TLS close_notify both show as BEV_EVENT_EOF. The bufferevent uses the
- * node's event_base: free it before a node that owns its base. */
+ * callbacks and ends it with aemp_dataconn_close() (or bufferevent_free()).
+ * Reading and writing are enabled, no callbacks are set, and the input
+ * buffer may already hold data that arrived with the handshake: look at it
+ * before returning (or call bufferevent_trigger()).
+ *
+ * Between two nodes the bufferevent is a filter (encrypting with TLS,
+ * passing bytes unchanged without) over the socket's bufferevent
+ * (bufferevent_get_underlying()), which holds up to 1 MB more on its way
+ * out: an empty output buffer does NOT mean everything was sent, and
+ * bufferevent_free() drops what is still on its way (with TLS, easily the
+ * tail of a stream). To end a stream, call aemp_dataconn_close(): it sends
+ * everything, then the end. A socket's EOF and a TLS close_notify both show
+ * as BEV_EVENT_EOF. On the node itself the two ends are a socketpair. The
+ * bufferevent uses the node's event_base: free it before a node that owns
+ * its base.
+ *
+ * What other nodes make a node hold is bounded: data connections they asked
+ * for, expected or in use (until freed), count toward a total below the
+ * descriptor limit (RLIMIT_NOFILE) and toward each node's share of it; a
+ * request beyond either is refused (the connecting side's callback gets
+ * the reason). Expectations of a node that goes down are dropped. */
 struct bufferevent;
 
 /* The function a data connection calls on the receiving node with the
@@ -384,6 +396,22 @@ typedef void (*aemp_dataconn_cb)(aemp_node *node, struct bufferevent *bev, const
  * is never called). `ud` must stay valid until cb runs. */
 int aemp_dataconn_connect(aemp_node *node, const char *target, double timeout,
                           const char *initfunc, cJSON *initdata, aemp_dataconn_cb cb, void *ud);
+
+/* Called once by aemp_dataconn_close() when the connection is gone: status
+ * 0 when everything was written (and the sending side shut down), or
+ * AEMP_ETIMEDOUT / AEMP_EIO when it could not be within the timeout. */
+typedef void (*aemp_dataconn_closed_cb)(aemp_node *node, int status, void *ud);
+
+/* End data connection `bev` (taken; either end, also of a socketpair)
+ * without losing data: write everything still queued in plain and TLS
+ * alike, end a TLS session with close_notify, shut the sending side down,
+ * read and discard until the other side closes too, then free it. Gives up
+ * after `timeout` seconds. `cb` (NULL: none) runs then from the event loop,
+ * never inside this call, unless the node is freed first (which frees bev).
+ * Callable from bev's own callbacks; bev must not be used afterwards. 0, or
+ * AEMP_EINVAL / AEMP_ENOMEM (bev freed, cb never called). */
+int aemp_dataconn_close(aemp_node *node, struct bufferevent *bev, double timeout,
+                        aemp_dataconn_closed_cb cb, void *ud);
 
 /* --------------------------------------------------------- configuration */
 

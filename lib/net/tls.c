@@ -199,6 +199,12 @@ int tls_write(struct tls *t, struct evbuffer *plain, char *err, size_t errlen)
     return 0;
 }
 
+int tls_bye(struct tls *t)
+{
+    /* The push function never blocks: one call writes the alert. */
+    return gnutls_bye(t->s, GNUTLS_SHUT_WR) < 0 ? AEMP_EIO : 0;
+}
+
 int tls_peer_closed(const struct tls *t)
 {
     return t->peer_closed;

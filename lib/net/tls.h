@@ -39,4 +39,8 @@ int tls_peer_closed(const struct tls *t);
 /* Encrypt and drain all of `plain` into the raw output. 0 or AEMP_EIO. */
 int tls_write(struct tls *t, struct evbuffer *plain, char *err, size_t errlen);
 
+/* Put our close_notify into the raw output: the end of what we send. 0 or
+ * AEMP_EIO. */
+int tls_bye(struct tls *t);
+
 #endif

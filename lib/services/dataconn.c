@@ -18,6 +18,7 @@
 #include "dataconn.h"
 
 #include "core.h"
+#include "dataconn_io.h"
 #include "global.h"
 #include "handshake.h"
 #include "tls.h"
@@ -29,15 +30,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
-/* Expectations a peer can make us hold at once, and for how long at most. */
-#define DC_MAX_PENDING 256
+/* How long an expectation may wait at most. */
 #define DC_MAX_TIMEOUT 3600.0
-/* Socket buffering per connection: bulk reads and writes, bounded. */
-#define DC_SINGLE_IO (256 * 1024)
-#define DC_WBUF_HIGH (1024 * 1024)
-#define DC_WBUF_LOW (256 * 1024)
+/* Data connections other nodes make us hold (expected or in use): part of
+ * the descriptor limit, with the rest kept for node connections and the
+ * process; each may cost its function a second descriptor (a file). One
+ * peer gets a share of the total. */
+#define DC_FD_RESERVE_MIN 64
+#define DC_TOTAL_MAX 4096
+#define DC_PEER_SHARE 4
 
 #define TAG_PREFIX "AnyEvent::MP::DataConn::"
 
@@ -73,12 +77,42 @@ struct dc {
 struct dataconns {
     strmap pending; /* ID -> struct dc */
     strmap funcs;   /* name -> struct dcfn */
+    struct dcio_set io;  /* connections in use and being closed */
+    aemp_guard *nodemon; /* departed peers' expectations go */
+    size_t max_total, max_peer; /* what other nodes may make us hold */
 };
+
+static void on_node(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud);
+
+/* The bounds from the descriptor limit (see DC_FD_RESERVE_MIN). */
+static void dc_limits(struct dataconns *d)
+{
+    struct rlimit rl;
+    size_t fds = 1024;
+    if (!getrlimit(RLIMIT_NOFILE, &rl))
+        fds = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1u << 20 ? 1u << 20
+                                                                     : (size_t)rl.rlim_cur;
+    size_t reserve = fds / 4 < DC_FD_RESERVE_MIN ? DC_FD_RESERVE_MIN : fds / 4;
+    size_t total = fds > reserve ? (fds - reserve) / 2 : 0;
+    if (total > DC_TOTAL_MAX) total = DC_TOTAL_MAX;
+    if (total < 4) total = 4;
+    d->max_total = total;
+    d->max_peer = total / DC_PEER_SHARE;
+}
 
 static struct dataconns *dcs(aemp_node *node)
 {
-    if (!node->dataconn) node->dataconn = calloc(1, sizeof *node->dataconn);
-    return node->dataconn;
+    if (node->dataconn) return node->dataconn;
+    struct dataconns *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    if (aemp_mon_nodes(node, on_node, d, &d->nodemon)) {
+        free(d);
+        return NULL;
+    }
+    d->io.node = node;
+    dc_limits(d);
+    node->dataconn = d;
+    return d;
 }
 
 static void dc_free(aemp_node *node, struct dc *dc)
@@ -102,7 +136,7 @@ static void dc_free(aemp_node *node, struct dc *dc)
  * the initiator's port with it. Frees dc. */
 static void dc_fail(aemp_node *node, struct dc *dc, const char *why)
 {
-    aemp_log(6, "data connection %s with %s failed: %s", dc->id, dc->peer, why);
+    aemp_log_peer(6, "data connection %s with %s failed: %s", dc->id, dc->peer, why);
     if (dc->role == DC_LOCAL) {
         aemp_dataconn_cb cb = dc->cb;
         void *ud = dc->ud;
@@ -118,92 +152,6 @@ static void dc_fail(aemp_node *node, struct dc *dc, const char *why)
         aemp_kil(node, port, reason);
         free(port);
     }
-}
-
-/* ------------------------------------------------------------ bufferevents */
-
-/* TLS as a bufferevent filter: ciphertext in the socket bufferevent's
- * buffers (the session was made on them), plaintext in the filter's. */
-static enum bufferevent_filter_result tls_in(struct evbuffer *src, struct evbuffer *dst,
-                                             ev_ssize_t lim, enum bufferevent_flush_mode mode,
-                                             void *ctx)
-{
-    (void)src, (void)lim, (void)mode;
-    struct tls *t = ctx;
-    char err[256];
-    size_t before = evbuffer_get_length(dst);
-    int rc = tls_read(t, dst, err, sizeof err);
-    int got = evbuffer_get_length(dst) > before;
-    /* close_notify is a clean end: the socket's EOF reports it. */
-    if (rc && !tls_peer_closed(t)) {
-        aemp_log(6, "data connection: %s", err);
-        return got ? BEV_OK : BEV_ERROR;
-    }
-    return got ? BEV_OK : BEV_NEED_MORE;
-}
-
-static enum bufferevent_filter_result tls_out(struct evbuffer *src, struct evbuffer *dst,
-                                              ev_ssize_t lim, enum bufferevent_flush_mode mode,
-                                              void *ctx)
-{
-    (void)mode;
-    struct tls *t = ctx;
-    char err[256];
-    size_t n = evbuffer_get_length(src);
-    /* Encrypt only what the socket side has room for: the rest waits in
-     * the user's output buffer, where the user's watermarks see it. */
-    (void)dst;
-    if (lim >= 0 && n > (size_t)lim) n = (size_t)lim; /* lim: room left below the mark */
-    if (!n) return BEV_NEED_MORE;
-    struct evbuffer *chunk = evbuffer_new();
-    if (!chunk) return BEV_ERROR;
-    evbuffer_remove_buffer(src, chunk, n);
-    int rc = tls_write(t, chunk, err, sizeof err);
-    evbuffer_free(chunk);
-    if (rc) {
-        aemp_log(6, "data connection: %s", err);
-        return BEV_ERROR;
-    }
-    return BEV_OK;
-}
-
-static void tls_ctx_free(void *ctx)
-{
-    tls_free(ctx);
-}
-
-static void socket_tune(struct bufferevent *bev)
-{
-    bufferevent_set_max_single_read(bev, DC_SINGLE_IO);
-    bufferevent_set_max_single_write(bev, DC_SINGLE_IO);
-}
-
-/* The bufferevent the user gets; takes bev, tls and plain. NULL on ENOMEM
- * (everything freed). */
-static struct bufferevent *user_bev(struct bufferevent *bev, struct tls *tls,
-                                    struct evbuffer *plain)
-{
-    socket_tune(bev);
-    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-    struct bufferevent *u = bev;
-    if (tls) {
-        bufferevent_setwatermark(bev, EV_WRITE, DC_WBUF_LOW, DC_WBUF_HIGH);
-        u = bufferevent_filter_new(bev, tls_in, tls_out, BEV_OPT_CLOSE_ON_FREE, tls_ctx_free,
-                                   tls);
-        if (!u) {
-            tls_free(tls);
-            bufferevent_free(bev);
-            if (plain) evbuffer_free(plain);
-            return NULL;
-        }
-        bufferevent_enable(u, EV_READ | EV_WRITE);
-    }
-    if (plain) {
-        evbuffer_add_buffer(bufferevent_get_input(u), plain);
-        evbuffer_free(plain);
-    }
-    return u;
 }
 
 static void discard(struct bufferevent *bev, struct tls *tls, struct evbuffer *plain)
@@ -254,7 +202,9 @@ void dataconn_ready(aemp_node *node, const char *id, const char *peer, struct bu
         discard(bev, tls, plain);
         return;
     }
-    struct bufferevent *u = user_bev(bev, tls, plain);
+    /* What another node asked for counts toward its share until freed. */
+    struct bufferevent *u =
+        dcio_user_bev(&node->dataconn->io, peer, dc->role == DC_REMOTE, bev, tls, plain);
     if (!u) {
         dc_fail(node, dc, "out of memory");
         return;
@@ -431,8 +381,8 @@ static void local_cb(evutil_socket_t fd_, short what, void *arg)
     if (*why) {
         l->cb(node, NULL, why, l->ud);
     } else {
-        socket_tune(a);
-        socket_tune(b);
+        dcio_socket_tune(a);
+        dcio_socket_tune(b);
         bufferevent_enable(a, EV_READ | EV_WRITE);
         bufferevent_enable(b, EV_READ | EV_WRITE);
         f->fn(node, b, l->args, f->ud);
@@ -540,6 +490,17 @@ int aemp_dataconn_connect(aemp_node *node, const char *target, double timeout,
     return 0;
 }
 
+int aemp_dataconn_close(aemp_node *node, struct bufferevent *bev, double timeout,
+                        aemp_dataconn_closed_cb cb, void *ud)
+{
+    struct dataconns *d = dcs(node);
+    if (!d) {
+        if (bev) bufferevent_free(bev);
+        return AEMP_ENOMEM;
+    }
+    return dcio_close(&d->io, bev, timeout, cb, ud);
+}
+
 /* ------------------------------------------------------ node-port requests */
 
 /* kil `port` with ["AnyEvent::MP::DataConn", TEXT]. */
@@ -554,6 +515,42 @@ static void refuse(aemp_node *node, const char *port, const char *fmt, const cha
     aemp_kil(node, port, reason);
 }
 
+/* Data connections node `peer` (or every other node, when NULL) makes us
+ * hold: expected ones and ones in use. */
+static size_t remote_count(struct dataconns *d, const char *peer)
+{
+    size_t n = dcio_count(&d->io, peer), it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&d->pending, &it, &k, &v)) {
+        const struct dc *dc = v;
+        n += dc->role == DC_REMOTE && (!peer || !strcmp(dc->peer, peer));
+    }
+    return n;
+}
+
+/* A node went down: what it asked us to expect goes (its port P is gone
+ * with it, so nobody is told). */
+static void on_node(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud)
+{
+    (void)reason;
+    struct dataconns *d = ud;
+    if (up) return;
+    for (;;) {
+        size_t it = 0;
+        const char *k;
+        void *v;
+        struct dc *gone = NULL;
+        while (!gone && strmap_next(&d->pending, &it, &k, &v)) {
+            struct dc *dc = v;
+            if (dc->role == DC_REMOTE && !strcmp(dc->peer, nodeid)) gone = dc;
+        }
+        if (!gone) return;
+        aemp_log(7, "data connection %s: %s went down, no longer expected", gone->id, nodeid);
+        dc_free(node, gone);
+    }
+}
+
 /* _expect ID PORT TIMEOUT FUNC ARGS... */
 static void on_expect(aemp_node *node, const char *src, const cJSON *a)
 {
@@ -566,8 +563,17 @@ static void on_expect(aemp_node *node, const char *src, const cJSON *a)
     }
     struct dataconns *d = dcs(node);
     if (!d) return;
-    if (d->pending.len >= DC_MAX_PENDING) {
-        refuse(node, port->valuestring, "%s: too many pending data connections%s", "");
+    /* Expected and in use: one peer gets its share, all peers the total. */
+    size_t mine = remote_count(d, src), all = remote_count(d, NULL);
+    if (mine >= d->max_peer || all >= d->max_total) {
+        char why[200];
+        if (mine >= d->max_peer)
+            snprintf(why, sizeof why, "too many data connections from %.64s (%zu, at most %zu "
+                     "per node)", src, mine, d->max_peer);
+        else
+            snprintf(why, sizeof why, "too many data connections (%zu, at most %zu)", all,
+                     d->max_total);
+        refuse(node, port->valuestring, "%s: %s", why);
         return;
     }
     if (!strmap_get(&d->funcs, func->valuestring)) {
@@ -637,6 +643,8 @@ void dataconn_free_all(aemp_node *node)
     while (strmap_next(&d->funcs, &it, &k, &v))
         free(v);
     strmap_free(&d->funcs);
+    dcio_free_all(&d->io);
+    aemp_guard_free(d->nodemon);
     free(d);
     node->dataconn = NULL;
 }
