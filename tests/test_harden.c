@@ -163,4 +163,41 @@ static void test_peer_lines_rate_limited(void)
     pair_down(&p);
 }
 
-T_MAIN(T(test_log_escapes_control_characters), T(test_peer_lines_rate_limited))
+/* ------------------------------------------------------------- loops */
+
+/* A catcher whose reply port is the victim's own node port (or another
+ * port of the victim, or a third node's) is refused: no line makes the
+ * node send another to itself. A catcher on the asking node's own port
+ * gets the lines. */
+static void test_log_catcher_cannot_loop(void)
+{
+    struct pair p;
+    pair_up(&p, "loop-a", "loop-b");
+    capture_start();
+    aemp_snd_json(p.b, "loop-a#", "[\"AnyEvent::MP::LogCatcher::connect\",0,\"loop-a#\",9]");
+    aemp_snd_json(p.b, "loop-a#", "[\"AnyEvent::MP::LogCatcher::connect\",0,\"loop-a#x\",9]");
+    aemp_snd_json(p.b, "loop-a#", "[\"AnyEvent::MP::LogCatcher::connect\",0,\"loop-c#x\",9]");
+    aemp_snd_json(p.b, "loop-a#", "[\"AnyEvent::MP::LogCatcher::connect\",0,\"loop-b#\",9]");
+    char req[256];
+    snprintf(req, sizeof req, "[\"AnyEvent::MP::LogCatcher::connect\",0,\"%s\",5]", p.pb);
+    aemp_snd_json(p.b, "loop-a#", req);
+    p.rb.calls = 0;
+    run_until(p.base, NULL, 0, 1.0);
+    int before = p.rb.calls;
+    aemp_log(5, "a line for the catcher");
+    run_until(p.base, &p.rb.calls, before + 1, 5);
+    run_until(p.base, NULL, 0, 0.3);
+    char *log = capture_end();
+    int loops = count_lines(log, "without a tag dropped");
+    printf("# %d lines about node-port requests without a tag in 1.3 s, %d lines caught\n", loops,
+           p.rb.calls);
+    CHECK_INT(loops, 0);
+    CHECK_INT(count_lines(log, "the reply port must be a port of the asking node"), 4);
+    CHECK(p.rb.calls >= 1 && p.rb.calls < 50);
+    CHECK(json_is(p.rb.last, "[5,\"a line for the catcher\"]"));
+    free(log);
+    pair_down(&p);
+}
+
+T_MAIN(T(test_log_escapes_control_characters), T(test_peer_lines_rate_limited),
+       T(test_log_catcher_cannot_loop))

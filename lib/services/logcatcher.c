@@ -9,6 +9,9 @@
  * A line is dropped (and the drops are reported later) when the queue is
  * full or when more than LC_MAX_BACKLOG bytes already wait for the
  * catcher's node, so a slow catcher costs a bounded amount of memory.
+ * REPLY_PORT must be a named port of the node that asks: a catcher on our
+ * own node or on a node port would make every line cause another. Lines
+ * about log delivery are never themselves delivered.
  *
  * Catching half: aemp_log_catch() (and the function
  * "AnyEvent::MP::LogCatcher::catch" for `services`) makes one local port per
@@ -180,7 +183,9 @@ static void on_sink_dead(aemp_node *node, const char *port, const cJSON *reason,
 {
     struct sink *s = ud;
     s->dead = 1;
+    logtap_mute(1); /* lines about log delivery are not delivered */
     aemp_log_peer(8, "log catcher %s is gone: no more log lines to it", s->port);
+    logtap_mute(0);
     sinks_sweep(s->lc);
 }
 
@@ -199,6 +204,20 @@ static int lc_connect(aemp_node *node, const char *self, const cJSON *args, void
     const cJSON *port = cJSON_GetArrayItem(args, 1);
     if (!cJSON_IsString(port) || !strchr(port->valuestring, '#')) {
         aemp_fail(node, "AnyEvent::MP::LogCatcher::connect wants (0, PORT, LEVEL)");
+        return -1;
+    }
+    /* The reply port must be a port of the node that asks: lines sent to
+     * our own node (its node port would log each as a bad request, which
+     * is sent again) or to a third node's node port loop or flood. */
+    const char *asker = aemp_caller(node);
+    const char *hash = strchr(port->valuestring, '#');
+    size_t idlen = (size_t)(hash - port->valuestring);
+    if (!asker || !strcmp(asker, node->id) || strlen(asker) != idlen ||
+        strncmp(asker, port->valuestring, idlen) || !hash[1]) {
+        aemp_fail(node,
+                  "log catcher %.200s refused: the reply port must be a port of the asking "
+                  "node %.100s",
+                  port->valuestring, asker ? asker : "(this node)");
         return -1;
     }
     if (lc->nsinks >= LC_MAX_SINKS) {
@@ -228,7 +247,9 @@ static int lc_connect(aemp_node *node, const char *self, const cJSON *args, void
         sinks_sweep(lc);
         return -1;
     }
+    logtap_mute(1);
     aemp_log_peer(7, "log catcher %s connected (levels up to %d)", s->port, s->level);
+    logtap_mute(0);
     return 0;
 }
 
