@@ -441,7 +441,7 @@ static void dispatch_to(aemp_node *node, const char *srcnode, const char *name, 
     }
     struct port *p = strmap_get(&node->core->ports, name);
     if (!p) {
-        aemp_log_peer(9, "message for unknown port %s dropped", name);
+        aemp_log(9, "message for unknown port %s dropped", name); /* trace level: a line a message */
         return;
     }
     struct rcv_call call = {p->fn, p->ud};
