@@ -199,5 +199,84 @@ static void test_log_catcher_cannot_loop(void)
     pair_down(&p);
 }
 
+/* ------------------------------------------------------ ghost queues */
+
+/* A node like mknode's with max_message_size `maxmsg`. */
+static aemp_node *mknode_max(struct event_base *base, const char *id, const char *seed,
+                             double maxmsg)
+{
+    char cfgtext[768];
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"nodeid\":\"%s\",\"binds\":[%s],\"seeds\":[%s%s%s],\"secret\":\"s3cret\","
+             "\"monitor_timeout\":30,\"connect_interval\":0.2,\"max_message_size\":%.0f,"
+             "\"auth_offer\":[\"hmac_md6_64_256\"],\"auth_accept\":[\"hmac_md6_64_256\"],"
+             "\"framing_format\":[\"json\"]}",
+             id, seed ? "" : "\"127.0.0.1:0\"", seed ? "\"" : "", seed ? seed : "",
+             seed ? "\"" : "", maxmsg);
+    cJSON *cfg = cJSON_Parse(cfgtext);
+    aemp_node *n = aemp_node_new(base);
+    char err[256];
+    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
+    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
+    CHECK_INT(rc, 0);
+    cJSON_Delete(cfg);
+    return n;
+}
+
+static double queued_bytes(aemp_node *n)
+{
+    cJSON *st = aemp_stats(n);
+    const cJSON *q = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "total"), "queued_bytes");
+    double v = cJSON_IsNumber(q) ? q->valuedouble : -1;
+    cJSON_Delete(st);
+    return v;
+}
+
+/* Relays of 256 KiB to 200 made-up nodes (50 MiB): the victim queues at
+ * most max(max_message_size, 16 MiB) of them for the asking peer, says so,
+ * and still answers that peer. */
+static void test_ghost_queues_bounded(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_max(base, "ghq-a", NULL, 1 << 20);
+    aemp_node *b = mknode_max(base, "ghq-b", addr_of(a), 1 << 20);
+    char *pb = aemp_port(b);
+    struct rec rb = {0};
+    aemp_rcv(b, pb, NULL, rec_rcv, &rb);
+    char req[256];
+    snprintf(req, sizeof req, "[\"info\",\"%s\"]", pb);
+    aemp_snd_json(b, "ghq-a#", req);
+    CHECK(run_until(base, &rb.calls, 1, 10));
+    char *data = malloc(256 * 1024 + 1);
+    memset(data, 'x', 256 * 1024);
+    data[256 * 1024] = 0;
+    capture_start();
+    for (int k = 0; k < 200; k++) {
+        char ghost[64];
+        snprintf(ghost, sizeof ghost, "ghost%d#x", k);
+        cJSON *m = cJSON_CreateArray();
+        cJSON_AddItemToArray(m, cJSON_CreateString("snd"));
+        cJSON_AddItemToArray(m, cJSON_CreateString(ghost));
+        cJSON_AddItemToArray(m, cJSON_CreateString(data));
+        aemp_snd(b, "ghq-a#", m);
+        if (k % 20 == 19) run_until(base, NULL, 0, 0.05);
+    }
+    aemp_snd_json(b, "ghq-a#", req); /* answered after all the relays ran */
+    CHECK(run_until(base, &rb.calls, 2, 30));
+    char *log = capture_end();
+    double q = queued_bytes(a);
+    printf("# 200 relays of 256 KiB to made-up nodes: %.1f MiB queued\n", q / 1048576);
+    CHECK(q > 0 && q <= 16.0 * 1048576);
+    CHECK(count_lines(log, "dropped: its messages hold") >= 1);
+    if (t_failed_checks) fprintf(stderr, "# log:\n%.3000s", log);
+    free(log);
+    free(data);
+    rec_free(&rb);
+    free(pb);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
 T_MAIN(T(test_log_escapes_control_characters), T(test_peer_lines_rate_limited),
-       T(test_log_catcher_cannot_loop))
+       T(test_log_catcher_cannot_loop), T(test_ghost_queues_bounded))

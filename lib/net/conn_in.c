@@ -27,7 +27,10 @@ static int on_message(void *ud, cJSON *msg)
     }
     c->peer->stats.msgs_in++;
     c->t->stats.msgs_in++;
+    struct peer *saved = c->t->from;
+    c->t->from = c->peer; /* queues it makes are charged to it (qbudget.c) */
     node_deliver(c->t->node, c->peer_id, msg);
+    c->t->from = saved;
     return c->dead;
 }
 

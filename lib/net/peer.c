@@ -43,6 +43,8 @@ void peer_stop_connecting(struct peer *p)
 void peer_free(struct peer *p)
 {
     peer_stop_connecting(p);
+    qbudget_release(p);
+    if (p->t->from == p) p->t->from = NULL; /* forgotten while its message runs */
     evbuffer_free(p->queue);
     cJSON_Delete(p->addrs);
     free(p->id);
@@ -68,6 +70,7 @@ static void peer_fail(struct transport *t, struct peer *p, const char *why)
     peer_stop_connecting(p);
     p->overflow = 0;
     evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
+    qbudget_release(p);
     node_remote_down(t->node, p->id, why);
     peer_maybe_forget(t, p);
 }
@@ -298,7 +301,7 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
     p->stats.bytes_out += total;
     t->stats.msgs_out++;
     t->stats.bytes_out += total;
-    if (!p->conn && !queue_room(p, total)) {
+    if (!p->conn && (!queue_room(p, total) || qbudget_take(p, total))) {
         if (b->nrefs) cJSON_Delete(msg);
         return;
     }

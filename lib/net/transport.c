@@ -100,6 +100,7 @@ void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fm
     if (p && p->conn == c) {
         p->conn = NULL;
         evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
+        qbudget_release(p);
         node_remote_down(c->t->node, p->id, why);
         peer_maybe_forget(c->t, p);
     }
@@ -380,6 +381,7 @@ void conn_announce(struct conn *c)
         } else {
             bufferevent_write_buffer(c->bev, p->queue);
         }
+        qbudget_release(p); /* the bytes count against the connection now */
         c->last_write = now_of(t);
     }
     aemp_log(7, "connected to %s (%s, %s)", p->id, c->addr ? c->addr : "?",
@@ -710,6 +712,7 @@ void transport_free(struct aemp_node *node)
     while (strmap_next(&t->peers, &it, &k, &v))
         peer_free(v);
     strmap_free(&t->peers);
+    strmap_free(&t->qb_by);
     for (size_t i = 0; i < t->nlis; i++)
         evconnlistener_free(t->lis[i]);
     free(t->lis);

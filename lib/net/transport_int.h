@@ -91,6 +91,7 @@ struct peer {
     double up_since;         /* when conn came up */
     struct stats_counts stats; /* this node's traffic and connections (stats.h) */
     int overflow;            /* the queue hit the high-water mark: fail at the tick */
+    struct qcharge *charges; /* who put the bytes of `queue` there (qbudget.c) */
 };
 
 struct seed {
@@ -127,6 +128,9 @@ struct transport {
     struct stats_counts stats; /* all nodes' traffic and connections (stats.h) */
     double started;            /* when transport_start() ran, for the uptime */
     struct admit *admit;      /* caps and rate limits (admit.c) */
+    struct peer *from;        /* the peer whose message runs now (conn_in.c), or NULL */
+    size_t qb_all;            /* bytes peers' messages hold in queues (qbudget.c) */
+    strmap qb_by;             /* peer ID -> those bytes of that peer (uintptr_t) */
     double handshake_timeout; /* min(10 s, monitor_timeout) */
 };
 
@@ -246,6 +250,20 @@ void addr_text(const struct sockaddr *sa, char *buf, size_t len);
 void addrs_add_unique(cJSON *arr, const char *s);
 /* Listen on every bind of `binds`; fills t->lis and t->listen_addrs. */
 int start_listeners(struct transport *t, const cJSON *binds, char *err, size_t errlen);
+
+/* ---- qbudget.c: queues for nodes not connected, charged to peers ---- */
+
+/* A peer's messages may hold max(max_message_size, QBUDGET_MIN) bytes in
+ * queues for nodes not connected; all peers' QBUDGET_PEERS times that. */
+#define QBUDGET_MIN (16u * 1024 * 1024)
+#define QBUDGET_PEERS 4
+size_t qbudget_peer_limit(const struct transport *t);
+size_t qbudget_total_limit(const struct transport *t);
+/* `len` more bytes for `p`'s queue, asked by t->from: 0 when they may be
+ * queued (charged to t->from), -1 when they are refused (logged). */
+int qbudget_take(struct peer *p, size_t len);
+/* `p`'s queue was emptied (sent or dropped): its charges are released. */
+void qbudget_release(struct peer *p);
 
 /* ---- admit.c: caps and rate limits ---- */
 
