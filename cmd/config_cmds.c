@@ -84,10 +84,58 @@ static int set_value(struct cmd_ctx *ctx, const char *key, cJSON *v)
     return EXIT_OK;
 }
 
+/* The parent profile named by profile `name`: the user's own, else the
+ * shipped one's (borrowed), or NULL. */
+static const char *parent_of(const cJSON *rc, const cJSON *shipped, const char *name)
+{
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(rc, "profile"), name);
+    const cJSON *par = cJSON_GetObjectItemCaseSensitive(user, "parent");
+    if (!par) par = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(shipped, name), "parent");
+    return cJSON_IsString(par) ? par->valuestring : NULL;
+}
+
+/* `setparent P` on the selected profile: P must exist (the user's or a
+ * shipped profile), not be the profile itself, and not lead back to it;
+ * else every later showconfig, check and run of it would fail. Exit status
+ * 2 with the reason, or 0. */
+static int check_parent(struct cmd_ctx *ctx, const cJSON *v)
+{
+    const char *self = ctx->profile, *p = cJSON_IsString(v) ? v->valuestring : NULL;
+    if (!p) return EXIT_OK; /* its type is config_check's business */
+    cJSON *shipped = config_shipped_profiles();
+    int rc = EXIT_OK;
+    if (self && !strcmp(p, self)) {
+        rc = fail(ctx, EXIT_USAGE, "profile '%s' cannot be its own parent", self);
+    } else if (!cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ctx->rc, "profile"), p) &&
+               !cJSON_GetObjectItemCaseSensitive(shipped, p)) {
+        rc = fail(ctx, EXIT_USAGE, "no profile named '%s' (create it first: aemp profile %s ...)", p, p);
+    } else if (self) {
+        const char *a = p;
+        for (int depth = 0; a && depth < 64; depth++, a = parent_of(ctx->rc, shipped, a)) {
+            if (strcmp(a, self)) continue;
+            rc = fail(ctx, EXIT_USAGE,
+                      "profile '%s' cannot have the parent '%s': '%s' already inherits from '%s' "
+                      "(a cycle)",
+                      self, p, p, self);
+            break;
+        }
+    }
+    cJSON_Delete(shipped);
+    return rc;
+}
+
 int cmd_cfg_set(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
     cJSON *v = value_for_key(ctx, key, argv[0]);
     if (!v) return EXIT_USAGE;
+    if (!strcmp(key, "parent")) {
+        int rc = check_parent(ctx, v);
+        if (rc) {
+            cJSON_Delete(v);
+            return rc;
+        }
+    }
     return set_value(ctx, key, v);
 }
 

@@ -127,9 +127,15 @@ is "shipped aemp profile" 'j["nodeid"], j["binds"]' "('anon/', [])" "$T_DIR/last
 expect_status "showprofile unknown" 1 "$AEMP" showprofile nosuch
 expect_status "delparent" 0 "$AEMP" profile web delparent
 is "delparent removed" '"parent" in j["profile"]["web"]' False
-expect_status "parent cycle" 0 "$AEMP" profile a parent b profile b parent a
+expect_status "parent cycle refused (b does not exist yet)" 2 "$AEMP" profile a parent b profile b parent a
+expect_status "a profile b inheriting from a" 0 "$AEMP" profile a nodeid a profile b parent a
+expect_status "parent cycle refused when set" 2 "$AEMP" profile a parent b
+grep -q "'b' already inherits from 'a'" "$T_DIR/last.err" && pass "cycle named" || fail "cycle named" "$(cat "$T_DIR/last.err")"
+expect_status "showconfig a still works" 0 "$AEMP" showconfig a
+# a parent cycle written into the file by hand is still named
+python3 -c 'import json,sys; f=sys.argv[1]; j=json.load(open(f)); j["profile"]["a"]["parent"]="b"; json.dump(j,open(f,"w"))' "$RC"
 expect_status "showconfig cycle fails" 1 "$AEMP" showconfig a
-grep -q 'a -> b -> a' "$T_DIR/last.err" && pass "cycle named" || fail "cycle named" "$(cat "$T_DIR/last.err")"
+grep -q 'a -> b -> a' "$T_DIR/last.err" && pass "cycle in the file named" || fail "cycle in the file named" "$(cat "$T_DIR/last.err")"
 expect_status "delprofile" 0 "$AEMP" delprofile a delprofile b
 is "delprofile removed" '"a" in j["profile"] or "b" in j["profile"]' False
 

@@ -52,6 +52,20 @@ err_has "negative number: its check's message" \
     "aemp: setmonitor_timeout: \"monitor_timeout\" must be a number of seconds above 0, not -5"
 expect_status "gensecret again" 0 "$AEMP" gensecret
 
+# --- setparent refuses a missing profile, the profile itself and a cycle;
+# nothing is saved
+expect_status "profiles p1 <- p2 <- p3" 0 "$AEMP" profile p1 nodeid p1 profile p2 parent p1 profile p3 parent p2
+SUM1=$(sum)
+expect_status "setparent: missing profile" 2 "$AEMP" profile p1 setparent nosuch
+err_has "setparent: missing profile: message" "aemp: setparent: no profile named 'nosuch' (create it first: aemp profile nosuch ...)"
+expect_status "setparent: itself" 2 "$AEMP" profile p1 setparent p1
+err_has "setparent: itself: message" "aemp: setparent: profile 'p1' cannot be its own parent"
+expect_status "setparent: a cycle" 2 "$AEMP" profile p1 parent p3
+err_has "setparent: a cycle: message" "aemp: setparent: profile 'p1' cannot have the parent 'p3': 'p3' already inherits from 'p1' (a cycle)"
+[ "$(sum)" = "$SUM1" ] && pass "refused parents: nothing saved" || fail "refused parents: nothing saved"
+expect_status "showconfig p3 after the refusals" 0 "$AEMP" showconfig p3
+expect_status "a shipped profile as parent" 0 "$AEMP" profile p4 setparent seed
+
 # --- options after the port of snd and cal: bad usage (aemp(1)), also
 # after the message's first word; `--` sends them as text
 for args in "cal seed info --json" "snd seed devnull --quiet" "snd seed a b --timeout=3"; do
