@@ -7,7 +7,7 @@
 #include "cmds.h"
 
 #include "aemp.h"
-#include "core.h"
+#include "logcatcher.h"
 #include "proto.h"
 
 #include <event2/event.h>

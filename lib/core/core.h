@@ -7,6 +7,7 @@
 #ifndef AEMP_CORE_H
 #define AEMP_CORE_H
 
+#include "log.h"
 #include "node.h"
 
 #include <event2/event.h>
@@ -93,7 +94,6 @@ struct node_core {
     void **dl;              /* dlopen() handles of services */
     size_t ndl;
     int trace;
-    struct logcatch *logcatch; /* logcatcher.c */
 };
 
 /* ---- node.c ---- */
@@ -122,38 +122,6 @@ void core_run_as(aemp_node *node, const char *self, aemp_func_fn fn, const cJSON
                  void *ud);
 /* Log a traced message when tracing is on. */
 void core_trace(aemp_node *node, const char *what, const char *peer, const cJSON *msg);
-
-/* ---- log.c ---- */
-
-/* Write a log line whatever the level (for trace output). */
-void log_always(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* ---- logtap.c ---- */
-
-/* A tap gets every log line at or below `max_level` (whatever the stderr
- * level), never lines logged while taps run. New tap or NULL (ENOMEM). */
-struct logtap *logtap_add(aemp_log_fn fn, void *ud, int max_level);
-void logtap_set_max(struct logtap *t, int max_level);
-/* Remove a tap (safe inside a tap callback). NULL is ok. */
-void logtap_del(struct logtap *t);
-/* 1 when a line of `level` would reach a tap now. */
-int logtap_wants(int level);
-/* Call the taps with a line (log.c; `text` escaped already). */
-void logtap_emit(int level, const char *text);
-/* While muted (nested on/off), no line reaches a tap: for trace lines about
- * log catcher traffic, which would otherwise feed themselves. */
-void logtap_mute(int on);
-
-/* ---- logcatcher.c ---- */
-
-/* Register AnyEvent::MP::LogCatcher::connect and ::catch on a new node;
- * its state is freed with the node. 0 or AEMP_ENOMEM. */
-int logcatcher_init(aemp_node *node);
-/* 1 when local port `name` is one of this node's catcher ports. */
-int logcatcher_is_port(aemp_node *node, const char *name);
-/* A caught line as 1.30 prints it, "DATE [NODE] <LEVEL> TEXT\n", on `out`;
- * what fprintf() returned. */
-int logcatcher_print(FILE *out, const char *nodeid, int level, const char *text);
 
 /* ---- mon.c ---- */
 
@@ -195,13 +163,6 @@ void spawn_free_all(aemp_node *node);
 size_t spawn_so_path_len(const char *spec);
 /* 1 when `name` is registered on `node` (aemp_register()). */
 int spawn_is_registered(aemp_node *node, const char *name);
-
-/* ---- reload.c ---- */
-
-/* Set the process's log level from the "loglevel" key of `cfg` (borrowed),
- * unless AEMP_WARNLEVEL or PERL_ANYEVENT_MP_WARNLEVEL is set; nothing when
- * the key is absent; a value that is not 0..9 is ignored with a warning. */
-void reload_apply_loglevel(const cJSON *cfg);
 
 /* ---- nodeport.c ---- */
 

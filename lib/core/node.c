@@ -6,9 +6,8 @@
 
 #include "config.h"
 #include "config_check.h"
+#include "builtin.h"
 #include "framing.h"
-#include "dataconn.h"
-#include "global.h"
 #include "transport.h"
 
 #include <event2/event.h>
@@ -77,7 +76,7 @@ aemp_node *aemp_node_new(struct event_base *base)
     random_alnum(id + 5, 16);
     node->id = strdup(id);
     if (!node->id) goto fail;
-    if (logcatcher_init(node)) {
+    if (builtins_init(node)) {
         aemp_node_free(node);
         return NULL;
     }
@@ -142,9 +141,8 @@ void aemp_node_free(aemp_node *node)
         a->release(a->ud);
         free(a);
     }
-    dataconn_free_all(node);
+    builtins_free(node);
     transport_free(node);
-    global_free(node);
     queue_clear(c);
     size_t it = 0;
     const char *k;
@@ -254,9 +252,9 @@ int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_
     node->id = id;
     node->cfg = dup;
     cJSON_ReplaceItemInObjectCaseSensitive(dup, "nodeid", cJSON_CreateString(id));
-    reload_apply_loglevel(dup);
+    builtins_configure(node, dup);
     int rc = transport_start(node, err, errlen);
-    if (rc == 0) rc = global_start(node, err, errlen);
+    if (rc == 0) rc = builtins_start(node, err, errlen);
     if (rc == 0) rc = spawn_start_services(node, err, errlen);
     if (rc == 0) aemp_log(7, "node %s configured", id);
     return rc;
@@ -738,7 +736,7 @@ void core_trace(aemp_node *node, const char *what, const char *peer, const cJSON
     char *text = cJSON_PrintUnformatted(msg);
     /* A log line arriving at a catcher port would be caught again. */
     int mute = what[0] == 'r' && msg && cJSON_IsString(msg->child) &&
-               logcatcher_is_port(node, msg->child->valuestring);
+               builtins_quiet_port(node, msg->child->valuestring);
     if (mute) logtap_mute(1);
     log_always(9, "%s %s %s %s", what, what[0] == 's' ? "to" : "from", peer,
                text ? text : "?");

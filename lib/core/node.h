@@ -8,8 +8,8 @@
 #include "strmap.h"
 
 struct transport; /* transport.c */
-struct global;    /* global.c */
-struct dataconns; /* dataconn.c */
+
+#define BUILTIN_MAX 8 /* built-in services (builtin.h) */
 
 struct aemp_node {
     struct event_base *base;
@@ -17,8 +17,7 @@ struct aemp_node {
     char *id;
     cJSON *cfg;                  /* effective configuration or NULL */
     struct transport *transport; /* owned by transport.c, NULL until started */
-    struct global *global;       /* owned by global.c */
-    struct dataconns *dataconn;  /* owned by dataconn.c, NULL until used */
+    void *builtin[BUILTIN_MAX];  /* each built-in service's state (builtin.h) */
     /* core fields: see node.c (port table, deferred queue, registry, ...) */
     struct node_core *core;
 };

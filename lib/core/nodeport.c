@@ -3,7 +3,7 @@
  * calls of registered functions. Anything else is logged and dropped. */
 #include "core.h"
 
-#include "dataconn.h"
+#include "builtin.h"
 #include "stats.h"
 #include "transport.h"
 
@@ -108,9 +108,7 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
         cJSON *args = rest(f->next);
         spawn_run(node, srcnode, a0, f->valuestring, args);
         cJSON_Delete(args);
-    } else if (!strncmp(tag, "AnyEvent::MP::DataConn::", 24)) {
-        dataconn_request(node, srcnode, tag, a);
-    } else {
+    } else if (!builtins_request(node, srcnode, tag, a)) {
         cJSON *args = rest(a);
         if (spawn_call(node, srcnode, tag, args) == AEMP_ENOENT)
             aemp_log_peer(4, "request %s from %s dropped: no function of that name is registered",

@@ -28,7 +28,8 @@
 
 const cJSON *global_node_addrs(aemp_node *node, const char *nodeid)
 {
-    return node->global ? strmap_get(&node->global->addr, nodeid) : NULL;
+    struct global *g = global_of(node);
+    return g ? strmap_get(&g->addr, nodeid) : NULL;
 }
 
 static void send_to(struct global *g, const char *nodeid, cJSON *msg)
@@ -384,23 +385,24 @@ static int global_connect(aemp_node *node, const char *self, const cJSON *args, 
 
 /* ------------------------------------------------------------ lifetime */
 
-int global_start(struct aemp_node *node, char *err, size_t errlen)
+static int global_start(struct aemp_node *node, char *err, size_t errlen)
 {
     struct global *g = calloc(1, sizeof *g);
     if (!g) return AEMP_ENOMEM;
     g->node = node;
-    node->global = g;
+    builtin_set_state(node, &global_builtin, g);
     int rc = aemp_register(node, CONNECT_FN, global_connect, g);
     if (rc == 0) rc = aemp_mon_nodes(node, node_changed, g, &g->nodemon);
     if (rc) snprintf(err, errlen, "cannot start the global service: %s", aemp_strerror(rc));
     return rc;
 }
 
-void global_free(struct aemp_node *node)
+/* No callbacks. */
+static void global_free(struct aemp_node *node)
 {
-    struct global *g = node->global;
+    struct global *g = global_of(node);
     if (!g) return;
-    node->global = NULL;
+    builtin_set_state(node, &global_builtin, NULL);
     /* No callbacks and no messages: the guards' targets are freed with the
      * core's monitors and timers. */
     size_t it = 0;
@@ -436,3 +438,6 @@ void global_free(struct aemp_node *node)
     free(g->master);
     free(g);
 }
+
+const struct core_builtin global_builtin = {
+    .name = "global", .start = global_start, .free = global_free};

@@ -8,13 +8,12 @@
 
 struct aemp_node;
 
-/* Register AnyEvent::MP::Global::connect and start following node up/down
- * events. Called by aemp_configure() after the transport started. 0 or an
- * AEMP_E* code with a message. */
-int global_start(struct aemp_node *node, char *err, size_t errlen);
+struct core_builtin;
 
-/* Free the node's global state (node->global); no callbacks. NULL-safe. */
-void global_free(struct aemp_node *node);
+/* The built-in service (builtin.h): once the transport started it registers
+ * AnyEvent::MP::Global::connect and follows node up/down events; its state
+ * (struct global, global_int.h) goes with the node. */
+extern const struct core_builtin global_builtin;
 
 /* The listen addresses node `nodeid` announced (borrowed array, valid until
  * the next event; empty when it has none), or NULL when it has not told us

@@ -5,7 +5,9 @@
 #ifndef AEMP_GLOBAL_INT_H
 #define AEMP_GLOBAL_INT_H
 
+#include "builtin.h"
 #include "core.h"
+#include "global.h"
 #include "strmap.h"
 
 #include <cjson/cJSON.h>
@@ -89,6 +91,12 @@ static inline cJSON *mk(const char *tag, cJSON *arg)
     cJSON_AddItemToArray(m, cJSON_CreateString(tag));
     if (arg) cJSON_AddItemToArray(m, arg);
     return m;
+}
+
+/* The node's Global state, NULL before the service started. */
+static inline struct global *global_of(const aemp_node *node)
+{
+    return builtin_state(node, &global_builtin);
 }
 
 /* ---- groups.c ---- */

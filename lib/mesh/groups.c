@@ -180,7 +180,7 @@ static void reg_guard_cancel(aemp_guard *guard)
 
 int aemp_grp_reg(aemp_node *node, const char *group, const char *port, aemp_guard **guard)
 {
-    struct global *g = node->global;
+    struct global *g = global_of(node);
     const char *name;
     if (guard) *guard = NULL;
     /* a local port, or the bare node ID (1.30's grp_reg GROUP => $NODE) */
@@ -210,7 +210,7 @@ int aemp_grp_reg(aemp_node *node, const char *group, const char *port, aemp_guar
 
 cJSON *aemp_grp_get(aemp_node *node, const char *group)
 {
-    struct global *g = node->global;
+    struct global *g = global_of(node);
     struct group *gr = g ? strmap_get(&g->groups, group) : NULL;
     return gr && gr->members->child ? cJSON_Duplicate(gr->members, 1) : NULL;
 }
@@ -249,7 +249,7 @@ static void gmon_cancel(aemp_guard *guard)
 int aemp_grp_mon(aemp_node *node, const char *group, aemp_grp_fn fn, void *ud,
                  aemp_guard **guard)
 {
-    struct global *g = node->global;
+    struct global *g = global_of(node);
     if (guard) *guard = NULL;
     if (!g || !group || !fn) return AEMP_EINVAL;
     struct group *gr = group_get(g, group);

@@ -2,7 +2,10 @@
  * The seeds, the log level and services that are new take effect at once;
  * a change of any other key is logged as waiting for a restart (listeners,
  * secret and certificate belong to connections that already exist). */
+#include "reload.h"
+
 #include "aemp.h"
+#include "builtin.h"
 #include "config.h"
 #include "core.h"
 #include "transport.h"
@@ -20,7 +23,10 @@ static int env_level_set(void)
     return (a && *a) || (b && *b);
 }
 
-void reload_apply_loglevel(const cJSON *cfg)
+/* Set the process's log level from the "loglevel" key of `cfg` (borrowed),
+ * unless AEMP_WARNLEVEL or PERL_ANYEVENT_MP_WARNLEVEL is set; nothing when
+ * the key is absent; a value that is not 0..9 is ignored with a warning. */
+static void apply_loglevel(const cJSON *cfg)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "loglevel");
     if (!v || env_level_set()) return;
@@ -135,7 +141,7 @@ static int reload_effective(aemp_node *node, const cJSON *now, char *err, size_t
     report_restart_keys(cfg, now);
 
     const cJSON *lv = cJSON_GetObjectItemCaseSensitive(now, "loglevel");
-    if (lv) reload_apply_loglevel(now);
+    if (lv) apply_loglevel(now);
     else if (cJSON_GetObjectItemCaseSensitive(cfg, "loglevel") && !env_level_set())
         aemp_log_set_level(5);
     cfg_set(node, "loglevel", lv);
@@ -180,3 +186,10 @@ int aemp_reload(aemp_node *node, const char *profile, const cJSON *kv, char *err
     cJSON_Delete(eff);
     return rc;
 }
+
+static void configure(aemp_node *node, const cJSON *cfg)
+{
+    apply_loglevel(cfg);
+}
+
+const struct core_builtin reload_builtin = {.name = "loglevel", .configure = configure};

@@ -17,6 +17,7 @@
  * without, the socket bufferevent itself. */
 #include "dataconn.h"
 
+#include "builtin.h"
 #include "core.h"
 #include "dataconn_io.h"
 #include "global.h"
@@ -100,9 +101,16 @@ static void dc_limits(struct dataconns *d)
     d->max_peer = total / DC_PEER_SHARE;
 }
 
+/* The node's state, NULL until used. */
+static struct dataconns *dcs_of(aemp_node *node)
+{
+    return builtin_state(node, &dataconn_builtin);
+}
+
+/* The same, made when missing (NULL when out of memory). */
 static struct dataconns *dcs(aemp_node *node)
 {
-    if (node->dataconn) return node->dataconn;
+    if (dcs_of(node)) return dcs_of(node);
     struct dataconns *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     if (aemp_mon_nodes(node, on_node, d, &d->nodemon)) {
@@ -111,13 +119,13 @@ static struct dataconns *dcs(aemp_node *node)
     }
     d->io.node = node;
     dc_limits(d);
-    node->dataconn = d;
+    builtin_set_state(node, &dataconn_builtin, d);
     return d;
 }
 
 static void dc_free(aemp_node *node, struct dc *dc)
 {
-    struct dataconns *d = node->dataconn;
+    struct dataconns *d = dcs_of(node);
     if (d && strmap_get(&d->pending, dc->id) == dc) strmap_del(&d->pending, dc->id);
     if (dc->timer) event_free(dc->timer);
     if (dc->poll) event_free(dc->poll);
@@ -171,7 +179,7 @@ static void dc_done(aemp_node *node, struct dc *dc, struct bufferevent *u)
         cb(node, u, NULL, ud);
         return;
     }
-    struct dcfn *f = strmap_get(&node->dataconn->funcs, dc->func);
+    struct dcfn *f = strmap_get(&dcs_of(node)->funcs, dc->func);
     if (!f) {
         aemp_log_peer(4, "data connection %s from %s closed: no data-connection function %s",
                  dc->id, dc->peer, dc->func);
@@ -189,7 +197,7 @@ static void dc_done(aemp_node *node, struct dc *dc, struct bufferevent *u)
 void dataconn_ready(aemp_node *node, const char *id, const char *peer, struct bufferevent *bev,
                     struct tls *tls, struct evbuffer *plain)
 {
-    struct dc *dc = node->dataconn ? strmap_get(&node->dataconn->pending, id) : NULL;
+    struct dc *dc = dcs_of(node) ? strmap_get(&dcs_of(node)->pending, id) : NULL;
     if (!dc) {
         aemp_log_peer(5, "data connection %s from %s closed: nobody expects it (too late?)", id,
                  peer);
@@ -204,7 +212,7 @@ void dataconn_ready(aemp_node *node, const char *id, const char *peer, struct bu
     }
     /* What another node asked for counts toward its share until freed. */
     struct bufferevent *u =
-        dcio_user_bev(&node->dataconn->io, peer, dc->role == DC_REMOTE, bev, tls, plain);
+        dcio_user_bev(&dcs_of(node)->io, peer, dc->role == DC_REMOTE, bev, tls, plain);
     if (!u) {
         dc_fail(node, dc, "out of memory");
         return;
@@ -232,7 +240,7 @@ static void dc_dial_next(aemp_node *node, struct dc *dc)
 
 void dataconn_dial_failed(aemp_node *node, const char *id, const char *why)
 {
-    struct dc *dc = node->dataconn ? strmap_get(&node->dataconn->pending, id) : NULL;
+    struct dc *dc = dcs_of(node) ? strmap_get(&dcs_of(node)->pending, id) : NULL;
     if (!dc) return;
     snprintf(dc->lasterr, sizeof dc->lasterr, "%s", why);
     dc_dial_next(node, dc);
@@ -599,8 +607,8 @@ static void on_expect(aemp_node *node, const char *src, const cJSON *a)
 /* _connect ID NODE: the initiator has no listeners; dial it. */
 static void on_connect(aemp_node *node, const char *src, const cJSON *a)
 {
-    struct dc *dc = cJSON_IsString(a) && node->dataconn
-                        ? strmap_get(&node->dataconn->pending, a->valuestring)
+    struct dc *dc = cJSON_IsString(a) && dcs_of(node)
+                        ? strmap_get(&dcs_of(node)->pending, a->valuestring)
                         : NULL;
     if (!dc || dc->role != DC_REMOTE || strcmp(dc->peer, src)) {
         aemp_log_peer(5, "data connection connect request from %s for an unknown ID dropped", src);
@@ -617,16 +625,22 @@ static void on_connect(aemp_node *node, const char *src, const cJSON *a)
     }
 }
 
-void dataconn_request(aemp_node *node, const char *srcnode, const char *tag, const cJSON *args)
+/* A node-port request AnyEvent::MP::DataConn::* (`tag`) from `srcnode`
+ * with its first argument `args` (borrowed, or NULL): 1 when it is one. */
+static int dataconn_request(aemp_node *node, const char *srcnode, const char *tag,
+                            const cJSON *args)
 {
+    if (strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX))) return 0;
     if (!strcmp(tag, TAG_PREFIX "_expect")) on_expect(node, srcnode, args);
     else if (!strcmp(tag, TAG_PREFIX "_connect")) on_connect(node, srcnode, args);
     else aemp_log_peer(4, "request %s from %s dropped: unknown", tag, srcnode);
+    return 1;
 }
 
-void dataconn_free_all(aemp_node *node)
+/* Free all pending data connection state without calling back. */
+static void dataconn_free_all(aemp_node *node)
 {
-    struct dataconns *d = node->dataconn;
+    struct dataconns *d = dcs_of(node);
     if (!d) return;
     size_t it = 0;
     const char *k;
@@ -646,5 +660,8 @@ void dataconn_free_all(aemp_node *node)
     dcio_free_all(&d->io);
     aemp_guard_free(d->nodemon);
     free(d);
-    node->dataconn = NULL;
+    builtin_set_state(node, &dataconn_builtin, NULL);
 }
+
+const struct core_builtin dataconn_builtin = {
+    .name = "dataconn", .request = dataconn_request, .free = dataconn_free_all};

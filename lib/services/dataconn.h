@@ -24,11 +24,10 @@ void dataconn_ready(aemp_node *node, const char *id, const char *peer, struct bu
  * next address or give up. */
 void dataconn_dial_failed(aemp_node *node, const char *id, const char *why);
 
-/* A node-port request AnyEvent::MP::DataConn::* (`tag`) from `srcnode` with
- * its arguments `args` (borrowed, first argument or NULL). */
-void dataconn_request(aemp_node *node, const char *srcnode, const char *tag, const cJSON *args);
+struct core_builtin;
 
-/* Free all pending data connection state without calling back. */
-void dataconn_free_all(aemp_node *node);
+/* The built-in service (builtin.h): takes the node-port requests
+ * AnyEvent::MP::DataConn::*; its pending state goes with the node. */
+extern const struct core_builtin dataconn_builtin;
 
 #endif

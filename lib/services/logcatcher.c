@@ -17,6 +17,9 @@
  * "AnyEvent::MP::LogCatcher::catch" for `services`) makes one local port per
  * up node, asks that node to connect it, and kills the port when the node
  * goes; every node that comes up gets a new one. */
+#include "logcatcher.h"
+
+#include "builtin.h"
 #include "core.h"
 
 #include "transport.h"
@@ -392,7 +395,7 @@ static void catch_stop(struct logcatch *lc)
 int aemp_log_catch(aemp_node *node, int level, const cJSON *nodes, aemp_logline_fn fn,
                    void *ud)
 {
-    struct logcatch *lc = node->core->logcatch;
+    struct logcatch *lc = builtin_state(node, &logcatcher_builtin);
     if (!lc) return AEMP_ESTATE;
     if (nodes && !cJSON_IsArray(nodes)) return AEMP_EINVAL;
     catch_stop(lc);
@@ -429,9 +432,10 @@ static int lc_catch(aemp_node *node, const char *self, const cJSON *args, void *
     return aemp_log_catch(node, level, NULL, NULL, NULL) ? -1 : 0;
 }
 
-int logcatcher_is_port(aemp_node *node, const char *name)
+/* 1 when local port `name` is one of this node's catcher ports. */
+static int logcatcher_is_port(aemp_node *node, const char *name)
 {
-    struct logcatch *lc = node->core->logcatch;
+    struct logcatch *lc = builtin_state(node, &logcatcher_builtin);
     return lc && lc->byname.len && strmap_get(&lc->byname, name);
 }
 
@@ -458,11 +462,11 @@ static void logcatch_free(void *ud)
         free(l);
     }
     event_free(lc->flush);
-    lc->node->core->logcatch = NULL;
+    builtin_set_state(lc->node, &logcatcher_builtin, NULL);
     free(lc);
 }
 
-int logcatcher_init(aemp_node *node)
+static int logcatcher_init(aemp_node *node)
 {
     struct logcatch *lc = calloc(1, sizeof *lc);
     if (!lc) return AEMP_ENOMEM;
@@ -474,9 +478,12 @@ int logcatcher_init(aemp_node *node)
         free(lc);
         return AEMP_ENOMEM;
     }
-    node->core->logcatch = lc; /* freed with the node from here on */
+    builtin_set_state(node, &logcatcher_builtin, lc); /* freed with the node from here on */
     if (aemp_register(node, "AnyEvent::MP::LogCatcher::connect", lc_connect, lc) ||
         aemp_register(node, "AnyEvent::MP::LogCatcher::catch", lc_catch, lc))
         return AEMP_ENOMEM;
     return 0;
 }
+
+const struct core_builtin logcatcher_builtin = {
+    .name = "logcatcher", .init = logcatcher_init, .quiet_port = logcatcher_is_port};

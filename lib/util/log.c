@@ -2,7 +2,7 @@
  * lines "YYYY-mm-dd HH:MM:SS <LEVEL> text" on stderr as 1.30 prints them,
  * control characters escaped; lines a peer can cause rate-limited. */
 #include "aemp.h"
-#include "core.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@
  * A line logged while taps are being called (by a tap, or by what a tap
  * does) goes to stderr as usual but not to the taps again, so a tap that
  * sends lines somewhere cannot feed on its own traffic. */
-#include "core.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
