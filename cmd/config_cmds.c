@@ -228,7 +228,8 @@ int cmd_cfg_remove(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
         return EXIT_FAIL;
     }
     cJSON *list = t ? cJSON_GetObjectItemCaseSensitive(t, key) : NULL;
-    if (cJSON_IsArray(list) && remove_equal(list, v, !strcmp(key, "services"))) ctx->rc_dirty = 1;
+    if (list && cJSON_IsArray(list) && remove_equal(list, v, !strcmp(key, "services")))
+        ctx->rc_dirty = 1;
     cJSON_Delete(v);
     return EXIT_OK;
 }

@@ -5,7 +5,8 @@
 #   bash tools/deps.sh           what building and running need (README command 1)
 #   bash tools/deps.sh --tests   that, plus what the tests need (command 2:
 #                                tests/run.sh, .ci/run): clang and its
-#                                sanitizer/libFuzzer runtimes, procps, iproute2
+#                                sanitizer/libFuzzer runtimes, procps, iproute2,
+#                                the static analysers (tools/analyze.sh)
 #
 # When another package manager holds the dpkg/apt lock (unattended-upgrades
 # after boot, a second apt-get), it waits for it (up to 15 minutes) instead
@@ -13,7 +14,7 @@
 set -eu
 build_pkgs="build-essential meson ninja-build pkg-config libevent-dev libcjson-dev
             libgnutls28-dev libsodium-dev libsystemd-dev python3"
-test_pkgs="clang libclang-rt-14-dev procps iproute2"
+test_pkgs="clang libclang-rt-14-dev procps iproute2 clang-tools-14 cppcheck shellcheck"
 
 pkgs=$build_pkgs
 case "${1:-}" in

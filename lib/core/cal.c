@@ -1,6 +1,7 @@
 /* cal.c - timers (after) and remote procedure calls (cal): send a message
  * with a fresh reply port appended and call back once with the first reply,
  * a timeout, or the reason the destination died. */
+#include <assert.h>
 #include "core.h"
 
 #include <event2/event.h>
@@ -224,6 +225,9 @@ void cal_free_all(aemp_node *node)
         free(call);
     }
     /* Their guards become inert in aemp_node_free(). */
-    while (c->timers)
-        timer_free(c->timers);
+    while (c->timers) {
+        struct timer *t = c->timers;
+        assert(t->node->core == c); /* timer_free unlinks it from its node's list */
+        timer_free(t);
+    }
 }

@@ -6,6 +6,7 @@
  * An index by node (struct nodeidx) holds the lists of each node's ports and
  * the mon1 monitors each node holds on our ports, so that a node going down
  * costs the work of that node's monitors only, however many others exist. */
+#include <assert.h>
 #include "core.h"
 
 #include <stdlib.h>
@@ -321,6 +322,7 @@ void mon_fire(aemp_node *node, const char *port, const cJSON *reason)
     l->firing = 1;
     struct monitor *m;
     while ((m = l->head)) {
+        assert(m->list == l);
         unlink_monitor(m);
         guard_detach(m->guard);
         run_monitor(node, m, l->port, reason);
@@ -416,6 +418,7 @@ void mon_free_all(aemp_node *node)
         struct monlist *l = v;
         while (l->head) {
             struct monitor *m = l->head;
+            assert(m->list == l); /* unlink_monitor takes it off its own list */
             unlink_monitor(m);
             monitor_free(m);
         }

@@ -52,7 +52,7 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
     }
     const char *tag = jtag->valuestring;
     const cJSON *a = jtag->next; /* first argument */
-    const char *a0 = cJSON_IsString(a) ? a->valuestring : NULL;
+    const char *a0 = a && cJSON_IsString(a) ? a->valuestring : NULL; /* a may be absent */
     if (!*tag || !strcmp(tag, "devnull")) {
         /* ["devnull", "aemp_stats", R...]: a request Perl nodes discard */
         if (a0 && !strcmp(a0, STATS_REQUEST)) reply(node, a->next, aemp_stats(node));

@@ -7,6 +7,7 @@
  *
  * Built on the public API (spawn, rcv, snd, mon, mon_nodes) plus the
  * transport's address book. */
+#include <assert.h>
 #include "global.h"
 #include "global_int.h"
 
@@ -271,7 +272,7 @@ static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void
     struct peerctx *pc = ud;
     struct global *g = pc->g;
     const cJSON *jt = cJSON_GetArrayItem(msg, 0), *a1 = jt ? jt->next : NULL;
-    const char *tag = cJSON_IsString(jt) ? jt->valuestring : "";
+    const char *tag = jt && cJSON_IsString(jt) ? jt->valuestring : "";
     const char *from = pc->nodeid;
     if (!strcmp(tag, "setup")) {
         aemp_log(9, "global: %s is set up", from);
@@ -291,7 +292,7 @@ static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void
         }
     } else if (!strcmp(tag, "reg0") || !strcmp(tag, "reg1")) {
         const cJSON *p = a1 ? a1->next : NULL;
-        if (cJSON_IsString(a1) && cJSON_IsString(p)) {
+        if (p && cJSON_IsString(a1) && cJSON_IsString(p)) {
             cJSON *one = cJSON_CreateArray();
             cJSON_AddItemToArray(one, cJSON_CreateString(p->valuestring));
             groups_change(g, a1->valuestring, tag[3] == '1' ? one : NULL, tag[3] == '0' ? one : NULL);
@@ -424,14 +425,18 @@ static void global_free(struct aemp_node *node)
     strmap_free(&g->seedme);
     strmap_free(&g->up);
     while (g->pcs) {
-        guard_detach(g->pcs->mon);
-        peerctx_release(g->pcs);
+        struct peerctx *pc = g->pcs;
+        assert(pc->g == g); /* peerctx_release unlinks it from its owner's list */
+        guard_detach(pc->mon);
+        peerctx_release(pc);
     }
     groups_free(g);
     while (g->fwds) {
-        guard_detach(g->fwds->timer);
-        aemp_guard_free(g->fwds->timer);
-        fwd_free(g->fwds);
+        struct fwd *f = g->fwds;
+        assert(f->g == g); /* fwd_free unlinks it from its owner's list */
+        guard_detach(f->timer);
+        aemp_guard_free(f->timer);
+        fwd_free(f);
     }
     guard_detach(g->nodemon);
     aemp_guard_free(g->nodemon);

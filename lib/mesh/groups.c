@@ -3,6 +3,7 @@
  * changes through reg0/reg1 on the rendezvous ports (global.c), registers
  * local ports (grp_reg) and tells watchers (grp_mon). A node leaving costs
  * the groups it has members in. */
+#include <assert.h>
 #include "global_int.h"
 
 #include <stdint.h>
@@ -289,6 +290,7 @@ void groups_free(struct global *g)
 {
     while (g->regs) {
         struct reg *r = g->regs;
+        assert(r->g == g); /* reg_remove unlinks it from its owner's list */
         guard_detach(r->mon); /* its monitor goes with the core's */
         reg_remove(r, 0);
     }
@@ -299,6 +301,7 @@ void groups_free(struct global *g)
         struct group *gr = v;
         while (gr->mons) {
             struct gmon *w = gr->mons;
+            assert(w->gr == gr); /* gmon_free unlinks it from its group's list */
             guard_detach(w->delay); /* its timer goes with the core's */
             aemp_guard_free(w->delay);
             guard_detach(w->user);

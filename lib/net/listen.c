@@ -152,7 +152,7 @@ static int listen_on(struct transport *t, const struct sockaddr *sa, socklen_t l
 /* The port a listener really got (for port 0). */
 static int bound_port(struct evconnlistener *l)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
     if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len)) return 0;
     if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);

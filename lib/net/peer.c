@@ -114,10 +114,12 @@ void peer_try(struct peer *p)
     }
 }
 
-static void peer_connect_start(struct peer *p)
+/* Mark `p` as being connected to and start its tick, without a try yet
+ * (nothing here can free `p`). 0 when it was connecting or up already. */
+static int peer_connect_arm(struct peer *p)
 {
     struct transport *t = p->t;
-    if (p->connecting || p->conn) return;
+    if (p->connecting || p->conn) return 0;
     p->connecting = 1;
     p->connect_since = now_of(t);
     p->tick = event_new(t->node->base, -1, EV_PERSIST, peer_tick, p);
@@ -125,7 +127,12 @@ static void peer_connect_start(struct peer *p)
     if (iv > t->monitor_timeout) iv = t->monitor_timeout;
     struct timeval tv = tv_of(iv > 0.05 ? iv : 0.05);
     if (p->tick) event_add(p->tick, &tv);
-    peer_try(p);
+    return 1;
+}
+
+static void peer_connect_start(struct peer *p)
+{
+    if (peer_connect_arm(p)) peer_try(p);
 }
 
 /* ---------------------------------------------------------------- seeds */
@@ -216,7 +223,7 @@ static int queue_room(struct peer *p, size_t len)
     if (p->overflow) return 0;
     if (evbuffer_get_length(p->queue) + len <= admit_out_limit(p->t)) return 1;
     p->overflow = 1;
-    peer_connect_start(p);
+    peer_connect_arm(p); /* its tick reports the overflow: p may not go inside a send */
     if (p->tick) event_active(p->tick, 0, 0);
     return 0;
 }

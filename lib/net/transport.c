@@ -7,6 +7,7 @@
  * path in conn_out.c.
  *
  * Reads hand everything that arrived to the framing reader at once. */
+#include <assert.h>
 #include "transport_int.h"
 
 #include "config.h"
@@ -331,9 +332,8 @@ static void dataconn_handoff(struct conn *c)
     c->bev = NULL;
     c->tls = NULL;
     c->plain_in = NULL;
-    c->dead = 1; /* freed below or when its callback ends */
+    c->dead = 1; /* freed when the callback around process() ends (c->busy) */
     dataconn_ready(c->t->node, c->dataconn_id, c->peer_id, bev, tls, plain);
-    if (!c->busy) conn_free(c);
 }
 
 void conn_announce(struct conn *c)
@@ -703,8 +703,11 @@ void transport_free(struct aemp_node *node)
     struct transport *t = node->transport;
     if (!t) return;
     node->transport = NULL;
-    while (t->conns)
-        conn_free(t->conns);
+    while (t->conns) {
+        struct conn *c = t->conns;
+        assert(c->t == t); /* conn_free unlinks it from its transport's list */
+        conn_free(c);
+    }
     admit_free(t);
     size_t it = 0;
     const char *k;

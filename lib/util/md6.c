@@ -126,7 +126,10 @@ static void md6_tree(unsigned bits, const struct md6_input *in, unsigned char *o
     uint64_t blk[MD6_B];
     unsigned char bytes[MD6_BLOCK];
 
-    for (uint64_t leaf = 0; leaf < nodes[0]; leaf++) {
+    /* At least one leaf (an empty input is one all-zero block), so cv always
+     * holds the root's chaining value after the loop. */
+    uint64_t leaf = 0;
+    do {
         size_t off = (size_t)leaf * MD6_BLOCK;
         size_t len = total - off < MD6_BLOCK ? total - off : MD6_BLOCK;
         memset(bytes, 0, sizeof bytes);
@@ -153,7 +156,7 @@ static void md6_tree(unsigned bits, const struct md6_input *in, unsigned char *o
             L->used = 0;
             L->idx++;
         }
-    }
+    } while (++leaf < nodes[0]);
     /* cv is now the root's chaining value; the digest is its last bits. */
     for (unsigned i = 0; i < bits / 8; i++) {
         unsigned byte = MD6_C * 8 - bits / 8 + i;
