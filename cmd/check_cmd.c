@@ -45,6 +45,12 @@ static void check_effective(struct check *ck, const cJSON *eff, int *has_secret,
         }
         tls_creds_free(creds);
     }
+    const cJSON *ff = cJSON_GetObjectItemCaseSensitive(eff, "framing_format");
+    if (cJSON_IsArray(ff)) { /* (another type is a problem of the file already) */
+        cJSON *fr = config_framings_read(ff, err, sizeof err);
+        if (!fr) add_problem(err, ck);
+        cJSON_Delete(fr);
+    }
     int talks = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(eff, "binds")) > 0 ||
                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(eff, "seeds")) > 0;
     if (talks && !*has_secret && !*has_cert)

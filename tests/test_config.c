@@ -118,13 +118,13 @@ static void test_precedence(void)
                         "          \"seeds\":[\"mid:3\"], \"secret\":\"mid\"},"
                         "  \"leaf\":{\"parent\":\"mid\", \"monitor_timeout\":14}}}");
     cJSON *kv = parse("{\"autocork\":true, \"connect_interval\":3, \"monitor_timeout\":10,"
-                      " \"framing_format\":[\"kv\"]}");
+                      " \"framing_format\":[\"My::Kv\"]}");
     cJSON *eff = NULL;
     char err[256] = "";
     CHECK_INT(config_effective(file, "leaf", kv, &eff, err, sizeof err), 0);
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(eff, "nodelay")));  /* defaults */
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(eff, "autocork"))); /* kv over defaults */
-    CHECK_STR(first_of(eff, "framing_format"), "kv");          /* kv over defaults */
+    CHECK_STR(first_of(eff, "framing_format"), "My::Kv");          /* kv over defaults */
     CHECK_INT(num_of(eff, "connect_interval"), 5);             /* global over kv */
     CHECK_STR(first_of(eff, "binds"), "global:1");             /* global over defaults */
     CHECK_STR(first_of(eff, "services"), "root_svc");          /* root over global */

@@ -216,5 +216,78 @@ static void test_key_kinds(void)
     cJSON_Delete(v);
 }
 
+/* framing_format and the auth lists take only names that exist (1.30's
+ * framings, its four auth methods); the node offers only the framings it
+ * reads, and a list without one cannot start. */
+static void test_framing_and_auth_names(void)
+{
+    static const struct {
+        const char *key, *json, *err; /* err NULL: accepted */
+    } cases[] = {
+        {"framing_format", "[\"json\"]", NULL},
+        {"framing_format", "[\"storable\",\"json\",\"cbor\",\"My::Format\"]", NULL},
+        {"framing_format", "[\"jsn\"]",
+         "\"framing_format\": \"jsn\" is not a framing; this node reads json, 1.30 nodes also "
+         "storable, cbor and Perl::Package formats"},
+        {"auth_offer", "[\"hmac_md6_64_256\",\"tls_md6_64_256\"]", NULL},
+        {"auth_accept", "[\"tls_anon\",\"cleartext\"]", NULL},
+        {"auth_offer", "[\"hmac\"]",
+         "\"auth_offer\": \"hmac\" is not an auth method; the methods are tls_md6_64_256, "
+         "hmac_md6_64_256, tls_anon and cleartext"},
+        {"auth_accept", "[\"cleartext\",\"md5\"]",
+         "\"auth_accept\": \"md5\" is not an auth method; the methods are tls_md6_64_256, "
+         "hmac_md6_64_256, tls_anon and cleartext"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512] = "";
+        cJSON *v = cJSON_Parse(cases[i].json);
+        int rc = config_check_value(cases[i].key, v, err, sizeof err);
+        if (cases[i].err) {
+            CHECK_INT(rc, AEMP_ECONFIG);
+            CHECK_STR(err, cases[i].err);
+        } else {
+            CHECK_INT(rc, 0);
+        }
+        cJSON_Delete(v);
+    }
+    static const struct {
+        const char *json, *read; /* read NULL: none left */
+    } offers[] = {
+        {"[\"json\"]", "[\"json\"]"},
+        {"[\"storable\",\"json\"]", "[\"json\"]"},
+        {"[\"json\",\"storable\",\"json\"]", "[\"json\"]"},
+        {"[\"storable\"]", NULL},
+        {"[]", NULL},
+    };
+    for (size_t i = 0; i < sizeof offers / sizeof offers[0]; i++) {
+        char err[512] = "";
+        cJSON *v = cJSON_Parse(offers[i].json);
+        cJSON *r = config_framings_read(v, err, sizeof err);
+        char *t = r ? cJSON_PrintUnformatted(r) : NULL;
+        if (offers[i].read) {
+            CHECK_STR(t, offers[i].read);
+        } else {
+            CHECK(r == NULL);
+            char want[300];
+            snprintf(want, sizeof want,
+                     "framing_format %s leaves no framing this node reads: it reads only json "
+                     "(add \"json\", or remove the key for the default [\"json\"])",
+                     offers[i].json);
+            CHECK_STR(err, want);
+        }
+        free(t);
+        cJSON_Delete(r);
+        cJSON_Delete(v);
+    }
+    /* a node configured so does not start, and says why */
+    aemp_node *n = aemp_node_new(NULL);
+    cJSON *cfg = cJSON_Parse("{\"nodeid\":\"x\",\"binds\":[],\"framing_format\":[\"storable\"]}");
+    char err[512] = "";
+    CHECK_INT(aemp_configure_effective(n, cfg, err, sizeof err), AEMP_ECONFIG);
+    CHECK(strstr(err, "leaves no framing this node reads") != NULL);
+    cJSON_Delete(cfg);
+    aemp_node_free(n);
+}
+
 T_MAIN(T(test_addresses), T(test_values), T(test_file), T(test_configure_refuses),
-       T(test_key_kinds))
+       T(test_key_kinds), T(test_framing_and_auth_names))

@@ -19,7 +19,8 @@ enum shape {
     S_CERT,     /* a string, null or false (none) */
     S_PARENT,   /* a profile name or null */
     S_ADDRS,    /* a list of address strings (binds, seeds) */
-    S_STRINGS,  /* a list of strings */
+    S_FRAMINGS, /* a list of framing names (framing_known) */
+    S_AUTHS,    /* a list of auth method names (auth_known) */
     S_SERVICES, /* a list of "NAME" or ["NAME", ARGS...] */
     S_SECONDS,  /* a number > 0 (or such a number as a string, as Perl writes it) */
     S_SIZE,     /* a number >= 0, or as a string */
@@ -39,9 +40,9 @@ static const struct {
     {"binds", S_ADDRS, "the listen addresses"},
     {"seeds", S_ADDRS, "the seed addresses"},
     {"services", S_SERVICES, "the services to start"},
-    {"framing_format", S_STRINGS, "the framings offered"},
-    {"auth_offer", S_STRINGS, "the authentication methods sent"},
-    {"auth_accept", S_STRINGS, "the authentication methods accepted"},
+    {"framing_format", S_FRAMINGS, "the framings offered"},
+    {"auth_offer", S_AUTHS, "the authentication methods sent"},
+    {"auth_accept", S_AUTHS, "the authentication methods accepted"},
     {"monitor_timeout", S_SECONDS, "seconds"},
     {"connect_interval", S_SECONDS, "seconds"},
     {"max_message_size", S_SIZE, "bytes"},
@@ -72,7 +73,8 @@ enum config_kind config_key_kind(const char *key)
     case S_PARENT:
         return CONFIG_STRING;
     case S_ADDRS:
-    case S_STRINGS:
+    case S_FRAMINGS:
+    case S_AUTHS:
     case S_SERVICES:
         return CONFIG_LIST;
     case S_SECONDS:
@@ -105,6 +107,30 @@ static const char *type_name(const cJSON *v)
     if (cJSON_IsArray(v)) return "a list";
     if (cJSON_IsObject(v)) return "an object";
     return "something else";
+}
+
+/* The framings 1.30 nodes know: AnyEvent::Handle's read/write types that
+ * need no argument, and a Perl package of the user's ("My::Format",
+ * AnyEvent::Handle loads it). Only "json" is read here. */
+static const char *const framings[] = {"json", "storable", "cbor", NULL};
+#define FRAMING_READ_HERE "json"
+
+static int framing_known(const char *name)
+{
+    for (const char *const *f = framings; *f; f++)
+        if (!strcmp(*f, name)) return 1;
+    return strstr(name, "::") != NULL;
+}
+
+/* The auth methods of 1.30's handshake (all of them known here). */
+static const char *const auths[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext",
+                                    NULL};
+
+static int auth_known(const char *name)
+{
+    for (const char *const *a = auths; *a; a++)
+        if (!strcmp(*a, name)) return 1;
+    return 0;
 }
 
 /* A decimal port number 0..65535 in text; -1 when it is not one. */
@@ -238,6 +264,20 @@ static int check_list(const char *key, enum shape shape, const char *what, const
         }
         if (shape == S_ADDRS && config_check_addr(key, e->valuestring, err, errlen))
             return AEMP_ECONFIG;
+        if (shape == S_FRAMINGS && !framing_known(e->valuestring)) {
+            snprintf(err, errlen,
+                     "\"%s\": \"%s\" is not a framing; this node reads json, 1.30 nodes also "
+                     "storable, cbor and Perl::Package formats",
+                     key, e->valuestring);
+            return AEMP_ECONFIG;
+        }
+        if (shape == S_AUTHS && !auth_known(e->valuestring)) {
+            snprintf(err, errlen,
+                     "\"%s\": \"%s\" is not an auth method; the methods are tls_md6_64_256, "
+                     "hmac_md6_64_256, tls_anon and cleartext",
+                     key, e->valuestring);
+            return AEMP_ECONFIG;
+        }
         i++;
     }
     return 0;
@@ -284,7 +324,8 @@ int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen
             return bad(err, errlen, key, "a profile name (a string)", v);
         return 0;
     case S_ADDRS:
-    case S_STRINGS:
+    case S_FRAMINGS:
+    case S_AUTHS:
     case S_SERVICES:
         return check_list(key, known[k].shape, what, v, err, errlen);
     case S_SECONDS:
@@ -406,4 +447,37 @@ int config_check_file(const cJSON *file, void (*each)(const char *problem, void 
         return AEMP_ECONFIG;
     }
     return 0;
+}
+
+cJSON *config_framings_read(const cJSON *framing_format, char *err, size_t errlen)
+{
+    cJSON *out = cJSON_CreateArray();
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, framing_format)
+    {
+        if (!cJSON_IsString(f) || strcmp(f->valuestring, FRAMING_READ_HERE)) continue;
+        if (cJSON_GetArraySize(out)) continue; /* once */
+        cJSON *n = cJSON_CreateString(f->valuestring);
+        if (!n || !cJSON_AddItemToArray(out, n)) {
+            cJSON_Delete(n);
+            cJSON_Delete(out);
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+    }
+    if (!cJSON_GetArraySize(out)) {
+        char *j = framing_format ? cJSON_PrintUnformatted(framing_format) : NULL;
+        snprintf(err, errlen,
+                 "framing_format %s leaves no framing this node reads: it reads only json "
+                 "(add \"json\", or remove the key for the default [\"json\"])",
+                 j ? j : "(none)");
+        free(j);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
 }

@@ -1,5 +1,6 @@
 /* config_check.h - what values the configuration keys may hold: the types
- * of known keys and the syntax of bind and seed addresses. Pure: no I/O.
+ * of known keys, the syntax of bind and seed addresses, the names of
+ * framings and auth methods. Pure: no I/O.
  * Every check writes one sentence naming the key (and where it was found)
  * into err and returns AEMP_ECONFIG; 0 when the value is usable. */
 #ifndef AEMP_CONFIG_CHECK_H
@@ -29,6 +30,12 @@ const char *config_key_at(size_t i);
 /* A few words saying what `key` holds ("seconds", "bytes", "a boolean"),
  * static; NULL for keys not in the table. */
 const char *config_key_what(const char *key);
+
+/* The framings of `framing_format` (borrowed list, checked) that this node
+ * reads, in its order: a new array to offer in the greeting and to choose
+ * from, so a peer never picks one we cannot read. NULL with a message in
+ * err when none is left (a configuration that cannot start). */
+cJSON *config_framings_read(const cJSON *framing_format, char *err, size_t errlen);
 
 /* Every known key of one layer `obj` (an object: the global part, a
  * profile, configure arguments). `where` (borrowed, may be NULL) names the

@@ -11,6 +11,7 @@
 #include "transport_int.h"
 
 #include "config.h"
+#include "config_check.h"
 #include "dataconn.h"
 #include "framing.h"
 #include "tls.h"
@@ -663,7 +664,10 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     t->nodelay = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "nodelay"));
     t->auth_offer = cJSON_GetObjectItemCaseSensitive(cfg, "auth_offer");
     t->auth_accept = cJSON_GetObjectItemCaseSensitive(cfg, "auth_accept");
-    t->framing = cJSON_GetObjectItemCaseSensitive(cfg, "framing_format");
+    /* offered and chosen: only what we read (a peer may pick any we offer) */
+    t->framing = config_framings_read(cJSON_GetObjectItemCaseSensitive(cfg, "framing_format"),
+                                      err, errlen);
+    if (!t->framing) return AEMP_ECONFIG;
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(cfg, "secret");
     if (cJSON_IsString(sec) && *sec->valuestring) t->secret = strdup(sec->valuestring);
     const cJSON *cert = cJSON_GetObjectItemCaseSensitive(cfg, "cert");
@@ -729,6 +733,7 @@ void transport_free(struct aemp_node *node)
     if (t->wflush) event_free(t->wflush);
     tls_creds_free(t->creds);
     cJSON_Delete(t->listen_addrs);
+    cJSON_Delete(t->framing);
     free(t->secret);
     free(t->out.data);
     free(t->rbuf);

@@ -113,7 +113,8 @@ struct transport {
     struct event *seed_tick;
     struct tls_creds *creds;
     char *secret;
-    const cJSON *auth_offer, *auth_accept, *framing; /* borrowed from node->cfg */
+    const cJSON *auth_offer, *auth_accept; /* borrowed from node->cfg */
+    cJSON *framing; /* owned: the framings of framing_format we read */
     double monitor_timeout, connect_interval;
     size_t max_msg;
     int nodelay;

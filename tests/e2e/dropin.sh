@@ -2,7 +2,8 @@
 # dropin.sh - habits of Perl AnyEvent::MP 1.30 users that must work with the
 # C tool alone (no Perl needed): `aemp run PROFILE` (an odd number of
 # arguments starts with the profile, as 1.30's configure reads them),
-# PERL_ANYEVENT_MP_TRACE.
+# PERL_ANYEVENT_MP_TRACE; and the framing_format and auth names of a shared
+# file (only names that exist; only framings we read offered).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
 : "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
@@ -43,5 +44,42 @@ else fail "run: the request is traced" "$(tail -5 "$T_DIR/run3.log")"; fi
 expect_status "cal with PERL_ANYEVENT_MP_TRACE=0" 0 env PERL_ANYEVENT_MP_TRACE=0 "$AEMP" cal s2 info
 if grep -q '<9>' "$T_DIR/last.err"; then fail "0 is off" "$(head -c 400 "$T_DIR/last.err")"
 else pass "PERL_ANYEVENT_MP_TRACE=0 traces nothing"; fi
+stop_pid "$R"
+
+# --- framing_format and auth names: only names that exist; a node offers
+# only the framings it reads, and one that reads none does not start
+expect_status "setframing_format jsn: no such framing" 2 "$AEMP" setframing_format jsn
+err_has "setframing_format jsn: says so" \
+    'aemp: setframing_format: "framing_format": "jsn" is not a framing; this node reads json, 1.30 nodes also storable, cbor and Perl::Package formats'
+expect_status "setauth_offer hmac: no such method" 2 "$AEMP" setauth_offer hmac
+expect_status "setauth_accept md5: no such method" 2 "$AEMP" setauth_accept cleartext,md5
+expect_status "setauth_accept of real methods" 0 "$AEMP" profile seed2 setauth_accept hmac_md6_64_256,tls_anon
+NOFR='framing_format ["storable"] leaves no framing this node reads: it reads only json (add "json", or remove the key for the default ["json"])'
+expect_status "setframing_format storable (a Perl framing) is stored" 0 "$AEMP" profile st nodeid st \
+    binds 127.0.0.1:0 setframing_format storable
+expect_status "check: storable alone cannot start" 1 "$AEMP" check st
+err_has "check: says why" "aemp: check: $NOFR"
+expect_status "run: storable alone does not start" 1 "$AEMP" run st
+err_has "run: says why" "aemp: run: $NOFR"
+P2=$(free_port)
+expect_status "profile st2: storable,json" 0 "$AEMP" profile st2 nodeid st binds "127.0.0.1:$P2" \
+    framing_format storable,json
+start_bg "$T_DIR/run4.log" "$AEMP" run st2
+R=$BG_PID
+if wait_for 20 grep -q "node st running" "$T_DIR/run4.log"; then
+    greeting=$(python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+b = b""
+while b"\n" not in b:
+    d = s.recv(4096)
+    if not d: break
+    b += d
+print(b.split(b"\n")[0].decode())' "$P2")
+    case $greeting in
+    "aemp;1;st;"*";json;"*) pass "storable,json: the greeting offers json only" ;;
+    *) fail "storable,json: the greeting offers json only" "$greeting" ;;
+    esac
+else fail "run with storable,json starts" "$(head -5 "$T_DIR/run4.log")"; fi
 stop_pid "$R"
 finish
