@@ -177,7 +177,7 @@ int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv)
         free(reply);
         return cleanup(&st, NULL, msg(&st, EXIT_FAIL, "out of memory"));
     }
-    if ((rc = aemp_snd(st.node, port, m))) {
+    if ((rc = aemp_snd(st.node, port, m)) < 0) {
         msg(&st, EXIT_FAIL, "cannot send to %s: %s", port, aemp_strerror(rc));
         st.status = EXIT_FAIL;
         goto out;
@@ -188,7 +188,7 @@ int cmd_snd(struct cmd_ctx *ctx, int argc, char **argv)
     cJSON_AddItemToArray(proof, cJSON_CreateString("snd"));
     cJSON_AddItemToArray(proof, cJSON_CreateString(reply));
     cJSON_AddItemToArray(proof, cJSON_CreateString("message sent successfully"));
-    if ((rc = aemp_snd(st.node, nid, proof))) {
+    if ((rc = aemp_snd(st.node, nid, proof)) < 0) {
         msg(&st, EXIT_FAIL, "cannot send to node %s: %s", nid, aemp_strerror(rc));
         st.status = EXIT_FAIL;
         goto out;
@@ -251,7 +251,7 @@ int cmd_cal(struct cmd_ctx *ctx, int argc, char **argv)
     (void)ctx;
     cJSON *m = port_cmd_start(&st, argc, argv, &port, &rc);
     if (!m) return rc;
-    if ((rc = aemp_cal(st.node, port, m, st.timeout, cal_done, &st)))
+    if ((rc = aemp_cal(st.node, port, m, st.timeout, cal_done, &st)) < 0)
         return cleanup(&st, NULL,
                        msg(&st, EXIT_FAIL, "cannot send to %s: %s", port, aemp_strerror(rc)));
     if (strchr(port, '#')) aemp_mon(st.node, port, cal_mon, &st, NULL);

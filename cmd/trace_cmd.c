@@ -50,7 +50,7 @@ static void trace_ask(struct pst *st, const char *nodeid)
     cJSON *m = cJSON_CreateArray();
     cJSON_AddItemToArray(m, cJSON_CreateString("up_nodes"));
     st->pending++;
-    if (aemp_cal(st->node, nodeid, m, st->timeout, trace_done, rq)) {
+    if (aemp_cal(st->node, nodeid, m, st->timeout, trace_done, rq) < 0) {
         st->pending--;
         free(rq->nodeid);
         free(rq);

@@ -31,7 +31,7 @@ static void tick(aemp_node *node, void *ud)
         cJSON *msg = cJSON_CreateArray();
         cJSON_AddItemToArray(msg, cJSON_CreateString("test"));
         cJSON_AddItemToArray(msg, cJSON_CreateNumber(now));
-        if (aemp_snd(node, m->valuestring, msg) == 0) sent++;
+        if (aemp_snd(node, m->valuestring, msg) >= 0) sent++; /* 0 or AEMP_BUSY: queued */
     }
     cJSON_Delete(members);
     eg_say("test %.0f: sent to %d receiver%s\n", now, sent, sent == 1 ? "" : "s");

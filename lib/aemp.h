@@ -13,7 +13,8 @@
  *    is stated.
  *  - Errors are 0 or a negative AEMP_E* code; aemp_strerror() names them and
  *    functions that take `char *err, size_t errlen` also write a sentence a
- *    user can act on.
+ *    user can act on. A positive value is a status, not an error: AEMP_BUSY
+ *    from the sending functions (check errors with `rc < 0`).
  */
 #ifndef AEMP_H
 #define AEMP_H
@@ -42,6 +43,13 @@ enum aemp_error {
     AEMP_EPROTO = -9,    /* the peer broke the protocol */
     AEMP_ESTATE = -10,   /* not possible in this state (e.g. not configured) */
     AEMP_EAUTH = -11,    /* authentication refused or impossible */
+};
+
+/* Status of aemp_snd() and the functions that send through it: the message
+ * was queued, but more than the high-water mark now waits for its node
+ * (see "flow control" below). Not an error. */
+enum aemp_status {
+    AEMP_BUSY = 1,
 };
 
 /* Static text for an AEMP_E* code. */
@@ -146,9 +154,51 @@ int aemp_rcv(aemp_node *node, const char *port, const char *tag, aemp_rcv_fn fn,
 /* Send `msg` (taken; a JSON array) to `port`, local or remote. Local delivery
  * happens from the event loop, never inside this call; order between one
  * sender and one port is kept. Returns 0 when accepted for delivery (that is
- * not a proof of delivery), AEMP_EINVAL for a malformed port or a msg that is
- * not an array. */
+ * not a proof of delivery), AEMP_BUSY (positive) when it was accepted too
+ * but more than the high-water mark now waits for the port's node (a remote
+ * node only: see aemp_on_drain), AEMP_EINVAL for a malformed port or a msg
+ * that is not an array. */
 int aemp_snd(aemp_node *node, const char *port, cJSON *msg);
+
+/* ---------------------------------------------------------- flow control
+ *
+ * Messages for a remote node wait in memory until its socket takes them. A
+ * node that reads is never disconnected for being slower than its senders;
+ * one that takes nothing for min(monitor_timeout, 10 s) while more than
+ * 4 x max_message_size (at least 16 MiB) waits is ("the peer does not
+ * read"). To keep what waits small, a sender stops when aemp_snd() (or
+ * aemp_cal(), aemp_snd_on(), ...) returns AEMP_BUSY - that message is
+ * queued - and goes on when aemp_on_drain() calls back. Local ports have
+ * no mark: sends to them never return AEMP_BUSY. Nothing of this goes on
+ * the wire. */
+
+/* Called once, from the event loop, when what waits for node `nodeid`
+ * (borrowed for the call) is at or below the low-water mark - also when it
+ * is because the node went down and its queue was dropped (monitors say
+ * so). */
+typedef void (*aemp_drain_fn)(aemp_node *node, const char *nodeid, void *ud);
+
+/* Call fn(node, NODEID, ud) once when what waits for the node of `dest` (a
+ * port or node ID, borrowed) is at or below the low-water mark; from the
+ * loop soon when it is already (or the node is local or unknown). `ud` is
+ * borrowed until then. Several waiters may wait for one node. 0,
+ * AEMP_EINVAL for an empty dest or fn NULL, AEMP_ESTATE before
+ * configuration, AEMP_ENOMEM. */
+int aemp_on_drain(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud);
+
+/* Forget one waiter registered with exactly these dest node, fn and ud
+ * before it is called. 0, or AEMP_ENOENT when there is none. */
+int aemp_drain_cancel(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud);
+
+/* Bytes waiting for the node of `dest` (a port or node ID): queued while
+ * connecting plus unwritten output. 0 for a local or unknown node. */
+size_t aemp_queued(aemp_node *node, const char *dest);
+
+/* Set the marks (bytes) for every node: aemp_snd() says AEMP_BUSY above
+ * `high`, waiters are called at or below `low`. Defaults 8 MiB and 2 MiB.
+ * 0, AEMP_EINVAL unless 0 < high and low <= high, AEMP_ESTATE before
+ * configuration. */
+int aemp_flow_marks(aemp_node *node, size_t high, size_t low);
 
 /* U+0000 in strings: cJSON strings end at NUL, so inside the node U+0000 is
  * the two bytes C0 80 (modified UTF-8). A callback receiving "a\u0000b"
@@ -236,7 +286,8 @@ typedef void (*aemp_cal_fn)(aemp_node *node, const cJSON *reply, const cJSON *er
 /* Send `msg` (taken; array) to `port` with the ID of a fresh reply port
  * appended, and call fn once with the first reply. With timeout > 0 the call
  * fails with ["timeout"] after that many seconds; with timeout <= 0 it waits
- * as long as `port` lives (monitor). */
+ * as long as `port` lives (monitor). Returns what aemp_snd() returned (0 or
+ * AEMP_BUSY: fn will be called) or an AEMP_E* code (fn will not). */
 int aemp_cal(aemp_node *node, const char *port, cJSON *msg, double timeout, aemp_cal_fn fn,
              void *ud);
 
@@ -429,7 +480,8 @@ int aemp_port_is_local(const aemp_node *node, const char *port);
 int aemp_node_is_known(aemp_node *node, const char *nodeid);
 
 /* snd_on: have node `nodeid` send `msg` (taken; array) to `port` (its node
- * port relays ["snd", PORT, MSG...]). AEMP_EINVAL for bad arguments. */
+ * port relays ["snd", PORT, MSG...]). AEMP_EINVAL for bad arguments;
+ * AEMP_BUSY as for aemp_snd(). */
 int aemp_snd_on(aemp_node *node, const char *nodeid, const char *port, cJSON *msg);
 
 /* snd_to_func: call the function registered as `func` on node `nodeid` with

@@ -173,4 +173,154 @@ static void test_fast_sender_not_dropped(void)
     event_base_free(base);
 }
 
-T_MAIN(T(test_fast_sender_not_dropped))
+/* An event-driven sender: sends until aemp_snd says AEMP_BUSY, then waits
+ * for aemp_on_drain. */
+struct sender {
+    aemp_node *node;
+    const char *dest;
+    size_t sent, n, peak;
+    int busy, drains, done, in_pump;
+    int drained_inside; /* a drain callback ran inside aemp_on_drain */
+};
+
+static void pump(struct sender *s);
+
+static void on_drain(aemp_node *node, const char *nodeid, void *ud)
+{
+    struct sender *s = ud;
+    if (s->in_pump) s->drained_inside++;
+    s->drains++;
+    pump(s);
+}
+
+static void pump(struct sender *s)
+{
+    s->in_pump = 1;
+    while (s->sent < s->n) {
+        int rc = aemp_snd(s->node, s->dest, big_msg());
+        CHECK(rc == 0 || rc == AEMP_BUSY);
+        s->sent++;
+        size_t q = aemp_queued(s->node, s->dest);
+        if (q > s->peak) s->peak = q;
+        if (rc == AEMP_BUSY) {
+            s->busy++;
+            CHECK_INT(aemp_on_drain(s->node, s->dest, on_drain, s), 0);
+            s->in_pump = 0;
+            return;
+        }
+    }
+    s->in_pump = 0;
+    s->done = 1;
+}
+
+/* 512 MB as 64 KB messages through a sender that waits when aemp_snd says
+ * AEMP_BUSY: never more than the high-water mark and one message wait, the
+ * drain callbacks come from the loop, nothing is lost, no disconnect. */
+static void test_flow_controlled_sender(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_flow(base, "flow-c", NULL);
+    CHECK_INT(aemp_flow_marks(a, 4u << 20, 1u << 20), 0);
+    CHECK_INT(aemp_flow_marks(a, 1, 2), AEMP_EINVAL);
+    char seed[128];
+    snprintf(seed, sizeof seed, "%s", addr_of(a));
+    pid_t pid = start_receiver("flow-d", seed);
+    double t0 = now(), dl = t0 + 10;
+    while (!aemp_node_is_up(a, "flow-d") && now() < dl) run_until(base, NULL, 0, 0.05);
+    CHECK(aemp_node_is_up(a, "flow-d"));
+    struct downrec d = {0};
+    aemp_guard *g = NULL;
+    aemp_mon_nodes(a, down_rec, &d, &g);
+    struct sender s = {.node = a, .dest = "flow-d#sink", .n = NMSG};
+    t0 = now();
+    pump(&s);
+    run_until(base, &s.done, 1, 200);
+    long got = d.downs ? -1 : receiver_count(base, a, "flow-d#sink");
+    printf("# %zu messages (%zu MB) in %.1f s: %d times busy, %d drains, at most %zu KB waiting; "
+           "received %ld; downs %d\n",
+           s.sent, s.sent * MSG_BYTES >> 20, now() - t0, s.busy, s.drains, s.peak >> 10, got,
+           d.downs);
+    CHECK_INT(d.downs, 0);
+    CHECK(s.done);
+    CHECK(s.busy > 0);
+    CHECK_INT(s.drains, s.busy);
+    CHECK_INT(s.drained_inside, 0);
+    CHECK(s.peak <= (4u << 20) + MSG_BYTES + 1024);
+    CHECK(got == (long)NMSG);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    aemp_guard_free(g);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+static void count_drain(aemp_node *node, const char *nodeid, void *ud)
+{
+    ++*(int *)ud;
+}
+
+/* A waiter for a node that stops reading is not called while its queue is
+ * full; it is called when the node goes down (its queue dropped), after the
+ * monitors. A cancelled waiter is never called; local and unknown nodes
+ * call back from the loop at once, and local sends never say AEMP_BUSY. */
+static void test_drain_waiters(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_flow(base, "flow-e", NULL);
+    CHECK_INT(aemp_on_drain(a, "", count_drain, NULL), AEMP_EINVAL);
+    CHECK_INT(aemp_on_drain(a, "x#y", NULL, NULL), AEMP_EINVAL);
+    int local = 0, unknown = 0, cancelled = 0;
+    char *lp = aemp_port(a);
+    aemp_rcv(a, lp, NULL, sink_rcv, &(long){0});
+    for (int i = 0; i < 400; i++) CHECK_INT(aemp_snd(a, lp, big_msg()), 0); /* 25 MB local */
+    CHECK_INT(aemp_queued(a, lp), 0);
+    CHECK_INT(aemp_on_drain(a, lp, count_drain, &local), 0);
+    CHECK_INT(aemp_on_drain(a, "nowhere", count_drain, &unknown), 0);
+    CHECK_INT(aemp_on_drain(a, "nowhere#p", count_drain, &cancelled), 0);
+    CHECK_INT(aemp_drain_cancel(a, "nowhere", count_drain, &cancelled), 0);
+    CHECK_INT(aemp_drain_cancel(a, "nowhere", count_drain, &cancelled), AEMP_ENOENT);
+    CHECK_INT(local + unknown, 0); /* never inside the call */
+    run_until(base, &local, 1, 5);
+    run_until(base, &unknown, 1, 5);
+    CHECK_INT(local, 1);
+    CHECK_INT(unknown, 1);
+    CHECK_INT(cancelled, 0);
+
+    char seed[128];
+    snprintf(seed, sizeof seed, "%s", addr_of(a));
+    pid_t pid = start_receiver("flow-f", seed);
+    double dl = now() + 10;
+    while (!aemp_node_is_up(a, "flow-f") && now() < dl) run_until(base, NULL, 0, 0.05);
+    CHECK(aemp_node_is_up(a, "flow-f"));
+    kill(pid, SIGSTOP);
+    struct downrec d = {0};
+    aemp_guard *g = NULL;
+    aemp_mon_nodes(a, down_rec, &d, &g);
+    int rc = 0, n = 0;
+    while (rc != AEMP_BUSY && n < 1000) {
+        rc = aemp_snd(a, "flow-f#sink", big_msg());
+        n++;
+    }
+    CHECK_INT(rc, AEMP_BUSY);
+    int drained = 0;
+    CHECK_INT(aemp_on_drain(a, "flow-f", count_drain, &drained), 0);
+    run_until(base, &drained, 1, 1);
+    CHECK_INT(drained, 0); /* it does not read: the queue stays full */
+    CHECK(aemp_queued(a, "flow-f#sink") > (2u << 20)); /* above the low-water mark */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    run_until(base, &drained, 1, 20);
+    printf("# busy after %d messages; after SIGKILL: downs %d (%s), drained %d\n", n, d.downs,
+           d.reason, drained);
+    CHECK_INT(drained, 1);
+    CHECK_INT(d.downs, 1);
+    CHECK_INT(aemp_queued(a, "flow-f"), 0);
+    run_until(base, NULL, 0, 0.1);
+    CHECK_INT(local + unknown + cancelled, 2);
+    free(lp);
+    aemp_guard_free(g);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+T_MAIN(T(test_fast_sender_not_dropped), T(test_flow_controlled_sender), T(test_drain_waiters))

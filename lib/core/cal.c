@@ -198,7 +198,7 @@ int aemp_cal(aemp_node *node, const char *port, cJSON *msg, double timeout, aemp
         rc = aemp_snd(node, port, msg);
         msg = NULL;
     }
-    if (rc == 0) {
+    if (rc >= 0) { /* 0 or AEMP_BUSY: sent */
         c->next = node->core->calls;
         if (c->next) c->next->prev = c;
         node->core->calls = c;

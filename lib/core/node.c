@@ -655,8 +655,7 @@ int aemp_snd(aemp_node *node, const char *port, cJSON *msg)
     memcpy(nodeid, port, n);
     nodeid[n] = 0;
     trace_named(node, "snd", nodeid, name, msg);
-    transport_send_named(node, nodeid, name, msg);
-    return 0;
+    return transport_send_named(node, nodeid, name, msg);
 }
 
 int aemp_snd_json(aemp_node *node, const char *port, const char *json_array)

@@ -158,7 +158,10 @@ void dirty_unlink(struct conn *c)
 void out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct conn *c = arg;
-    if (info->n_deleted) progress(c, info->n_deleted);
+    if (info->n_deleted) {
+        progress(c, info->n_deleted);
+        if (c->peer && c->peer->waiting) flow_check(c->peer);
+    }
     /* the socket was full and took more: the peer reads */
     if (info->n_deleted && c->backlog && c->state == C_UP) probe_heard(c);
     if (!info->n_added || c->dirty || c->backlog || c->dead) return;

@@ -56,6 +56,7 @@ void peer_free(struct peer *p)
  * otherwise stay in the table for good. */
 void peer_maybe_forget(struct transport *t, struct peer *p)
 {
+    flow_check(p); /* a queue dropped or written: waiters may be due */
     if (p->conn || p->connecting || p->cands || p->settling || cJSON_GetArraySize(p->addrs) ||
         evbuffer_get_length(p->queue))
         return; /* still wanted, or a candidate connection points at it */
@@ -284,14 +285,16 @@ static void send_refs(struct peer *p, struct framing_buf *b, cJSON *msg)
 /* Encode msg (taken; with `name` in front unless NULL) into the transport's
  * scratch and queue it for nodeid. A text longer than OUT_COPY_MAX is not
  * copied: its block goes to the connection (or queue) as it is; nor are
- * long plain runs of its strings (send_refs). */
-static void send_text(struct aemp_node *node, const char *nodeid, const char *name, cJSON *msg)
+ * long plain runs of its strings (send_refs). AEMP_BUSY when more than the
+ * high-water mark waits for the node now (flow.c), else 0 (also when the
+ * message was dropped: that is logged, and monitors report a lost node). */
+static int send_text(struct aemp_node *node, const char *nodeid, const char *name, cJSON *msg)
 {
     struct transport *t = node->transport;
     if (!t) {
         aemp_log(5, "message to %s dropped: the node is not configured", nodeid);
         cJSON_Delete(msg);
-        return;
+        return 0;
     }
     struct peer *p = peer_get(t, nodeid, 1);
     struct framing_buf *b = &t->out;
@@ -302,7 +305,7 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
     b->reflen = 0;
     int rc = p ? framing_write(b, name, msg) : AEMP_ENOMEM;
     if (rc || !b->nrefs) cJSON_Delete(msg);
-    if (rc) return;
+    if (rc) return 0;
     size_t total = b->len + b->reflen;
     p->stats.msgs_out++;
     p->stats.bytes_out += total;
@@ -310,11 +313,11 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
     t->stats.bytes_out += total;
     if (!p->conn && (!queue_room(p, total) || qbudget_take(p, total))) {
         if (b->nrefs) cJSON_Delete(msg);
-        return;
+        return 0;
     }
     if (b->nrefs) {
         send_refs(p, b, msg);
-        return;
+        return flow_busy(p) ? AEMP_BUSY : 0;
     }
     if (b->len > OUT_COPY_MAX) {
         char *text = b->data;
@@ -326,7 +329,7 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
             if (evbuffer_add_reference(p->queue, text, len, free_text, NULL)) free(text);
             peer_connect_start(p);
         }
-        return;
+        return flow_busy(p) ? AEMP_BUSY : 0;
     }
     if (p->conn) {
         conn_write(p->conn, b->data, b->len);
@@ -334,17 +337,18 @@ static void send_text(struct aemp_node *node, const char *nodeid, const char *na
         evbuffer_add(p->queue, b->data, b->len);
         peer_connect_start(p);
     }
+    return flow_busy(p) ? AEMP_BUSY : 0;
 }
 
-void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
+int transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
 {
-    send_text(node, nodeid, NULL, msg);
+    return send_text(node, nodeid, NULL, msg);
 }
 
-void transport_send_named(struct aemp_node *node, const char *nodeid, const char *name,
-                          cJSON *msg)
+int transport_send_named(struct aemp_node *node, const char *nodeid, const char *name,
+                         cJSON *msg)
 {
-    send_text(node, nodeid, name, msg);
+    return send_text(node, nodeid, name, msg);
 }
 
 int transport_is_up(struct aemp_node *node, const char *nodeid)
@@ -364,13 +368,7 @@ size_t transport_pending(struct aemp_node *node, const char *nodeid)
 {
     struct transport *t = node->transport;
     struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
-    if (!p) return 0;
-    size_t n = evbuffer_get_length(p->queue);
-    if (p->conn) {
-        n += evbuffer_get_length(bufferevent_get_output(p->conn->bev));
-        if (p->conn->plain_out) n += evbuffer_get_length(p->conn->plain_out);
-    }
-    return n;
+    return p ? peer_pending(p) : 0;
 }
 
 void transport_up_nodes(struct aemp_node *node, cJSON *arr)

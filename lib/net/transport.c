@@ -656,7 +656,7 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     /* A handshake is a few round trips: strangers may hold a connection
      * for this long, shorter than monitor_timeout. */
     t->handshake_timeout = t->monitor_timeout < 10 ? t->monitor_timeout : 10;
-    if (admit_start(t)) return AEMP_ENOMEM;
+    if (admit_start(t) || flow_start(t)) return AEMP_ENOMEM;
     t->connect_interval = num_of(cfg, "connect_interval", 2);
     if (t->connect_interval <= 0) t->connect_interval = 2;
     double mm = num_of(cfg, "max_message_size", DEFAULT_MAX_MESSAGE);
@@ -713,6 +713,7 @@ void transport_free(struct aemp_node *node)
         conn_free(c);
     }
     admit_free(t);
+    flow_free(t);
     size_t it = 0;
     const char *k;
     void *v;

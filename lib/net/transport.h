@@ -18,12 +18,13 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen);
 
 /* Send `msg` (taken; array [PORTNAME, ...]) to remote node `nodeid`. Queues
  * while connecting; connects if needed. Never calls back into the core
- * synchronously. */
-void transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg);
+ * synchronously. AEMP_BUSY when more than the high-water mark now waits for
+ * the node (flow.c), else 0. */
+int transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg);
 /* The same for port `name` of `nodeid`: msg (taken) holds only the
  * elements after the port name; the writer puts the name in front. */
-void transport_send_named(struct aemp_node *node, const char *nodeid, const char *name,
-                          cJSON *msg);
+int transport_send_named(struct aemp_node *node, const char *nodeid, const char *name,
+                         cJSON *msg);
 
 /* 1 when an authenticated connection to `nodeid` exists. */
 int transport_is_up(struct aemp_node *node, const char *nodeid);

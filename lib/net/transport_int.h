@@ -92,6 +92,7 @@ struct peer {
     struct stats_counts stats; /* this node's traffic and connections (stats.h) */
     int overflow;            /* the queue hit the high-water mark: fail at the tick */
     struct qcharge *charges; /* who put the bytes of `queue` there (qbudget.c) */
+    int waiting;             /* drain waiters wait for it (flow.c) */
 };
 
 struct seed {
@@ -132,6 +133,7 @@ struct transport {
     struct peer *from;        /* the peer whose message runs now (conn_in.c), or NULL */
     size_t qb_all;            /* bytes peers' messages hold in queues (qbudget.c) */
     strmap qb_by;             /* peer ID -> those bytes of that peer (uintptr_t) */
+    struct flow *flow;        /* water marks, drain waiters (flow.c) */
     double handshake_timeout; /* min(10 s, monitor_timeout) */
 };
 
@@ -288,5 +290,17 @@ size_t admit_out_limit(const struct transport *t);
 /* Seconds without progress after which a connection over the limit is
  * dropped: min(monitor_timeout, 10 s), as for a handshake. */
 double admit_stall_time(const struct transport *t);
+
+/* ---- flow.c: flow control for senders ---- */
+
+int flow_start(struct transport *t);
+void flow_free(struct transport *t);
+/* Bytes waiting for the node: its queue and its connection's output. */
+size_t peer_pending(const struct peer *p);
+/* 1 when more than the high-water mark waits for the node. */
+int flow_busy(const struct peer *p);
+/* What waits for `p` shrank: its drain waiters are due at the low-water
+ * mark (called from the loop). */
+void flow_check(struct peer *p);
 
 #endif

@@ -205,6 +205,7 @@ const char *aemp_strerror(int err)
 {
     switch (err) {
     case AEMP_OK: return "success";
+    case AEMP_BUSY: return "queued, but more than the high-water mark waits for that node";
     case AEMP_EINVAL: return "invalid argument";
     case AEMP_ENOMEM: return "out of memory";
     case AEMP_ENOENT: return "no such port, profile or function";

@@ -2,8 +2,10 @@
 # remote.sh - two real `aemp run` nodes with the svc_seq test service
 # (tests/e2e/svc_seq.c): a registered function spawned remotely through the
 # node port (AnyEvent::MP::_spawn), a spawn of an unregistered name leaving
-# no port, and 100,000 messages from node B to a port on node A arriving
-# complete and in order.
+# no port, 100,000 messages from node B to a port on node A arriving
+# complete and in order, and 256 MB as 64 KB messages from a flow-controlled
+# sender in B's service (it waits when aemp_snd says AEMP_BUSY) arriving
+# complete and in order without a disconnect.
 T_LIMIT=180
 . "$(dirname "$0")/lib.sh"
 : "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
@@ -30,7 +32,7 @@ SVC="[\"$SEQ_SO:svc_seq_init\"]"
 # killed the node with SIGPIPE here).
 start_bg "$T_DIR/a.log" "$AEMP" run nodeid A binds "127.0.0.1:$PA" services "$SVC"
 A=$BG_PID
-start_bg "$T_DIR/b.log" "$AEMP" run nodeid B binds "127.0.0.1:$PB" services "$SVC"
+AEMP_WARNLEVEL=6 start_bg "$T_DIR/b.log" "$AEMP" run nodeid B binds "127.0.0.1:$PB" services "$SVC"
 B=$BG_PID
 for n in A B; do
     if wait_for 15 "$AEMP" cal --timeout 1 "$n" info; then pass "node $n up"; else
@@ -66,6 +68,34 @@ else
 fi
 expect_status "count again: stable" 0 "$AEMP" cal --timeout 5 'A#sink1' count
 out_is "count again: $N,true" "$N,true"
+
+# (c) 256 MB as 64 KB messages from B's service to a second sink on A, with
+# flow control (seq::source waits for aemp_on_drain after AEMP_BUSY)
+expect_status "spawn seq::sink on A as A#sink2" 0 "$AEMP" snd A AnyEvent::MP::_spawn sink2 seq::sink
+sink2_up() { "$AEMP" cal --timeout 1 'A#sink2' count >/dev/null 2>&1; }
+wait_for 10 sink2_up
+NB=4096
+t0=$(date +%s%N)
+expect_status "seq::source on B, $NB messages of 64 KB to A#sink2" 0 \
+    "$AEMP" snd B seq::source 'A#sink2' "$NB" 65536
+big_in() { [ "$("$AEMP" cal --timeout 5 'A#sink2' count 2>/dev/null)" = "$NB,true" ]; }
+if wait_for 120 big_in; then
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    pass "$NB messages of 64 KB arrived complete and in order"
+    echo "# 256 MB B -> A#sink2 in ${ms} ms (including the snd and polling)"
+else
+    fail "$NB messages of 64 KB arrived complete and in order" \
+        "last count: $("$AEMP" cal --timeout 5 'A#sink2' count 2>&1)"
+    dump "$T_DIR/a.log" "$T_DIR/b.log"
+fi
+line=$(grep -m1 "seq::source: sent $NB of $NB to A#sink2" "$T_DIR/b.log")
+echo "# B: ${line#*<6> }"
+if [[ "$line" =~ waited\ ([1-9][0-9]*)\ times ]]; then pass "the source waited for the queue to drain"
+else fail "the source waited for the queue to drain" "$line"; fi
+gone='does not read\|(A) closed\|(B) closed\|(A) lost\|(B) lost'
+if grep -q "$gone" "$T_DIR/a.log" "$T_DIR/b.log"; then
+    fail "no disconnect" "$(grep "$gone" "$T_DIR/a.log" "$T_DIR/b.log" | head -3)"
+else pass "no disconnect"; fi
 
 # both nodes still up, then stop them
 for n in A B; do

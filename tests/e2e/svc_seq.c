@@ -5,9 +5,13 @@
  *                ["seq", i] arrive with i = 0, 1, 2, ... and answers
  *                ["count", REPLYPORT] with [N_RECEIVED, IN_ORDER] sent to
  *                REPLYPORT (what `aemp cal SINK count` sends).
- *   seq::source  a node-port function called with [DEST_PORT, N]: sends N
- *                messages ["seq", i] to DEST_PORT, in batches from aemp_after()
- *                callbacks so the event loop is never blocked for long.
+ *   seq::source  a node-port function called with [DEST_PORT, N] or
+ *                [DEST_PORT, N, PAD]: sends N messages ["seq", i] (with
+ *                ["seq", i, "xxx..."] of PAD bytes) to DEST_PORT, in batches
+ *                from aemp_after() callbacks so the event loop is never
+ *                blocked for long, with flow control: when aemp_snd says
+ *                AEMP_BUSY it waits for aemp_on_drain; the last log line
+ *                (level 6) says how often it waited.
  * Numbers may arrive as JSON numbers or as decimal strings (aemp snd passes
  * plain words as strings). Built as a shared module without libaemp: the
  * aemp_* symbols come from the aemp binary. */
@@ -119,23 +123,44 @@ static int seq_sink_fn(aemp_node *node, const char *self, const cJSON *args, voi
 
 typedef struct {
     char *dest;
-    long long n, next;
+    char *pad; /* NULL or the padding string */
+    long long n, next, waits;
 } seq_source;
+
+static void source_batch(aemp_node *node, void *ud);
+
+static void source_drained(aemp_node *node, const char *nodeid, void *ud)
+{
+    (void)nodeid;
+    source_batch(node, ud);
+}
 
 static void source_batch(aemp_node *node, void *ud)
 {
     seq_source *s = ud;
     long long end = s->next + SEQ_BATCH < s->n ? s->next + SEQ_BATCH : s->n;
-    for (; s->next < end; s->next++) {
+    int rc = 0;
+    while (s->next < end) {
         cJSON *m = cJSON_CreateArray();
         if (!m) break;
         cJSON_AddItemToArray(m, cJSON_CreateString("seq"));
         cJSON_AddItemToArray(m, cJSON_CreateNumber((double)s->next));
-        if (aemp_snd(node, s->dest, m)) break;
+        if (s->pad) cJSON_AddItemToArray(m, cJSON_CreateString(s->pad));
+        rc = aemp_snd(node, s->dest, m);
+        if (rc < 0) break;
+        s->next++;
+        if (rc == AEMP_BUSY) break;
     }
-    if (s->next < s->n && !aemp_after(node, 0, source_batch, s, NULL)) return;
-    aemp_log(6, "seq::source: sent %lld of %lld to %s", s->next, s->n, s->dest);
+    if (s->next < s->n && rc == AEMP_BUSY) { /* queued; go on once it drains */
+        s->waits++;
+        if (!aemp_on_drain(node, s->dest, source_drained, s)) return;
+    } else if (s->next < s->n && rc >= 0 && !aemp_after(node, 0, source_batch, s, NULL)) {
+        return;
+    }
+    aemp_log(6, "seq::source: sent %lld of %lld to %s, waited %lld times for the queue to drain",
+             s->next, s->n, s->dest, s->waits);
     free(s->dest);
+    free(s->pad);
     free(s);
 }
 
@@ -145,18 +170,26 @@ static int seq_source_fn(aemp_node *node, const char *self, const cJSON *args, v
     (void)ud;
     const cJSON *dest = cJSON_GetArrayItem(args, 0);
     long long n = seq_num(cJSON_GetArrayItem(args, 1));
-    if (!cJSON_IsString(dest) || n < 0) {
-        aemp_log(4, "seq::source: wants [DEST_PORT, N]");
+    const cJSON *pj = cJSON_GetArrayItem(args, 2);
+    long long pad = pj ? seq_num(pj) : 0;
+    if (!cJSON_IsString(dest) || n < 0 || pad < 0 || pad > (64 << 20)) {
+        aemp_log(4, "seq::source: wants [DEST_PORT, N] or [DEST_PORT, N, PAD]");
         return -1;
     }
     seq_source *s = calloc(1, sizeof *s);
-    if (!s || !(s->dest = strdup(dest->valuestring))) {
+    if (!s || !(s->dest = strdup(dest->valuestring)) || (pad && !(s->pad = malloc((size_t)pad + 1)))) {
+        if (s) free(s->dest);
         free(s);
         return -1;
+    }
+    if (s->pad) {
+        memset(s->pad, 'x', (size_t)pad);
+        s->pad[pad] = 0;
     }
     s->n = n;
     if (aemp_after(node, 0, source_batch, s, NULL)) {
         free(s->dest);
+        free(s->pad);
         free(s);
         return -1;
     }
