@@ -101,7 +101,7 @@ static const struct subcmd subcmds[] = {
           "wait until PORT dies, print the reason (no timeout by default)"),
     PROTO_ANY("trace", cmd_trace, "[--timeout S] [--dot|--json] NODE",
           "print each node reachable from NODE and its neighbours (--dot: as Graphviz)"),
-    PROTO("logs", cmd_logs, "[--level N] [NODE...]",
+    PROTO("logs", cmd_logs, "[--level N] [--timeout S] [NODE...]",
           "follow the log lines of every node (or of NODE...) until interrupted"),
     PROTO("put", cmd_put, "[--timeout S] NODE FUNC FILE",
           "stream FILE over a data connection to FUNC on NODE (e.g. aemp::put)"),

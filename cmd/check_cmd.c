@@ -158,6 +158,18 @@ static void report(struct check *ck, int json, const char *profile, const cJSON 
     if (!cJSON_GetArraySize(ck->problems)) printf("ok\n");
 }
 
+/* 1 when `name` is a profile of the file or a shipped one. */
+static int profile_exists(const cJSON *rc, const char *name)
+{
+    cJSON *shipped = config_shipped_profiles();
+    /* (one that is not an object is the file check's problem) */
+    int yes = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rc, "profile"),
+                                               name) ||
+              cJSON_GetObjectItemCaseSensitive(shipped, name);
+    cJSON_Delete(shipped);
+    return yes;
+}
+
 int cmd_cfg_check(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
 {
     char err[1024], host[256];
@@ -187,6 +199,15 @@ int cmd_cfg_check(struct cmd_ctx *ctx, const char *key, int argc, char **argv)
     /* the names a node of `aemp run` serves (the library's and cmd_run's) */
     if ((ck.node = aemp_node_new(NULL))) cmd_put_register(ck.node);
     config_check_file(ctx->rc, add_problem, &ck, err, sizeof err);
+    if (profile != host && !profile_exists(ctx->rc, profile)) {
+        /* a name typed (here or with `profile NAME`): a typo must not pass */
+        char buf[1100];
+        snprintf(buf, sizeof buf,
+                 "no profile named '%.200s' in %.300s or among the shipped profiles (a node "
+                 "of it would run on the global part alone)",
+                 profile, ctx->rc_path);
+        add_problem(buf, &ck);
+    }
     cJSON *eff = NULL;
     int has_secret = 0, has_cert = 0;
     if (config_effective(ctx->rc, profile, NULL, &eff, err, sizeof err)) {

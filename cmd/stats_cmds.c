@@ -205,7 +205,9 @@ struct top {
     struct event *key, *sigs[2];
     aemp_guard *tick;
     int pending;
-    int printed; /* this round was printed */
+    int printed;        /* this round was printed */
+    int answered;       /* some node answered, ever */
+    aemp_guard *first;  /* --timeout (default 5 s) for the first answer */
 };
 
 static void top_round(aemp_node *node, void *ud);
@@ -281,6 +283,7 @@ static void top_done(aemp_node *node, const cJSON *reply, const cJSON *error, vo
     struct top *tp = rq->tp;
     (void)error;
     const cJSON *s = cJSON_GetArrayItem(reply, 0);
+    if (cJSON_IsObject(s)) tp->answered = 1;
     if (rq->round == tp->round && cJSON_IsObject(s)) {
         cJSON_DeleteItemFromObjectCaseSensitive(tp->cur, rq->nodeid);
         cJSON_AddItemToObject(tp->cur, rq->nodeid, cJSON_Duplicate(s, 1));
@@ -352,6 +355,17 @@ static void top_round(aemp_node *node, void *ud)
     aemp_after(tp->st->node, tp->st->interval, top_round, tp, &tp->tick);
 }
 
+/* No node answered within --timeout: nothing to watch, and waiting on
+ * would not tell the user why. */
+static void top_first_timeout(aemp_node *node, void *ud)
+{
+    struct top *tp = ud;
+    (void)node;
+    aemp_guard_free(tp->first);
+    tp->first = NULL;
+    if (!tp->answered && !tp->st->done) finish(tp->st, fail_no_answer(tp->st));
+}
+
 static void top_key(evutil_socket_t fd, short what, void *ud)
 {
     struct top *tp = ud;
@@ -404,17 +418,17 @@ static int cmd_top_run(struct pst *st, char **nodes, int n)
      * empty start set is filled from them) */
     tp.printed = 1;
     aemp_after(st->node, n ? 0 : (st->interval < 1 ? st->interval : 1), top_round, &tp, &tp.tick);
+    aemp_after(st->node, st->timeout, top_first_timeout, &tp, &tp.first);
     run_loop(st);
     if (tp.tty_in) tcsetattr(0, TCSANOW, &tp.saved);
     rc = st->status;
-    if (!rc && !cJSON_GetArraySize(tp.known))
-        rc = msg(st, EXIT_FAIL,
-                 "no node to watch: give NODE, or configure seeds this node "
-                 "can reach (`aemp seeds HOST:PORT`)");
+    if (!rc && !tp.answered) /* --count rounds without one answer */
+        rc = fail_no_answer(st);
     if (tp.key) event_free(tp.key);
     stop_signals_free(tp.sigs);
 out:
     aemp_guard_free(tp.tick);
+    aemp_guard_free(tp.first);
     cJSON_Delete(tp.known);
     cJSON_Delete(tp.cur);
     cJSON_Delete(tp.prev);

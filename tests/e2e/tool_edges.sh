@@ -78,6 +78,34 @@ for args in "cal seed info --json" "snd seed devnull --quiet" "snd seed a b --ti
 message); to send the text $opt write it after \`--\` or as JSON: '\"$opt\"'"
 done
 
+# --- nobody reachable: top, stats --watch and logs end within their bound
+# with one line saying why (they used to wait until killed); check of a
+# profile that does not exist fails
+DEAD=$(free_port)
+expect_status "seeds nobody listens on" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$DEAD"
+NOSEED="no seed answered ([\"127.0.0.1:$DEAD\"]): the connection was refused or the address is unreachable (is the seed running?)"
+timed expect_status "top --count 1 --timeout 2, nobody there" 1 timeout 20 "$AEMP" top --count 1 --timeout 2 </dev/null
+took_at_most "top --count 1 --timeout 2: bounded" 4
+err_has "top: message" "aemp: top: cannot reach the seeds within 2 s: $NOSEED"
+timed expect_status "stats --watch, nobody there" 1 timeout 20 "$AEMP" stats --watch </dev/null
+took_at_most "stats --watch: bounded by the default timeout" 7
+err_has "stats --watch: message" "aemp: stats: cannot reach the seeds within 5 s: $NOSEED"
+timed expect_status "stats --watch --count 2 NODE, nobody there" 1 timeout 20 "$AEMP" stats --watch --count 2 --interval 0.5 n9 </dev/null
+took_at_most "stats --watch NODE: bounded" 4
+grep -q "^n9 .*(no answer" "$T_DIR/last.out" && pass "stats --watch NODE: the table says no answer" \
+    || fail "stats --watch NODE: the table says no answer" "$(cat "$T_DIR/last.out")"
+err_has "stats --watch NODE: message" "aemp: stats: cannot reach n9 within 5 s: $NOSEED"
+timed expect_status "logs NOSUCHNODE, nobody there" 1 timeout 20 "$AEMP" logs --timeout 2 NOSUCHNODE
+took_at_most "logs NOSUCHNODE: bounded" 4
+err_has "logs NOSUCHNODE: message" "aemp: logs: cannot reach NOSUCHNODE within 2 s: $NOSEED"
+timed expect_status "logs, nobody there" 1 timeout 20 "$AEMP" logs --timeout=1
+took_at_most "logs: bounded" 3
+err_has "logs: message" "aemp: logs: cannot reach the seeds within 1 s: $NOSEED"
+expect_status "check NOSUCHPROFILE" 1 "$AEMP" check NOSUCHPROFILE
+err_has "check NOSUCHPROFILE: message" "aemp: check: no profile named 'NOSUCHPROFILE' in $RC or among the shipped profiles (a node of it would run on the global part alone)"
+grep -qx ok "$T_DIR/last.out" && fail "check NOSUCHPROFILE: no ok" "$(cat "$T_DIR/last.out")" || pass "check NOSUCHPROFILE: no ok"
+expect_status "check of a shipped profile" 0 "$AEMP" check seed
+
 # --- a handshake the other side refuses: the log says the likely cause
 # (n2 accepts only cleartext, which the seed never offers: the seed closes
 # after the greetings, before its auth line)
@@ -91,6 +119,10 @@ refusal() { grep -q "closed: connection closed by the peer before its auth line:
 if wait_for 20 refusal; then pass "refused handshake: the cause is logged"; else
     fail "refused handshake: the cause is logged" "$(tail -3 "$T_DIR/n2.log")"; fi
 stop_pid "$N2PID"
+# a node that is there: logs goes on following it past the timeout
+expect_status "seeds: s1" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$PS"
+timed expect_status "logs --timeout 1 s1 follows it" 124 timeout 4 "$AEMP" logs --timeout 1 s1
+[ ! -s "$T_DIR/last.err" ] && pass "logs of a node that is up: no error" || fail "logs of a node that is up: no error" "$(cat "$T_DIR/last.err")"
 stop_pid "$SEEDPID"
 
 finish

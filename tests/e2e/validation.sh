@@ -216,7 +216,7 @@ echo '{"secret": "s", "profile": {"served": {"services": [["AnyEvent::MP::LogCat
 expect_status "check: services every aemp run node serves (log catcher, aemp::put) are fine" 0 \
     "$AEMP" check served
 echo '{}' >"$RC"
-expect_status "check without a secret" 1 "$AEMP" check nosecret
+expect_status "check without a secret" 1 "$AEMP" check
 err_is "check without a secret: message" "aemp: check: no shared secret and no certificate: the \
 node would refuse to listen or to contact seeds; run \`aemp gensecret\` (or gencert)"
 expect_status "addbind [::1]:4041 (an IPv6 address, not JSON)" 0 "$AEMP" addbind '[::1]:4041'
