@@ -329,6 +329,70 @@ static void test_perl_file_roundtrip(void)
     rm_dir();
 }
 
+/* 1.30 reads the file with JSON::XS relaxed: # comments, a comma after the
+ * last element, literal TABs in strings. Each case with what JSON::XS
+ * 4.04 relaxed decodes it to (NULL: it refuses it too). */
+static void test_relaxed_file(void)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"{\"a\":[1,],}", "{\"a\":[1]}"},
+        {"{\"a\":1,}", "{\"a\":1}"},
+        {"# top\n{\"a\" # c\n : 1 # c\n}#end", "{\"a\":1}"},
+        {"{\"a\":[1,\n# c\n],\n}\n", "{\"a\":[1]}"},
+        {"{\"a\":\"x#y\", \"b\":\"q\\\"#\"}", "{\"a\":\"x#y\",\"b\":\"q\\\"#\"}"},
+        {"{\"a\":\"x\ty\"}", "{\"a\":\"x\\ty\"}"},
+        {"{\"a\":1 # c\r,\"b\":2}", "{\"a\":1,\"b\":2}"},
+        {"{\"a\":[,]}", NULL},
+        {"{\"a\":[1,,]}", NULL},
+        {"{,}", NULL},
+        {"{\"a\":1,,}", NULL},
+        {"{\"a\":,}", NULL},
+    };
+    fresh_dir();
+    char path[300], err[256];
+    snprintf(path, sizeof path, "%s/rc", tmpdir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(path, cases[i].text);
+        cJSON *cfg = NULL;
+        *err = 0;
+        int rc = config_load(path, &cfg, err, sizeof err);
+        if (cases[i].want) {
+            if (rc) fprintf(stderr, "# case %zu: %s\n", i, err);
+            CHECK_INT(rc, 0);
+            char *t = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
+            CHECK_STR(t, cases[i].want);
+            free(t);
+        } else {
+            CHECK_INT(rc, AEMP_ECONFIG);
+        }
+        cJSON_Delete(cfg);
+    }
+    /* the line of an error is the line in the file, comments and all */
+    write_file(path, "{ # one\n  \"a\": [1,], # two\n\t\"b\": \"\tx\",\n  \"c\": oops\n}\n");
+    cJSON *cfg = NULL;
+    CHECK_INT(config_load(path, &cfg, err, sizeof err), AEMP_ECONFIG);
+    CHECK(strstr(err, "line 4:") != NULL);
+    /* written back: normalised (no comments), every key and value kept */
+    write_file(path, "# my nodes\n{\n   \"version\" : 1,\n   \"secret\" : \"s\", # shared\n"
+                     "   \"profile\" : { \"seed\" : { \"binds\" : [ \"*:4040\", ], }, },\n"
+                     "   \"x_mine\" : [ 1, { \"k\" : \"\tv\" }, ],\n}\n");
+    CHECK_INT(config_load(path, &cfg, err, sizeof err), 0);
+    CHECK_INT(config_save(path, cfg, err, sizeof err), 0);
+    char *text = read_all(path);
+    cJSON *back = text ? cJSON_Parse(text) : NULL;
+    CHECK(back && cJSON_Compare(back, cfg, 1));
+    char *t = back ? cJSON_PrintUnformatted(back) : NULL;
+    CHECK_STR(t, "{\"version\":1,\"secret\":\"s\",\"profile\":{\"seed\":{\"binds\":[\"*:4040\"]}},"
+                 "\"x_mine\":[1,{\"k\":\"\\tv\"}]}");
+    free(t);
+    free(text);
+    cJSON_Delete(back);
+    cJSON_Delete(cfg);
+    rm_dir();
+}
+
 /* Saving keeps the previous content as FILE~ and leaves no FILE~new~. */
 static void test_atomic_save(void)
 {
@@ -452,5 +516,5 @@ static void test_certgen(void)
 }
 
 T_MAIN(T(test_defaults), T(test_precedence), T(test_nodeid), T(test_cycle), T(test_unknown_parent),
-       T(test_shipped), T(test_load_missing), T(test_load_errors), T(test_perl_file_roundtrip),
+       T(test_shipped), T(test_load_missing), T(test_load_errors), T(test_perl_file_roundtrip), T(test_relaxed_file),
        T(test_atomic_save), T(test_failed_save_keeps_file), T(test_config_path), T(test_certgen))

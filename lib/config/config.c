@@ -2,6 +2,7 @@
  * layer profiles over their parents, save atomically (see config.h and
  * PROTOCOL.md section 8). */
 #include "config.h"
+#include "relaxed.h"
 
 #include "aemp.h"
 #include "aemp_build.h"
@@ -111,17 +112,23 @@ int config_load(const char *path, cJSON **out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot read the configuration file: %s", path, strerror(errno));
         return AEMP_ECONFIG;
     }
+    /* 1.30 reads the file in JSON::XS's relaxed mode: # comments, trailing
+     * commas (relaxed.h); lines stay where they were for the message */
+    size_t slen = 0;
+    char *strict = config_relaxed_to_strict(text, len, &slen);
+    free(text);
+    if (!strict) return AEMP_ENOMEM;
     const char *end = NULL;
-    cJSON *cfg = cJSON_ParseWithOpts(text, &end, 1);
+    cJSON *cfg = cJSON_ParseWithOpts(strict, &end, 1);
     if (!cfg) {
-        size_t off = end ? (size_t)(end - text) : len;
+        size_t off = end ? (size_t)(end - strict) : slen;
         snprintf(err, errlen,
                  "%s: line %d: not valid JSON; fix or remove the file (it was left untouched)",
-                 path, line_of(text, off));
-        free(text);
+                 path, line_of(strict, off));
+        free(strict);
         return AEMP_ECONFIG;
     }
-    free(text);
+    free(strict);
     if (!cJSON_IsObject(cfg)) {
         snprintf(err, errlen,
                  "%s: line 1: the top level must be a JSON object {...}; fix or remove the file",
@@ -226,10 +233,13 @@ static void add_shipped(cJSON *all, const char *dir, const char *ent)
     if (n <= 5 || strcmp(ent + n - 5, ".json")) return;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, ent);
-    char *text = slurp(path, NULL);
+    size_t len = 0;
+    char *text = slurp(path, &len);
     if (!text) return;
-    cJSON *p = cJSON_Parse(text);
+    char *strict = config_relaxed_to_strict(text, len, NULL);
     free(text);
+    cJSON *p = strict ? cJSON_Parse(strict) : NULL;
+    free(strict);
     if (!cJSON_IsObject(p)) {
         aemp_log(5, "shipped profile %s is not a JSON object, ignored", path);
         cJSON_Delete(p);

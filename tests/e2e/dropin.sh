@@ -2,7 +2,7 @@
 # dropin.sh - habits of Perl AnyEvent::MP 1.30 users that must work with the
 # C tool alone (no Perl needed): `aemp run PROFILE` (an odd number of
 # arguments starts with the profile, as 1.30's configure reads them),
-# PERL_ANYEVENT_MP_TRACE; and the framing_format and auth names of a shared
+# PERL_ANYEVENT_MP_TRACE; a file with # comments and trailing commas; and the framing_format and auth names of a shared
 # file (only names that exist; only framings we read offered).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +27,36 @@ if wait_for 20 grep -q "node s2 running" "$T_DIR/run2.log"; then
     pass "run other ... profile seed2: the later profile wins"
 else fail "run other ... profile seed2: the later profile wins" "$(head -5 "$T_DIR/run2.log")"; fi
 stop_pid "$R"
+
+# --- a file with # comments and trailing commas (1.30 reads it with JSON::XS
+# relaxed) is read; written back it keeps every key and value
+RX="$T_DIR/relaxed.rc"
+cat >"$RX" <<'RC'
+# written by hand, as 1.30 allows
+{
+   "version" : 1,
+   "secret" : "s3cret",   # the shared secret
+   "profile" : {
+      "seed" : { "binds" : [ "127.0.0.1:4040", ], "nodeid" : "rx", },
+   },
+   "x_mine" : [ 1, { "k" : "a	b" }, ],
+}
+RC
+cp "$RX" "$T_DIR/relaxed.orig"
+expect_status "relaxed file: showconfig" 0 env PERL_ANYEVENT_MP_RC="$RX" "$AEMP" showconfig seed
+if python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["nodeid"] == "rx" and j["binds"] == ["127.0.0.1:4040"] and j["secret"] == "s3cret"))' "$T_DIR/last.out"
+then pass "relaxed file: the profile's values"; else fail "relaxed file: the profile's values" "$(cat "$T_DIR/last.out")"; fi
+expect_status "relaxed file: a set rewrites it" 0 env PERL_ANYEVENT_MP_RC="$RX" "$AEMP" setmonitor_timeout 9
+want='{"monitor_timeout":9,"profile":{"seed":{"binds":["127.0.0.1:4040"],"nodeid":"rx"}},"secret":"s3cret","version":1,"x_mine":[1,{"k":"a\tb"}]}'
+got=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), sort_keys=True, separators=(",", ":")))' "$RX")
+if [ "$got" = "$want" ]; then pass "relaxed file: every key and value kept"; else
+    fail "relaxed file: every key and value kept" "$got"; fi
+# what 1.30's own reader (JSON::XS relaxed) makes of the original is what we kept
+if perl -MJSON::XS -e 1 2>/dev/null; then
+    perl_got=$(perl -MJSON::XS -e 'local $/; open my $f, "<", $ARGV[0] or die; my $c = JSON::XS->new->utf8->relaxed->decode(<$f>); $c->{monitor_timeout} = 9; print JSON::XS->new->canonical->encode($c)' "$T_DIR/relaxed.orig")
+    if [ "$perl_got" = "$want" ]; then pass "relaxed file: read as JSON::XS relaxed reads it"; else
+        fail "relaxed file: read as JSON::XS relaxed reads it" "$perl_got"; fi
+fi
 
 # --- PERL_ANYEVENT_MP_TRACE=1 (1.30's switch, as its Intro uses it) traces
 # every message, in `aemp run` and in the protocol subcommands' node
