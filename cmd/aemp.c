@@ -200,7 +200,10 @@ static int proto_wants_help(const struct subcmd *s, int argc, char **argv)
             continue;
         }
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-            if (!strcmp(argv[i], with_value[k])) i++;
+            if (!strcmp(argv[i], with_value[k])) {
+                i++; /* its value is no option */
+                break;
+            }
     }
     return 0;
 }
