@@ -36,6 +36,9 @@
 #define PUT_HIGH (1024 * 1024) /* file data queued on the connection at most */
 #define PUT_REPLY_MAX 512
 #define PUT_REPLY_WAIT 60 /* seconds without progress (either side) before giving up */
+/* The receiver's patience with a sender that sends nothing, and with one
+ * that does not close after the answer: each holds a socket and a file. */
+#define RECV_STALL 20
 #define PUT_FUNC "aemp::put"
 
 static double now_s(void)
@@ -331,7 +334,8 @@ static void recv_free(struct recv *r)
     free(r);
 }
 
-/* Answer the sender; the connection stays until the sender closes it. */
+/* Answer the sender; the connection stays until the sender closes it (a
+ * sender that read the answer; 1.30 senders do not expect our end first). */
 static void recv_answer(struct recv *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void recv_answer(struct recv *r, const char *fmt, ...)
 {
@@ -340,7 +344,7 @@ static void recv_answer(struct recv *r, const char *fmt, ...)
     evbuffer_add_vprintf(bufferevent_get_output(r->bev), fmt, ap);
     va_end(ap);
     evbuffer_add(bufferevent_get_output(r->bev), "\n", 1);
-    struct timeval tv = {PUT_REPLY_WAIT, 0};
+    struct timeval tv = {RECV_STALL, 0};
     bufferevent_set_timeouts(r->bev, &tv, NULL);
 }
 
@@ -444,7 +448,7 @@ static void recv_start(aemp_node *node, struct bufferevent *bev, const cJSON *ar
     r->fd = -1;
     crypto_hash_sha256_init(&r->sha);
     bufferevent_setcb(bev, recv_read_cb, NULL, recv_event_cb, r);
-    struct timeval stall = {PUT_REPLY_WAIT, 0}; /* a sender that stops sending */
+    struct timeval stall = {RECV_STALL, 0}; /* a sender that stops sending */
     bufferevent_set_timeouts(bev, &stall, NULL);
     const cJSON *name = cJSON_GetArrayItem(args, 0), *size = cJSON_GetArrayItem(args, 1);
     r->name = strdup(cJSON_IsString(name) ? name->valuestring : "?");

@@ -12,6 +12,9 @@
 #      then one "nodes" message with 5,000 ghosts at one address
 #   6. unbounded buffers: 1,000,000 relays of 1 KB to a peer that never reads
 #   7. a message nested 1,000 deep
+#   8. 600 data connections to aemp::put that stall after their greeting,
+#      against a node limited to 1,024 descriptors (issue 18; before: every
+#      descriptor taken, no answer for about 60 s)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${AEMP_BUILD_DIR:-build-dev}
@@ -42,11 +45,13 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }               # t
 TCK=$(getconf CLK_TCK)
 lines() { wc -l <"$1"; }
 
-# start NAME FDLIMIT: an `aemp run` node on a free port; sets PID[NAME], PORT[NAME]
+# start NAME FDLIMIT [KEY VALUE...]: an `aemp run` node on a free port; sets
+# PID[NAME], PORT[NAME]
 declare -A PID PORT
 start() {
     local p; p=$(port)
-    bash -c "ulimit -n $2; exec \"$AEMP\" run nodeid $1 binds 127.0.0.1:$p" >"$T/$1.log" 2>&1 &
+    bash -c 'ulimit -n "$1"; shift; exec "$@"' _ "$2" "$AEMP" run nodeid "$1" binds "127.0.0.1:$p" \
+        "${@:3}" >"$T/$1.log" 2>&1 &
     PIDS+=($!)
     PID[$1]=$!
     PORT[$1]=$p
@@ -153,3 +158,20 @@ echo "== 7. a message nested 1,000 deep"
 "$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[tg]}" deep | grep '^#'
 grep -m1 "nested deeper" "$T/tg.log" | sed 's/^/#   log: /'
 echo "# target log: $(lines "$T/tg.log") lines in all"
+
+echo "== 8. 600 stalled data connections against a node limited to 1,024 descriptors"
+mkdir -p "$T/in"
+start dc 1024 services "[[\"aemp::put\",\"$T/in\"]]"
+fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+f0=$(fds "${PID[dc]}"); fmax=$f0
+( ulimit -n 4096 2>/dev/null; exec "$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[dc]}" stall 600 ) >"$T/stall.out" 2>&1 &
+STALL=$!; PIDS+=("$STALL")
+while kill -0 "$STALL" 2>/dev/null; do
+    f=$(fds "${PID[dc]}"); [ -n "$f" ] && [ "$f" -gt "$fmax" ] && fmax=$f
+    sleep 0.2
+done
+grep '^#' "$T/stall.out"
+echo "# target descriptors: $f0 before, at most $fmax during (limit 1024)"
+ok=no; "$AEMP" setseeds "127.0.0.1:${PORT[dc]}" >/dev/null
+"$AEMP" cal --timeout 5 dc time >/dev/null 2>&1 && ok=yes
+echo "# target answers afterwards: $ok; log lines about refused data connections: $(grep -c "data connection refused" "$T/dc.log")"

@@ -16,6 +16,10 @@
  *                         port DEST (snd_multiple, 100 per request)
  *   deep                  sends a message nested 1,000 deep, then a "time"
  *                         request, and says whether the link stayed up
+ *   stall N               makes N data connections to the target's
+ *                         aemp::put (each announcing a 1 MB file) and sends
+ *                         nothing on them; counts how many came up, then
+ *                         for 5 s measures the target's answer time
  * Figures go to stdout as "# ..." lines. Bounded: at most 60 s. */
 #include "aemp.h"
 
@@ -184,13 +188,65 @@ static int mode_deep(void)
     return 0;
 }
 
+struct stalls {
+    int up, refused, done;
+    char why[256];
+};
+
+static void stall_up(aemp_node *n, struct bufferevent *bev, const char *error, void *ud)
+{
+    (void)n;
+    struct stalls *s = ud;
+    s->done++;
+    if (bev) s->up++; /* kept, silent, until we exit */
+    else {
+        s->refused++;
+        snprintf(s->why, sizeof s->why, "%s", error);
+    }
+}
+
+static int mode_stall(int n)
+{
+    struct stalls s = {0};
+    double t0 = now();
+    /* in rounds of 32, below the per-host cap on connections in their
+     * handshake: what bounds them is the data-connection limit */
+    for (int i = 0; i < n && now() - t0 < 30; i++) {
+        char args[64];
+        snprintf(args, sizeof args, "[\"stall-%d.bin\",1000000]", i);
+        aemp_dataconn_connect(node, target, 15, "aemp::put", cJSON_Parse(args), stall_up, &s);
+        while (i % 32 == 31 && s.done <= i && now() - t0 < 30)
+            run_for(0.01);
+    }
+    while (s.done < n && now() - t0 < 30)
+        run_for(0.05);
+    printf("# stall: %d data connections to aemp::put sending nothing after their greeting: "
+           "%d up, %d refused in %.1f s (%s)\n",
+           n, s.up, s.refused, now() - t0, s.refused ? s.why : "none refused");
+    fflush(stdout);
+    double worst = 0;
+    int answered = 0, asked = 0;
+    t0 = now();
+    while (now() - t0 < 5) {
+        double t = ask_time(2);
+        asked++;
+        if (t >= 0) answered++;
+        if (t < 0 || t > worst) worst = t < 0 ? 2 : t;
+        run_for(0.2);
+    }
+    printf("# stall: while they were held the target answered %d of %d time requests, slowest "
+           "%.3f s\n",
+           answered, asked, worst);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: attack_peer SECRET TARGET_ADDR MODE ARGS...\n");
         return 2;
     }
-    alarm(60);
+    alarm(90);
     node = aemp_node_new(NULL);
     cJSON *cfg = cJSON_CreateObject();
     char id[64];
@@ -233,6 +289,8 @@ int main(int argc, char **argv)
         rc = mode_ghosts(atoi(argv[4]), atoi(argv[5]));
     } else if (!strcmp(mode, "relay") && argc >= 6) {
         rc = mode_relay(argv[4], atol(argv[5]));
+    } else if (!strcmp(mode, "stall") && argc >= 5) {
+        rc = mode_stall(atoi(argv[4]));
     } else if (!strcmp(mode, "deep")) {
         rc = mode_deep();
     } else {

@@ -5,7 +5,10 @@
 # and with TLS certificates; a listener-less receiver dials the sender back;
 # an unknown function and a bad name are refused with a clear message; and,
 # when the Perl reference is present, the same 100 MB go C -> Perl and
-# Perl -> C (connect_to on either side), with and without TLS.
+# Perl -> C (connect_to on either side), with and without TLS. A program
+# that queues 16 MiB and closes at once with aemp_dataconn_close()
+# (tests/e2e/dc_stream.c) loses nothing, to a C and a Perl receiver that
+# read until the end, with and without TLS (issue 13: the tail was lost).
 T_LIMIT=400
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +40,28 @@ put_ok() {
     expect_status "$n: aemp put exits 0" 0 env AEMP_WARNLEVEL=7 "$AEMP" put --timeout 15 "$node" "$func" "$big"
     check "$n: the connection was a data connection ($tls)" \
         grep -q "data connection .* with $node up ($tls)" "$T_DIR/last.err"
+}
+
+DCS=${AEMP_BUILD_DIR:-build}/tests/dc_stream
+STREAM=16777216
+
+# start_sink: a dc_stream receiver node csink (function main::sink); sets SINK
+start_sink() {
+    start_bg "$T_DIR/csink.log" "$DCS" recv csink "127.0.0.1:$(free_port)"
+    SINK=$BG_PID
+    wait_for 20 grep -q ready "$T_DIR/csink.log" || fail "csink up" "$(cat "$T_DIR/csink.log")"
+}
+
+# stream_ok NAME TARGET LOG: dc_stream sends 16 MiB to TARGET's main::sink
+# and closes at once; LOG (the receiver's output) has the same bytes.
+stream_ok() {
+    local n=$1 target=$2 log=$3 out
+    out=$("$DCS" send "$target" main::sink "$STREAM" 2>"$T_DIR/stream.err")
+    case $out in "sent $STREAM "*) pass "$n: the sender's close says all is out" ;;
+        *) fail "$n: the sender's close says all is out" "$out $(tail -3 "$T_DIR/stream.err")" ;; esac
+    if wait_for 20 grep -q "^sunk $STREAM ${out##* }" "$log"; then
+        pass "$n: the receiver read all $STREAM bytes, same SHA-256"
+    else fail "$n: the receiver read all $STREAM bytes, same SHA-256" "$(grep -E '^(sunk|broken)' "$log" | tail -2)"; fi
 }
 
 # --- C to C, shared secret
@@ -78,6 +103,12 @@ check "missing file named" grep -q "nonexistent" "$T_DIR/last.err"
 expect_status "usage" 2 "$AEMP" put crecv aemp::put
 expect_status "node not running" 1 "$AEMP" put --timeout 2 nobody aemp::put "$big"
 
+# a stream closed at once with aemp_dataconn_close
+start_sink
+stream_ok "close, secret" csink "$T_DIR/csink.log"
+stop_pid "$SINK"
+mv "$T_DIR/csink.log" "$T_DIR/csink-secret.log"
+
 # --- the receiver has no listeners: it dials the sender back (_connect)
 start_recv lrecv "$T_DIR/in-l" binds '[]' seeds "127.0.0.1:$port"
 # `aemp put` runs a listener-less node too: nobody can dial anybody.
@@ -103,6 +134,7 @@ perl_pair() { # WORD: C -> Perl and Perl -> C
         grep -q "data connection .* with perlrecv$tls up ($2)" "$T_DIR/last.err"
     check "C -> Perl ($tls): Perl stored the same SHA-256" \
         wait_for 10 grep -q "stored big.bin 100000000 $want" "$T_DIR/perl-recv-$tls.log"
+    stream_ok "close, C -> Perl ($tls)" "perlrecv$tls" "$T_DIR/perl-recv-$tls.log"
     stop_pid "$P"
     "$AEMP" profile aemp delseed "127.0.0.1:$pport" >/dev/null
     rm -f "$T_DIR/in/perl.bin"
@@ -141,6 +173,9 @@ C=$BG_PID
 put_ok "TLS" crecv aemp::put "$T_DIR/in" "TLS"
 got=$(sha256sum <"$T_DIR/in/big.bin" | cut -d' ' -f1)
 [ "$got" = "$want" ] && pass "TLS: 100 MB stored intact" || fail "TLS: 100 MB stored intact" "$got != $want"
+start_sink
+stream_ok "close, TLS" csink "$T_DIR/csink.log"
+stop_pid "$SINK"
 if have_perl; then perl_pair tls "TLS"; fi
 
 stop_pid "$C"

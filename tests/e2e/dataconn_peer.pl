@@ -5,7 +5,9 @@
 #                               [NAME, SIZE] and a data connection, reads SIZE
 #                               bytes and answers "ok SHA256HEX" (the protocol
 #                               of `aemp put`); prints "stored NAME SIZE HEX";
-#                               BIND "none": no listeners (it dials back)
+#                               BIND "none": no listeners (it dials back);
+#                               and main::sink, which reads until the end
+#                               and prints "sunk BYTES HEX"
 #   send NODEID SEED TARGET FUNC SIZE
 #                               connect_to TARGET calling FUNC with
 #                               ["perl.bin", SIZE], send SIZE pseudo-random
@@ -45,6 +47,31 @@ sub main::put {
             $h->push_write("ok $hex\n");
             $got = -1;
         }
+    });
+}
+
+# [NAME, SIZE] and a data connection: read until the sender's end (the
+# stream of tests/e2e/dc_stream.c), print "sunk BYTES HEX" (or "broken ..."
+# on an error), close.
+sub main::sink {
+    my $hdl = $_[-1];
+    my $sha = Digest::SHA->new(256);
+    my $got = 0;
+    $keep{$hdl} = $hdl;
+    my $end = sub {
+        my ($h, $word) = @_;
+        $sha->add($h->{rbuf}); $got += length $h->{rbuf}; $h->{rbuf} = "";
+        print "$word $got ", $sha->hexdigest, "\n";
+        delete $keep{$h};
+        $h->destroy;
+    };
+    $hdl->on_error(sub { $end->($_[0], "broken") });
+    $hdl->on_eof(sub { $end->($_[0], "sunk") });
+    $hdl->on_read(sub {
+        my $h = shift;
+        $got += length $h->{rbuf};
+        $sha->add($h->{rbuf});
+        $h->{rbuf} = "";
     });
 }
 
