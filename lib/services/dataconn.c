@@ -386,7 +386,7 @@ static void local_cb(evutil_socket_t fd_, short what, void *arg)
             else evutil_closesocket(sv[1]);
         }
     }
-    if (*why) {
+    if (*why || !f) { /* (f is set when why is empty) */
         l->cb(node, NULL, why, l->ud);
     } else {
         dcio_socket_tune(a);
@@ -564,8 +564,8 @@ static void on_expect(aemp_node *node, const char *src, const cJSON *a)
 {
     const cJSON *port = a ? a->next : NULL, *to = port ? port->next : NULL;
     const cJSON *func = to ? to->next : NULL;
-    if (!cJSON_IsString(a) || !cJSON_IsString(port) || !cJSON_IsNumber(to) ||
-        !cJSON_IsString(func) || !hs_dataconn_id_ok(a->valuestring)) {
+    if (!a || !port || !to || !func || !cJSON_IsString(a) || !cJSON_IsString(port) ||
+        !cJSON_IsNumber(to) || !cJSON_IsString(func) || !hs_dataconn_id_ok(a->valuestring)) {
         aemp_log_peer(5, "malformed data connection request from %s dropped", src);
         return;
     }

@@ -309,8 +309,10 @@ int dcio_close(struct dcio_set *s, struct bufferevent *bev, double timeout,
 
 void dcio_free_all(struct dcio_set *s)
 {
-    while (s->closing)
-        closing_end(s->closing, 0, 1);
+    for (struct dcio_closing *c = s->closing, *next; c; c = next) {
+        next = c->next;
+        closing_end(c, 0, 1); /* unlinks c */
+    }
     for (struct dcio_live *l = s->live, *next; l; l = next) {
         next = l->next;
         l->set = NULL;
