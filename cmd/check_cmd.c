@@ -115,8 +115,9 @@ static void report(struct check *ck, int json, const char *profile, const cJSON 
         cJSON_AddBoolToObject(o, "ok", cJSON_GetArraySize(ck->problems) == 0);
         cJSON_AddItemToObject(o, "problems", cJSON_Duplicate(ck->problems, 1));
         if (eff) {
-            static const char *const keys[] = {"nodeid",   "binds",           "seeds",
-                                               "services", "monitor_timeout", "connect_interval"};
+            static const char *const keys[] = {"nodeid",          "binds",           "seeds",
+                                               "services",        "monitor_timeout",
+                                               "connect_interval", "http"};
             for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
                 cJSON_AddItemToObject(
                     o, keys[i], cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(eff, keys[i]), 1));
@@ -150,6 +151,8 @@ static void report(struct check *ck, int json, const char *profile, const cJSON 
         print_list("auth offer", cJSON_GetObjectItemCaseSensitive(eff, "auth_offer"), "nothing");
         print_list("auth accept", cJSON_GetObjectItemCaseSensitive(eff, "auth_accept"), "nothing");
         print_list("services", cJSON_GetObjectItemCaseSensitive(eff, "services"), "(none)");
+        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(eff, "http")) > 0)
+            print_list("http", cJSON_GetObjectItemCaseSensitive(eff, "http"), "");
         printf("timing: monitor_timeout %g s, connect_interval %g s\n", num(eff, "monitor_timeout"),
                num(eff, "connect_interval"));
     }

@@ -178,6 +178,7 @@ static void test_key_kinds(void)
         {"parent", CONFIG_STRING},
         {"binds", CONFIG_LIST},
         {"seeds", CONFIG_LIST},
+        {"http", CONFIG_LIST},
         {"services", CONFIG_LIST},
         {"framing_format", CONFIG_LIST},
         {"auth_offer", CONFIG_LIST},

@@ -14,7 +14,8 @@
 set -eu
 build_pkgs="build-essential meson ninja-build pkg-config libevent-dev libcjson-dev
             libgnutls28-dev libsodium-dev libsystemd-dev python3"
-test_pkgs="clang libclang-rt-14-dev procps iproute2 clang-tools-14 cppcheck shellcheck"
+test_pkgs="clang libclang-rt-14-dev procps iproute2 clang-tools-14 cppcheck shellcheck
+           prometheus chromium curl"
 
 pkgs=$build_pkgs
 case "${1:-}" in

@@ -39,6 +39,7 @@ static const struct {
     {"parent", S_PARENT, "a profile name"},
     {"binds", S_ADDRS, "the listen addresses"},
     {"seeds", S_ADDRS, "the seed addresses"},
+    {"http", S_ADDRS, "the monitoring HTTP addresses"},
     {"services", S_SERVICES, "the services to start"},
     {"framing_format", S_FRAMINGS, "the framings offered"},
     {"auth_offer", S_AUTHS, "the authentication methods sent"},
@@ -144,7 +145,8 @@ static long port_number(const char *p)
 
 int config_check_addr(const char *key, const char *addr, char *err, size_t errlen)
 {
-    int bind = !strcmp(key, "binds");
+    int http = !strcmp(key, "http"); /* like binds, but the port is needed */
+    int bind = http || !strcmp(key, "binds");
     char host[512];
     const char *port = NULL, *colon;
     if (!*addr) {
@@ -180,6 +182,11 @@ int config_check_addr(const char *key, const char *addr, char *err, size_t errle
     if (!bind && !strcmp(host, "*")) {
         snprintf(err, errlen,
                  "seeds: \"%s\": a seed needs a host name or address to connect to, not *", addr);
+        return AEMP_ECONFIG;
+    }
+    if (http && (!port || !*port) && strcmp(host, "(this host)")) {
+        snprintf(err, errlen, "http: \"%s\" has no port; write host:port (e.g. 127.0.0.1:9464)",
+                 addr);
         return AEMP_ECONFIG;
     }
     if (!port) return 0;

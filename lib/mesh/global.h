@@ -21,4 +21,10 @@ extern const struct core_builtin global_builtin;
 #include <cjson/cJSON.h>
 const cJSON *global_node_addrs(struct aemp_node *node, const char *nodeid);
 
+/* Call fn for every group this node knows network-wide that has members,
+ * with its name and its members (an array of port IDs), both borrowed for
+ * the call; fn must not change groups. For the monitoring pages. */
+void global_groups_each(struct aemp_node *node,
+                        void (*fn)(const char *group, const cJSON *members, void *ud), void *ud);
+
 #endif

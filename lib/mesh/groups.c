@@ -3,9 +3,10 @@
  * changes through reg0/reg1 on the rendezvous ports (global.c), registers
  * local ports (grp_reg) and tells watchers (grp_mon). A node leaving costs
  * the groups it has members in. */
-#include <assert.h>
+#include "global.h"
 #include "global_int.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,19 @@ cJSON *aemp_grp_get(aemp_node *node, const char *group)
     struct global *g = global_of(node);
     struct group *gr = g ? strmap_get(&g->groups, group) : NULL;
     return gr && gr->members->child ? cJSON_Duplicate(gr->members, 1) : NULL;
+}
+
+void global_groups_each(aemp_node *node,
+                        void (*fn)(const char *group, const cJSON *members, void *ud), void *ud)
+{
+    struct global *g = global_of(node);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (g && strmap_next(&g->groups, &it, &k, &v)) {
+        struct group *gr = v;
+        if (gr->members && gr->members->child) fn(k, gr->members, ud);
+    }
 }
 
 /* The first call of a watcher, from the loop as 1.30 does it: the current

@@ -69,6 +69,7 @@ struct logcatch {
     struct line *head, *tail;
     size_t queued;
     unsigned long dropped; /* lines the full queue refused */
+    unsigned long long dropped_total; /* every line dropped: queue full or a sink behind */
     struct event *flush;
     /* catching half */
     int level; /* -1: not catching */
@@ -145,6 +146,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
             if (s->dead || l->level > s->level) continue;
             if (transport_pending(lc->node, s->nodeid) > LC_MAX_BACKLOG) {
                 s->dropped++;
+                lc->dropped_total++;
                 continue;
             }
             if (s->dropped) {
@@ -170,6 +172,7 @@ static void on_log(int level, const char *text, void *ud)
     struct line *l = lc->queued + n > LC_MAX_QUEUED ? NULL : malloc(sizeof *l + n + 1);
     if (!l) {
         lc->dropped++;
+        lc->dropped_total++;
         return;
     }
     l->next = NULL;
@@ -430,6 +433,12 @@ static int lc_catch(aemp_node *node, const char *self, const cJSON *args, void *
     int level = !lv || cJSON_IsNull(lv) ? -1 : level_arg(lv, 9);
     if (level >= 0) aemp_log(7, "starting log catcher service (levels up to %d)", level);
     return aemp_log_catch(node, level, NULL, NULL, NULL) ? -1 : 0;
+}
+
+unsigned long long logcatcher_dropped(aemp_node *node)
+{
+    struct logcatch *lc = builtin_state(node, &logcatcher_builtin);
+    return lc ? lc->dropped_total : 0;
 }
 
 /* 1 when local port `name` is one of this node's catcher ports. */

@@ -12,6 +12,11 @@ struct core_builtin;
  * the catcher's ports are not traced into the log taps. */
 extern const struct core_builtin logcatcher_builtin;
 
+/* Log lines the catcher of `node` dropped since the node started (its
+ * queue was full, or a catching node was too far behind). */
+struct aemp_node;
+unsigned long long logcatcher_dropped(struct aemp_node *node);
+
 /* A caught line as 1.30 prints it, "DATE [NODE] <LEVEL> TEXT\n", on `out`;
  * what fprintf() returned. */
 int logcatcher_print(FILE *out, const char *nodeid, int level, const char *text);
