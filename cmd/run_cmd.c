@@ -2,7 +2,6 @@
  * pairs (an odd count: the first is the profile, as in 1.30) and run it
  * until SIGINT or SIGTERM. */
 #include "cmds.h"
-#include "http.h"
 #include "proto.h"
 
 #include <event2/event.h>
@@ -76,12 +75,6 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
     rc = aemp_configure(st.node, profile, kv, err, sizeof err);
     if (rc) {
         rc = msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
-        goto out;
-    }
-    /* the monitoring listener, when the "http" key asks for one */
-    rc = observe_start(st.node, err, sizeof err);
-    if (rc) {
-        rc = msg(&st, EXIT_FAIL, "%s", err);
         goto out;
     }
     cJSON *addrs = aemp_listen_addrs(st.node);

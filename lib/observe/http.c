@@ -4,6 +4,7 @@
  * meshview.c, the embedded page.html). */
 #include "http.h"
 
+#include "builtin.h"
 #include "meshview.h"
 #include "metrics.h"
 #include "page.h"
@@ -54,19 +55,9 @@ struct obs {
 
 static void pause_listeners(struct obs *o, int pause);
 
-/* The observer of each serving node (a process runs few nodes; the node
- * has no slot for it). */
-#define MAX_NODES 16
-static struct {
-    aemp_node *node;
-    struct obs *o;
-} nodes[MAX_NODES];
-
-static struct obs *obs_of(aemp_node *node)
+static struct obs *obs_of(const aemp_node *node)
 {
-    for (int i = 0; i < MAX_NODES; i++)
-        if (nodes[i].node == node) return nodes[i].o;
-    return NULL;
+    return builtin_state(node, &observe_builtin);
 }
 
 /* ------------------------------------------------------------ the bounds */
@@ -321,11 +312,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* --------------------------------------------------------- start and end */
 
-static void obs_free(void *arg)
+static void obs_free(struct obs *o)
 {
-    struct obs *o = arg;
-    for (int i = 0; i < MAX_NODES; i++)
-        if (nodes[i].o == o) nodes[i].node = NULL, nodes[i].o = NULL;
     o->closing = 1;
     if (o->http) evhttp_free(o->http); /* frees every connection */
     while (o->conns)
@@ -401,7 +389,7 @@ bad:
     return AEMP_ECONFIG;
 }
 
-int observe_start(aemp_node *node, char *err, size_t errlen)
+static int observe_start(aemp_node *node, char *err, size_t errlen)
 {
     const cJSON *cfg = aemp_node_config(node);
     const cJSON *list = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "http") : NULL;
@@ -414,12 +402,8 @@ int observe_start(aemp_node *node, char *err, size_t errlen)
         snprintf(err, errlen, "http: must be a list of host:port addresses");
         return AEMP_ECONFIG;
     }
-    int slot = -1;
-    for (int i = 0; i < MAX_NODES && slot < 0; i++)
-        if (!nodes[i].node) slot = i;
     struct obs *o = calloc(1, sizeof *o);
-    if (!o || slot < 0) {
-        free(o);
+    if (!o) {
         snprintf(err, errlen, "http: out of memory");
         return AEMP_ENOMEM;
     }
@@ -452,20 +436,28 @@ int observe_start(aemp_node *node, char *err, size_t errlen)
             return rc;
         }
     }
-    nodes[slot].node = node;
-    nodes[slot].o = o;
+    builtin_set_state(node, &observe_builtin, o);
     event_add(o->sweep, &(struct timeval){1, 0});
-    if (aemp_at_free(node, obs_free, o)) {
-        obs_free(o);
-        snprintf(err, errlen, "http: out of memory");
-        return AEMP_ENOMEM;
-    }
     char *at = cJSON_PrintUnformatted(o->addrs);
     aemp_log(5, "http: serving /metrics, /healthz, /readyz, /stats.json, /mesh.json and / on %s",
              at ? at : "?");
     free(at);
     return 0;
 }
+
+static void observe_free(aemp_node *node)
+{
+    struct obs *o = obs_of(node);
+    if (!o) return;
+    builtin_set_state(node, &observe_builtin, NULL);
+    obs_free(o);
+}
+
+const struct core_builtin observe_builtin = {
+    .name = "observe",
+    .start = observe_start,
+    .free = observe_free,
+};
 
 cJSON *observe_addrs(aemp_node *node)
 {

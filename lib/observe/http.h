@@ -21,13 +21,15 @@
 #define HTTP_MAX_HEADERS 8192
 #define HTTP_DEADLINE 10
 
-/* Start serving on the addresses of the node's "http" key (a list of
- * "host:port"; "*:port" is every IPv4 and IPv6 address, "port" alone
- * 127.0.0.1), when the node's configuration has one; nothing when it has
- * none. Call once after aemp_configure(). Everything is released with the
- * node (aemp_at_free). 0, or AEMP_ECONFIG / AEMP_EIO / AEMP_ENOMEM with a
- * sentence naming the address in err. */
-int observe_start(aemp_node *node, char *err, size_t errlen);
+struct core_builtin;
+
+/* A built-in service of every node (services/builtins.c): once the
+ * transport has started, it serves on the addresses of the node's "http"
+ * key (a list of "host:port"; "*:port" is every IPv4 and IPv6 address,
+ * "port" alone 127.0.0.1) when the configuration has one, and nothing
+ * otherwise; a listener that cannot be made fails aemp_configure() with a
+ * sentence naming the address. */
+extern const struct core_builtin observe_builtin;
 
 /* The addresses actually listened on ("host:port", a new array the caller
  * frees), empty when nothing listens. */
