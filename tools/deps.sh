@@ -6,7 +6,9 @@
 #   bash tools/deps.sh --tests   that, plus what the tests need (command 2:
 #                                tests/run.sh, .ci/run): clang and its
 #                                sanitizer/libFuzzer runtimes, procps, iproute2,
-#                                the static analysers (tools/analyze.sh)
+#                                the static analysers (tools/analyze.sh),
+#                                prometheus, chromium and curl (the tests of
+#                                the "http" monitoring listener)
 #
 # When another package manager holds the dpkg/apt lock (unattended-upgrades
 # after boot, a second apt-get), it waits for it (up to 15 minutes) instead
