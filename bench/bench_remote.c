@@ -5,6 +5,12 @@
  * ratio; allocations per message on both ends; remote spawn rate, handshake
  * rate, memory per connection. Measures only; prints "NAME: VALUE" lines.
  *
+ * The one-way sender sends the way a program with flow control does: until
+ * aemp_snd says AEMP_BUSY, then it waits for aemp_on_drain (a bounded
+ * window, the memory of its messages reused). Beside each one-way figure:
+ * page faults and system time per message on both ends (getrusage: the
+ * same minor+major faults `perf stat -e page-faults` counts).
+ *
  * All listener processes are fork()ed first, before this process creates
  * any node; each creates its own node and event loop and reports
  * "ADDR SINKPORT ECHOPORT" through a pipe. Every process is bounded by
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +61,29 @@ struct rx {
     char *reply; /* where "done" / echoes go, set by ["hello", PORT, N, PIN] */
     long count, want;
     unsigned long alloc0; /* bench_nalloc at the first message */
+    struct rusage ru0;    /* at the first message */
 };
+
+/* Page faults (minor + major) and system seconds of this process. */
+static void usage_now(struct rusage *ru)
+{
+    getrusage(RUSAGE_SELF, ru);
+}
+
+static double faults_since(const struct rusage *a)
+{
+    struct rusage b;
+    usage_now(&b);
+    return (double)(b.ru_minflt - a->ru_minflt + b.ru_majflt - a->ru_majflt);
+}
+
+static double stime_since(const struct rusage *a)
+{
+    struct rusage b;
+    usage_now(&b);
+    return (double)(b.ru_stime.tv_sec - a->ru_stime.tv_sec) +
+           (double)(b.ru_stime.tv_usec - a->ru_stime.tv_usec) / 1e6;
+}
 
 static int rx_hello(aemp_node *node, const char *self, const cJSON *m, void *ud)
 {
@@ -82,13 +111,19 @@ static int rx_hello(aemp_node *node, const char *self, const cJSON *m, void *ud)
 static int sink_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
 {
     struct rx *r = ud;
-    if (++r->count == 1) r->alloc0 = bench_nalloc;
+    if (++r->count == 1) {
+        r->alloc0 = bench_nalloc;
+        usage_now(&r->ru0);
+    }
     if (r->count == r->want && r->reply) {
-        /* ["done", N, ALLOCATIONS FROM THE FIRST TO THE LAST MESSAGE] */
+        /* ["done", N, ALLOCATIONS, PAGE FAULTS, SYSTEM SECONDS], all from
+         * the first to the last message */
         cJSON *d = cJSON_CreateArray();
         cJSON_AddItemToArray(d, cJSON_CreateString("done"));
         cJSON_AddItemToArray(d, cJSON_CreateNumber(r->count));
         cJSON_AddItemToArray(d, cJSON_CreateNumber((double)(bench_nalloc - r->alloc0)));
+        cJSON_AddItemToArray(d, cJSON_CreateNumber(faults_since(&r->ru0)));
+        cJSON_AddItemToArray(d, cJSON_CreateNumber(stime_since(&r->ru0)));
         aemp_snd(node, r->reply, d);
     }
     return 0;
@@ -191,27 +226,49 @@ struct tx {
     aemp_node *node;
     const char *dest;
     const char *pad; /* the message is ["tag", 1, pad] */
+    size_t padlen;
     long sent, total, got, done, batch;
     double rallocs; /* receiver's allocations, from "done" */
+    double rfaults, rstime; /* receiver's page faults and system seconds */
+    long waits;     /* AEMP_BUSY answers (one-way) */
     struct event *pump;
     double *rtt, t_sent; /* ping-pong: each round trip */
 };
 
-/* ["tag",1,PAD]: with pad "abc" the benchmark message of every figure. */
-static cJSON *pad_msg(const char *pad)
+/* ["tag",1,PAD]: with pad "abc" the benchmark message of every figure.
+ * Pads of 64 KB and more are borrowed (cJSON_CreateStringReference), as a
+ * bulk sender of one buffer would hand it: no copy of it per message (the
+ * copy into fresh memory cost the 1 MB sender 67 page faults a message). */
+static cJSON *pad_msg(const char *pad, size_t padlen)
 {
     cJSON *m = cJSON_CreateArray();
     cJSON_AddItemToArray(m, cJSON_CreateString("tag"));
     cJSON_AddItemToArray(m, cJSON_CreateNumber(1));
-    cJSON_AddItemToArray(m, cJSON_CreateString(pad));
+    cJSON_AddItemToArray(m, padlen >= 65536 - 12 ? cJSON_CreateStringReference(pad)
+                                                 : cJSON_CreateString(pad));
     return m;
 }
 
+static void pump_cb(evutil_socket_t fd, short what, void *arg);
+
+static void drained(aemp_node *node, const char *nodeid, void *ud)
+{
+    pump_cb(-1, 0, ud);
+}
+
+/* Up to `batch` messages a turn; after AEMP_BUSY wait for the drain. */
 static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct tx *t = arg;
-    for (int i = 0; i < t->batch && t->sent < t->total; i++, t->sent++)
-        aemp_snd(t->node, t->dest, pad_msg(t->pad));
+    for (int i = 0; i < t->batch && t->sent < t->total; i++) {
+        int rc = aemp_snd(t->node, t->dest, pad_msg(t->pad, t->padlen));
+        t->sent++;
+        if (rc == AEMP_BUSY && t->sent < t->total) {
+            t->waits++;
+            aemp_on_drain(t->node, t->dest, drained, t);
+            return;
+        }
+    }
     if (t->sent < t->total) event_active(t->pump, EV_TIMEOUT, 0);
 }
 
@@ -221,6 +278,9 @@ static int done_rcv(aemp_node *node, const char *self, const cJSON *m, void *ud)
     const cJSON *n = cJSON_GetArrayItem(m, 1), *a = cJSON_GetArrayItem(m, 2);
     t->got = cJSON_IsNumber(n) ? (long)n->valuedouble : 0;
     t->rallocs = cJSON_IsNumber(a) ? a->valuedouble : -1;
+    const cJSON *f = cJSON_GetArrayItem(m, 3), *s = cJSON_GetArrayItem(m, 4);
+    t->rfaults = cJSON_IsNumber(f) ? f->valuedouble : -1;
+    t->rstime = cJSON_IsNumber(s) ? s->valuedouble : -1;
     t->done = 1;
     return 0;
 }
@@ -286,17 +346,20 @@ static void oneway(aemp_node *node, struct event_base *base, struct child *c, si
     for (size_t i = 0; i < padlen; i++) pad[i] = "abcdefghijklmnopqrstuvwxyz"[i % 26];
     pad[padlen] = 0;
     long batch = (long)((4u << 20) / size);
-    struct tx t = {node, c->sink, pad, 0, n, 0, 0, batch < 1 ? 1 : batch > BATCH ? BATCH : batch};
+    struct tx t = {node, c->sink, pad, padlen, 0, n, 0, 0, batch < 1 ? 1 : batch > BATCH ? BATCH : batch};
     char *rp = aemp_port(node);
     aemp_rcv(node, rp, NULL, done_rcv, &t);
     hello(node, c->sink, rp, n, 0);
     run_until(base, NULL, 0, 0.05); /* the hello is in before the first message */
     t.pump = event_new(base, -1, 0, pump_cb, &t);
     unsigned long a0 = bench_nalloc;
+    struct rusage ru0;
+    usage_now(&ru0);
     double t0 = bench_now();
     event_active(t.pump, EV_TIMEOUT, 0);
     run_until(base, &t.done, 1, 120);
     double t1 = bench_now();
+    double sfaults = faults_since(&ru0), sstime = stime_since(&ru0);
     unsigned long allocs = bench_nalloc - a0;
     event_free(t.pump);
     aemp_kil(node, rp, NULL);
@@ -316,8 +379,13 @@ static void oneway(aemp_node *node, struct event_base *base, struct child *c, si
                "%.1f MB/s, ratio %.2f\n",
                label, rate, mb, n, t1 - t0, each, each * (double)size / 1e6, ratio(rate, each),
                batched, batched * (double)size / 1e6, ratio(rate, batched));
+    if (t.done)
+        printf("  one-way %s per message: page faults sender %.2f, receiver %.2f; system time "
+               "sender %.1f us, receiver %.1f us; sender waited for the drain %ld times\n",
+               label, sfaults / n, t.rfaults / (n - 1), sstime / n * 1e6,
+               t.rstime / (n - 1) * 1e6, t.waits);
     unsigned long m0 = bench_nalloc;
-    cJSON_Delete(pad_msg(pad));
+    cJSON_Delete(pad_msg(pad, padlen));
     unsigned long build = bench_nalloc - m0;
     if (t.done && size == 16)
         printf("allocations per message, remote one-way 16 B: sender %.2f (%lu of them build "
@@ -334,7 +402,7 @@ static void pingpong(aemp_node *node, struct event_base *base, struct child *c, 
     cpu_set_t saved;
     sched_getaffinity(0, sizeof saved, &saved);
     if (pin) bench_pin_cpu0();
-    struct tx p = {node, c->echo, "abc", 0, N_PINGPONG, 0, 0, 1};
+    struct tx p = {node, c->echo, "abc", 3, 0, N_PINGPONG, 0, 0, 1};
     p.rtt = rtt;
     char *pp = aemp_port(node);
     aemp_rcv(node, pp, NULL, pong_rcv, &p);
@@ -378,7 +446,7 @@ static void bench_oneway_pingpong(struct event_base *base, struct child *c, long
     static const struct {
         size_t size;
         long n;
-    } runs[] = {{16, 1000000}, {1024, 200000}, {65536, 4000}, {1 << 20, 250}};
+    } runs[] = {{16, 1000000}, {1024, 200000}, {65536, 8000}, {1 << 20, 500}};
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
         if (!only || (size_t)only == runs[i].size) oneway(node, base, c, runs[i].size, runs[i].n);
     if (!only || only == 1) {

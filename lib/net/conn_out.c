@@ -94,23 +94,19 @@ void conn_write(struct conn *c, const char *data, size_t len)
     check_high_water(c);
 }
 
-static void free_text(const void *data, size_t len, void *arg)
-{
-    free((void *)data);
-}
-
-/* Large texts: the output buffer references the encoder's block and frees
- * it once written, so it is written straight from where it was encoded. */
+/* Large texts: the output buffer references the encoder's block and gives
+ * it back once written (outblocks.c), so it is written straight from where
+ * it was encoded and then reused. */
 void conn_write_owned(struct conn *c, char *data, size_t len)
 {
     if (c->dead || c->doomed) {
-        free(data);
+        outblocks_back(data, len, c->t);
         return;
     }
     c->last_write = now_of(c->t);
     struct evbuffer *out = c->tls ? c->plain_out : bufferevent_get_output(c->bev);
-    if (evbuffer_add_reference(out, data, len, free_text, NULL)) {
-        free(data);
+    if (evbuffer_add_reference(out, data, len, outblocks_back, c->t)) {
+        outblocks_back(data, len, c->t);
         return;
     }
     if (c->tls) event_active(c->flush_ev, 0, 0);

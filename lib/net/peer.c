@@ -211,11 +211,6 @@ int transport_set_seeds(struct aemp_node *node, const cJSON *seeds)
 
 /* ------------------------------------------------------------ interface */
 
-static void free_text(const void *data, size_t len, void *arg)
-{
-    free((void *)data);
-}
-
 /* 1 when `len` more bytes may wait for a node being connected to; else the
  * node is marked and reported down from its next tick (never inside a send)
  * and its messages are dropped until then. */
@@ -298,6 +293,7 @@ static int send_text(struct aemp_node *node, const char *nodeid, const char *nam
     }
     struct peer *p = peer_get(t, nodeid, 1);
     struct framing_buf *b = &t->out;
+    outblocks_take(t, b);
     b->len = 0;
     b->refs = t->out_refs;
     b->refs_max = (int)(sizeof t->out_refs / sizeof t->out_refs[0]);
@@ -322,11 +318,13 @@ static int send_text(struct aemp_node *node, const char *nodeid, const char *nam
     if (b->len > OUT_COPY_MAX) {
         char *text = b->data;
         size_t len = b->len;
+        outblocks_lend(t, b);
         *b = (struct framing_buf){0};
         if (p->conn) {
             conn_write_owned(p->conn, text, len);
         } else {
-            if (evbuffer_add_reference(p->queue, text, len, free_text, NULL)) free(text);
+            if (evbuffer_add_reference(p->queue, text, len, outblocks_back, t))
+                outblocks_back(text, len, t);
             peer_connect_start(p);
         }
         return flow_busy(p) ? AEMP_BUSY : 0;

@@ -737,6 +737,7 @@ void transport_free(struct aemp_node *node)
     cJSON_Delete(t->framing);
     free(t->secret);
     free(t->out.data);
+    outblocks_free(t);
     free(t->rbuf);
     free(t);
 }

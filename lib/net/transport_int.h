@@ -134,6 +134,7 @@ struct transport {
     size_t qb_all;            /* bytes peers' messages hold in queues (qbudget.c) */
     strmap qb_by;             /* peer ID -> those bytes of that peer (uintptr_t) */
     struct flow *flow;        /* water marks, drain waiters (flow.c) */
+    struct outblocks *outblocks; /* large output blocks for reuse (outblocks.c) */
     double handshake_timeout; /* min(10 s, monitor_timeout) */
 };
 
@@ -290,6 +291,18 @@ size_t admit_out_limit(const struct transport *t);
 /* Seconds without progress after which a connection over the limit is
  * dropped: min(monitor_timeout, 10 s), as for a handshake. */
 double admit_stall_time(const struct transport *t);
+
+/* ---- outblocks.c: large output blocks reused ---- */
+
+/* Give the scratch `b` a reused block when it has none. */
+void outblocks_take(struct transport *t, struct framing_buf *b);
+/* b's block leaves for a socket buffer: remember it (its capacity). */
+void outblocks_lend(struct transport *t, const struct framing_buf *b);
+/* evbuffer cleanup (arg: the transport): the block is written; keep it for
+ * reuse or free it. */
+void outblocks_back(const void *data, size_t len, void *arg);
+/* At transport_free, after every connection and queue is gone. */
+void outblocks_free(struct transport *t);
 
 /* ---- flow.c: flow control for senders ---- */
 
