@@ -19,7 +19,6 @@
 #include "aemp.h"
 #include "bench.h"
 #include "config.h"
-#include "transport.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -160,7 +159,7 @@ static void child(int k, int n, int ctl, int rep)
     c.base = event_base_new();
     if (k == 0) {
         c.node = bench_node(c.base, id, 1, NULL, 0);
-        cJSON *a = transport_listen_addrs(c.node);
+        cJSON *a = aemp_listen_addrs(c.node);
         wr(rep, "%s\n", cJSON_GetArrayItem(a, 0)->valuestring);
         cJSON_Delete(a);
         if (!lr_line(&c.ctl, line, sizeof line)) _exit(1); /* "go" */

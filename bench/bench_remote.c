@@ -20,7 +20,6 @@
 #include "bench.h"
 #include "rawtcp.h"
 #include "config.h"
-#include "transport.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -168,7 +167,7 @@ static void listener(int k, int wfd)
     aemp_rcv(node, ps, "hello", rx_hello, &sink);
     aemp_rcv(node, pe, NULL, echo_rcv, &echo);
     aemp_rcv(node, pe, "hello", rx_hello, &echo);
-    cJSON *a = transport_listen_addrs(node);
+    cJSON *a = aemp_listen_addrs(node);
     char line[512];
     int len = snprintf(line, sizeof line, "%s %s %s\n", cJSON_GetArrayItem(a, 0)->valuestring,
                        ps, pe);

@@ -94,7 +94,7 @@ static inline aemp_node *mknode(struct event_base *base, const char *id, int lis
 static inline const char *addr_of(aemp_node *n)
 {
     static char buf[128];
-    cJSON *a = transport_listen_addrs(n);
+    cJSON *a = aemp_listen_addrs(n);
     snprintf(buf, sizeof buf, "%s", cJSON_GetArrayItem(a, 0)->valuestring);
     cJSON_Delete(a);
     return buf;

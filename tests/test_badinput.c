@@ -10,6 +10,7 @@
 #include "aemp.h"
 #include "handshake.h"
 #include "t.h"
+#include "node.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -118,7 +119,7 @@ static void child_main(const char *id, int wfd)
     char port[128];
     snprintf(port, sizeof port, "%s#echo", id);
     if (aemp_rcv(n, port, NULL, echo_rcv, NULL)) _exit(3);
-    cJSON *a = transport_listen_addrs(n);
+    cJSON *a = aemp_listen_addrs(n);
     const cJSON *first = cJSON_GetArrayItem(a, 0);
     const char *colon = first ? strrchr(first->valuestring, ':') : NULL;
     int p = colon ? atoi(colon + 1) : 0;
@@ -246,12 +247,12 @@ static void setup(void)
     cJSON *addrs = cJSON_CreateArray();
     snprintf(a, sizeof a, "127.0.0.1:%d", target_port);
     cJSON_AddItemToArray(addrs, cJSON_CreateString(a));
-    transport_set_addrs(client, "target", addrs);
+    transport_set_addrs(client->transport, "target", addrs);
     cJSON_Delete(addrs);
     addrs = cJSON_CreateArray();
     snprintf(a, sizeof a, "127.0.0.1:%d", victim_port);
     cJSON_AddItemToArray(addrs, cJSON_CreateString(a));
-    transport_set_addrs(client, "victim", addrs);
+    transport_set_addrs(client->transport, "victim", addrs);
     cJSON_Delete(addrs);
     CHECK(good_ping_port("target#echo"));
     CHECK_INT(aemp_mon(client, "target#echo", mon_cb, &client_mon, NULL), 0);

@@ -150,11 +150,11 @@ static void test_fast_sender_not_dropped(void)
     t0 = now();
     dl = t0 + 200;
     while (!d.downs && sent < NMSG && now() < dl) {
-        while (sent < NMSG && transport_pending(a, "flow-b") < (48u << 20)) {
+        while (sent < NMSG && transport_pending(a->transport, "flow-b") < (48u << 20)) {
             aemp_snd(a, "flow-b#sink", big_msg());
             sent++;
         }
-        size_t q = transport_pending(a, "flow-b");
+        size_t q = transport_pending(a->transport, "flow-b");
         if (q > peak) peak = q;
         run_until(base, NULL, 0, 0.002);
     }

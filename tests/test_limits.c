@@ -666,7 +666,7 @@ static void test_connecting_queue_bound(void)
     char addr[64];
     snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", ntohs(sa.sin_port));
     cJSON *addrs = json(addr);
-    transport_set_addrs(a, "q-ghost", addrs);
+    transport_set_addrs(a->transport, "q-ghost", addrs);
     cJSON_Delete(addrs);
     struct downrec d = {0};
     struct rec m = {0};

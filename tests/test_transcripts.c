@@ -527,7 +527,7 @@ static void run_node(int fd)
     cJSON_Delete(cfg);
     /* a plain port to kil remotely (the recording spawned Interop::victim_init) */
     char *victim = aemp_port(n);
-    cJSON *a = transport_listen_addrs(n);
+    cJSON *a = aemp_listen_addrs(n);
     const cJSON *a0 = cJSON_GetArrayItem(a, 0);
     dprintf(fd, "%s %s\n", cJSON_IsString(a0) ? a0->valuestring : "-", victim ? victim : "-");
     close(fd);

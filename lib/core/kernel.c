@@ -19,7 +19,7 @@ int aemp_port_is_local(const aemp_node *node, const char *port)
 int aemp_node_is_known(aemp_node *node, const char *nodeid)
 {
     if (!nodeid || !*nodeid) return 0;
-    return !strcmp(nodeid, node->id) || transport_is_known(node, nodeid);
+    return !strcmp(nodeid, node->id) || transport_is_known(node->transport, nodeid);
 }
 
 /* A bare node ID: not empty, no '#'. */
@@ -188,4 +188,26 @@ int aemp_configure_args(aemp_node *node, const cJSON *args, char *err, size_t er
     int rc = aemp_configure(node, profile, kv, err, errlen);
     cJSON_Delete(kv);
     return rc;
+}
+
+/* ------------------------------------------------- flow control (flow.c) */
+
+int aemp_on_drain(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud)
+{
+    return transport_on_drain(node ? node->transport : NULL, dest, fn, ud);
+}
+
+int aemp_drain_cancel(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud)
+{
+    return transport_drain_cancel(node ? node->transport : NULL, dest, fn, ud);
+}
+
+size_t aemp_queued(aemp_node *node, const char *dest)
+{
+    return transport_queued(node ? node->transport : NULL, dest);
+}
+
+int aemp_flow_marks(aemp_node *node, size_t high, size_t low)
+{
+    return transport_flow_marks(node ? node->transport : NULL, high, low);
 }

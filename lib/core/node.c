@@ -42,6 +42,7 @@ static void random_alnum(char *buf, size_t n)
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg);
+static const struct transport_ops transport_to_kernel;
 
 /* Message tracing asked for in the environment: AEMP_TRACE, else 1.30's
  * PERL_ANYEVENT_MP_TRACE; true as Perl reads it (not empty, not "0"). */
@@ -142,7 +143,8 @@ void aemp_node_free(aemp_node *node)
         free(a);
     }
     builtins_free(node);
-    transport_free(node);
+    transport_free(node->transport);
+    node->transport = NULL;
     queue_clear(c);
     size_t it = 0;
     const char *k;
@@ -253,7 +255,8 @@ int aemp_configure_effective(aemp_node *node, const cJSON *cfg, char *err, size_
     node->cfg = dup;
     cJSON_ReplaceItemInObjectCaseSensitive(dup, "nodeid", cJSON_CreateString(id));
     builtins_configure(node, dup);
-    int rc = transport_start(node, err, errlen);
+    struct transport_conf tc = {node->base, id, dup, &transport_to_kernel, node, node};
+    int rc = transport_start(&node->transport, &tc, err, errlen);
     if (rc == 0) rc = builtins_start(node, err, errlen);
     if (rc == 0) rc = spawn_start_services(node, err, errlen);
     if (rc == 0) aemp_log(7, "node %s configured", id);
@@ -629,7 +632,7 @@ void core_send_node(aemp_node *node, const char *nodeid, cJSON *msg)
         return;
     }
     core_trace(node, "snd", nodeid, msg);
-    transport_send(node, nodeid, msg);
+    transport_send(node->transport, nodeid, msg);
 }
 
 int aemp_snd(aemp_node *node, const char *port, cJSON *msg)
@@ -655,7 +658,7 @@ int aemp_snd(aemp_node *node, const char *port, cJSON *msg)
     memcpy(nodeid, port, n);
     nodeid[n] = 0;
     trace_named(node, "snd", nodeid, name, msg);
-    return transport_send_named(node, nodeid, name, msg);
+    return transport_send_named(node->transport, nodeid, name, msg);
 }
 
 int aemp_snd_json(aemp_node *node, const char *port, const char *json_array)
@@ -721,6 +724,24 @@ void node_deliver(aemp_node *node, const char *srcnode, cJSON *msg)
     dispatch(node, srcnode, msg);
     cJSON_Delete(msg);
 }
+
+static void deliver_op(void *node, const char *srcnode, cJSON *msg)
+{
+    node_deliver(node, srcnode, msg);
+}
+
+static void node_up_op(void *node, const char *nodeid)
+{
+    node_remote_up(node, nodeid);
+}
+
+static void node_down_op(void *node, const char *nodeid, const char *why)
+{
+    node_remote_down(node, nodeid, why);
+}
+
+/* The one way up from the transport (transport.h). */
+static const struct transport_ops transport_to_kernel = {deliver_op, node_up_op, node_down_op};
 
 /* ---------------------------------------------------------------- trace */
 

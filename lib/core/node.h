@@ -1,5 +1,6 @@
-/* node.h - the core's internals shared by the library's modules: the node
- * structure and the entry points the transport and the node port use.
+/* node.h - the core's internals shared by the library's modules above the
+ * transport: the node structure and the entry points of the transport's
+ * reports.
  * Not part of the public API. */
 #ifndef AEMP_NODE_H
 #define AEMP_NODE_H
@@ -22,7 +23,8 @@ struct aemp_node {
     struct node_core *core;
 };
 
-/* ---- called by the transport (never from inside a core callback) ---- */
+/* ---- what the transport reports, through its operations (transport_ops,
+ * registered in node.c; never from inside a core callback) ---- */
 
 /* A message `msg` (taken; array [PORTNAME, ...]) arrived from `srcnode`. */
 void node_deliver(aemp_node *node, const char *srcnode, cJSON *msg);

@@ -82,24 +82,27 @@ int aemp_mon_nodes(aemp_node *node, aemp_node_mon_fn fn, void *ud, aemp_guard **
 
 cJSON *aemp_listen_addrs(aemp_node *node)
 {
-    return transport_listen_addrs(node);
+    return transport_listen_addrs(node->transport);
 }
 
 cJSON *aemp_up_nodes(aemp_node *node)
 {
     cJSON *a = cJSON_CreateArray();
-    if (a) transport_up_nodes(node, a);
+    if (a) transport_up_nodes(node->transport, a);
     return a;
 }
 
 cJSON *aemp_known_nodes(aemp_node *node)
 {
     cJSON *a = cJSON_CreateArray();
-    if (a) transport_known_nodes(node, a);
+    if (a) {
+        cJSON_AddItemToArray(a, cJSON_CreateString(node->id));
+        transport_known_nodes(node->transport, a);
+    }
     return a;
 }
 
 int aemp_node_is_up(aemp_node *node, const char *nodeid)
 {
-    return !strcmp(nodeid, node->id) || transport_is_up(node, nodeid);
+    return !strcmp(nodeid, node->id) || transport_is_up(node->transport, nodeid);
 }

@@ -116,3 +116,8 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
         cJSON_Delete(args);
     }
 }
+
+cJSON *aemp_stats(aemp_node *node)
+{
+    return stats_json(node->transport, node->id, node->core->ports.len, node->core->mons.len);
+}

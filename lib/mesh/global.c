@@ -70,7 +70,7 @@ static void start_node(struct global *g, const char *nodeid)
     aemp_guard *mg = NULL;
     aemp_mon(node, p, portmon_fired, g, &mg);
     strmap_put(&g->portmon, nodeid, mg, NULL);
-    aemp_snd(node, p, mk("addr", transport_listen_addrs(node)));
+    aemp_snd(node, p, mk("addr", transport_listen_addrs(node->transport)));
     if (g->addr.len) aemp_snd(node, p, mk("nodes", addr_object(g)));
     cJSON *l = groups_local_object(g);
     if (l) aemp_snd(node, p, mk("set", l));
@@ -114,7 +114,7 @@ static cJSON *up_seeds(struct global *g)
     const char *k;
     void *v;
     while (strmap_next(&g->up, &it, &k, &v))
-        if (transport_node_is_seed(g->node, k)) cJSON_AddItemToArray(seeds, cJSON_CreateString(k));
+        if (transport_node_is_seed(g->node->transport, k)) cJSON_AddItemToArray(seeds, cJSON_CreateString(k));
     return seeds;
 }
 
@@ -157,8 +157,8 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
     if (up) {
         g->nodecnt++;
         start_node(g, nodeid);
-        if (transport_node_is_seed(node, nodeid)) {
-            if (g->master && transport_node_is_seed(node, g->master)) {
+        if (transport_node_is_seed(node->transport, nodeid)) {
+            if (g->master && transport_node_is_seed(node->transport, g->master)) {
                 /* switch with a lower chance, for an even spread over seeds */
                 cJSON *seeds = up_seeds(g);
                 int ns = cJSON_GetArraySize(seeds);
@@ -232,7 +232,7 @@ static void on_addr(struct global *g, const char *from, const cJSON *addrs_in)
     cJSON *old = NULL;
     strmap_put(&g->addr, from, cJSON_Duplicate(addrs, 1), (void **)&old);
     cJSON_Delete(old);
-    if (cJSON_GetArraySize(addrs)) transport_set_addrs(g->node, from, addrs);
+    if (cJSON_GetArraySize(addrs)) transport_set_addrs(g->node->transport, from, addrs);
     struct fwd *f = calloc(1, sizeof *f);
     if (!f) {
         cJSON_Delete(addrs);
@@ -256,13 +256,13 @@ static void on_nodes(struct peerctx *pc, const cJSON *kv)
         /* A node without listen addresses (an `aemp snd` node) cannot be
          * dialed; it connects to whom it needs itself. */
         if (!up && (!cJSON_IsArray(e) || !cJSON_GetArraySize(e))) continue;
-        if (!up && !transport_is_known(g->node, e->string) && pc->introduced++ >= MAX_INTRODUCED) {
+        if (!up && !transport_is_known(g->node->transport, e->string) && pc->introduced++ >= MAX_INTRODUCED) {
             if (pc->introduced == MAX_INTRODUCED + 1)
                 aemp_log_peer(4, "%s told us of more than %d nodes we did not know: ignoring the "
                          "rest", pc->nodeid, MAX_INTRODUCED);
             continue;
         }
-        if (!up) transport_set_addrs(g->node, e->string, e);
+        if (!up) transport_set_addrs(g->node->transport, e->string, e);
         start_node(g, e->string);
     }
 }

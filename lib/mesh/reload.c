@@ -148,7 +148,7 @@ static int reload_effective(aemp_node *node, const cJSON *now, char *err, size_t
 
     const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(now, "seeds");
     if (!cJSON_Compare(seeds, cJSON_GetObjectItemCaseSensitive(cfg, "seeds"), 1)) {
-        int rc = transport_set_seeds(node, seeds);
+        int rc = transport_set_seeds(node->transport, seeds);
         if (rc) {
             snprintf(err, errlen, "cannot change the seeds: %s", aemp_strerror(rc));
             return rc;

@@ -186,7 +186,7 @@ int admit_start(struct transport *t)
 {
     struct admit *a = calloc(1, sizeof *a);
     if (!a) return AEMP_ENOMEM;
-    a->resume = evtimer_new(t->node->base, resume_cb, t);
+    a->resume = evtimer_new(t->base, resume_cb, t);
     if (!a->resume) {
         free(a);
         return AEMP_ENOMEM;

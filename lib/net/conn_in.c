@@ -29,7 +29,7 @@ static int on_message(void *ud, cJSON *msg)
     c->t->stats.msgs_in++;
     struct peer *saved = c->t->from;
     c->t->from = c->peer; /* queues it makes are charged to it (qbudget.c) */
-    node_deliver(c->t->node, c->peer_id, msg);
+    c->t->ops->deliver(c->t->ctx, c->peer_id, msg);
     c->t->from = saved;
     return c->dead;
 }

@@ -54,7 +54,7 @@ static void check_high_water(struct conn *c)
         if (!c->dirty) dirty_link(c);
         return;
     }
-    if (!c->stall) c->stall = evtimer_new(c->t->node->base, stall_cb, c);
+    if (!c->stall) c->stall = evtimer_new(c->t->base, stall_cb, c);
     if (c->stall && !evtimer_pending(c->stall, NULL)) {
         struct timeval tv = tv_of(stall - idle + 0.01);
         evtimer_add(c->stall, &tv);

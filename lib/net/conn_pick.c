@@ -55,7 +55,7 @@ int pick_has_authed(const struct peer *p)
 /* 0 when the node with the smaller ID started `c`, else 1. */
 static int starter_rank(const struct conn *c)
 {
-    const char *self = c->t->node->id;
+    const char *self = c->t->id;
     const char *starter = c->outgoing ? self : c->peer_id;
     const char *other = c->outgoing ? c->peer_id : self;
     return strcmp(starter, other) < 0 ? 0 : 1;

@@ -108,7 +108,7 @@ int flow_start(struct transport *t)
     if (!f) return AEMP_ENOMEM;
     f->high = FLOW_HIGH;
     f->low = FLOW_LOW;
-    f->ev = event_new(t->node->base, -1, 0, drain_cb, t);
+    f->ev = event_new(t->base, -1, 0, drain_cb, t);
     if (!f->ev) {
         free(f);
         return AEMP_ENOMEM;
@@ -145,11 +145,10 @@ static int node_part(const char *dest, char *buf, size_t len)
     return 0;
 }
 
-/* ------------------------------------------------------------ public API */
+/* ------------------- behind the public API (aemp_on_drain, ...: kernel.c) */
 
-int aemp_on_drain(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud)
+int transport_on_drain(struct transport *t, const char *dest, aemp_drain_fn fn, void *ud)
 {
-    struct transport *t = node ? node->transport : NULL;
     char id[256];
     if (!fn || node_part(dest, id, sizeof id)) return AEMP_EINVAL;
     if (!t || !t->flow) return AEMP_ESTATE;
@@ -173,9 +172,8 @@ int aemp_on_drain(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud)
     return 0;
 }
 
-int aemp_drain_cancel(aemp_node *node, const char *dest, aemp_drain_fn fn, void *ud)
+int transport_drain_cancel(struct transport *t, const char *dest, aemp_drain_fn fn, void *ud)
 {
-    struct transport *t = node ? node->transport : NULL;
     char id[256];
     if (node_part(dest, id, sizeof id)) return AEMP_EINVAL;
     struct flow *f = t ? t->flow : NULL;
@@ -196,18 +194,16 @@ int aemp_drain_cancel(aemp_node *node, const char *dest, aemp_drain_fn fn, void 
     return AEMP_ENOENT;
 }
 
-size_t aemp_queued(aemp_node *node, const char *dest)
+size_t transport_queued(struct transport *t, const char *dest)
 {
-    struct transport *t = node ? node->transport : NULL;
     char id[256];
     if (!t || node_part(dest, id, sizeof id)) return 0;
     struct peer *p = peer_get(t, id, 0);
     return p ? peer_pending(p) : 0;
 }
 
-int aemp_flow_marks(aemp_node *node, size_t high, size_t low)
+int transport_flow_marks(struct transport *t, size_t high, size_t low)
 {
-    struct transport *t = node ? node->transport : NULL;
     if (!high || low > high) return AEMP_EINVAL;
     if (!t || !t->flow) return AEMP_ESTATE;
     t->flow->high = high;

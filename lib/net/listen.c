@@ -79,7 +79,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int one = 1;
     probe_sockopts(t, fd);
     if (t->nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct bufferevent *bev = bufferevent_socket_new(t->node->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         evutil_closesocket(fd);
         return;
@@ -132,7 +132,7 @@ static int listen_on(struct transport *t, const struct sockaddr *sa, socklen_t l
                      const char *bind, char *err, size_t errlen)
 {
     struct evconnlistener *l = evconnlistener_new_bind(
-        t->node->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, sa,
+        t->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, sa,
         (int)len);
     if (!l) {
         snprintf(err, errlen, "cannot listen on %s: %s", bind, strerror(errno));
@@ -206,8 +206,7 @@ int start_listeners(struct transport *t, const cJSON *binds, char *err, size_t e
     return 0;
 }
 
-cJSON *transport_listen_addrs(struct aemp_node *node)
+cJSON *transport_listen_addrs(struct transport *t)
 {
-    struct transport *t = node->transport;
     return t ? cJSON_Duplicate(t->listen_addrs, 1) : cJSON_CreateArray();
 }

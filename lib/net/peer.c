@@ -72,7 +72,7 @@ static void peer_fail(struct transport *t, struct peer *p, const char *why)
     p->overflow = 0;
     evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
     qbudget_release(p);
-    node_remote_down(t->node, p->id, why);
+    t->ops->node_down(t->ctx, p->id, why);
     peer_maybe_forget(t, p);
 }
 
@@ -123,7 +123,7 @@ static int peer_connect_arm(struct peer *p)
     if (p->connecting || p->conn) return 0;
     p->connecting = 1;
     p->connect_since = now_of(t);
-    p->tick = event_new(t->node->base, -1, EV_PERSIST, peer_tick, p);
+    p->tick = event_new(t->base, -1, EV_PERSIST, peer_tick, p);
     double iv = t->connect_interval;
     if (iv > t->monitor_timeout) iv = t->monitor_timeout;
     struct timeval tv = tv_of(iv > 0.05 ? iv : 0.05);
@@ -144,7 +144,7 @@ void seed_tick_cb(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < t->nseeds; i++) {
         struct seed *s = &t->seeds[i];
         if (s->self || s->dialing) continue;
-        if (s->nodeid && transport_is_up(t->node, s->nodeid)) continue;
+        if (s->nodeid && transport_is_up(t, s->nodeid)) continue;
         conn_dial(t, s->addr, NULL, s);
     }
 }
@@ -152,9 +152,8 @@ void seed_tick_cb(evutil_socket_t fd, short what, void *arg)
 /* Replace the seed list (a reload): seeds that stay keep their state (who
  * answered there, a dial in progress); new ones are dialed now; connections
  * still dialing a removed seed finish as ordinary connections. */
-int transport_set_seeds(struct aemp_node *node, const cJSON *seeds)
+int transport_set_seeds(struct transport *t, const cJSON *seeds)
 {
-    struct transport *t = node->transport;
     if (!t) return AEMP_ESTATE;
     size_t n = (size_t)cJSON_GetArraySize(seeds), k = 0;
     struct seed *ns = calloc(n ? n : 1, sizeof *ns);
@@ -201,7 +200,7 @@ int transport_set_seeds(struct aemp_node *node, const cJSON *seeds)
     t->seeds = ns;
     t->nseeds = k;
     if (k && !t->seed_tick) {
-        t->seed_tick = event_new(node->base, -1, EV_PERSIST, seed_tick_cb, t);
+        t->seed_tick = event_new(t->base, -1, EV_PERSIST, seed_tick_cb, t);
         struct timeval tv = tv_of(t->connect_interval < 1 ? 1 : t->connect_interval);
         if (t->seed_tick) event_add(t->seed_tick, &tv);
     }
@@ -283,9 +282,8 @@ static void send_refs(struct peer *p, struct framing_buf *b, cJSON *msg)
  * long plain runs of its strings (send_refs). AEMP_BUSY when more than the
  * high-water mark waits for the node now (flow.c), else 0 (also when the
  * message was dropped: that is logged, and monitors report a lost node). */
-static int send_text(struct aemp_node *node, const char *nodeid, const char *name, cJSON *msg)
+static int send_text(struct transport *t, const char *nodeid, const char *name, cJSON *msg)
 {
-    struct transport *t = node->transport;
     if (!t) {
         aemp_log(5, "message to %s dropped: the node is not configured", nodeid);
         cJSON_Delete(msg);
@@ -338,40 +336,36 @@ static int send_text(struct aemp_node *node, const char *nodeid, const char *nam
     return flow_busy(p) ? AEMP_BUSY : 0;
 }
 
-int transport_send(struct aemp_node *node, const char *nodeid, cJSON *msg)
+int transport_send(struct transport *t, const char *nodeid, cJSON *msg)
 {
-    return send_text(node, nodeid, NULL, msg);
+    return send_text(t, nodeid, NULL, msg);
 }
 
-int transport_send_named(struct aemp_node *node, const char *nodeid, const char *name,
+int transport_send_named(struct transport *t, const char *nodeid, const char *name,
                          cJSON *msg)
 {
-    return send_text(node, nodeid, name, msg);
+    return send_text(t, nodeid, name, msg);
 }
 
-int transport_is_up(struct aemp_node *node, const char *nodeid)
+int transport_is_up(struct transport *t, const char *nodeid)
 {
-    struct transport *t = node->transport;
     struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
     return p && p->conn;
 }
 
-int transport_is_known(struct aemp_node *node, const char *nodeid)
+int transport_is_known(struct transport *t, const char *nodeid)
 {
-    struct transport *t = node->transport;
     return t && peer_get(t, nodeid, 0);
 }
 
-size_t transport_pending(struct aemp_node *node, const char *nodeid)
+size_t transport_pending(struct transport *t, const char *nodeid)
 {
-    struct transport *t = node->transport;
     struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
     return p ? peer_pending(p) : 0;
 }
 
-void transport_up_nodes(struct aemp_node *node, cJSON *arr)
+void transport_up_nodes(struct transport *t, cJSON *arr)
 {
-    struct transport *t = node->transport;
     if (!t) return;
     size_t it = 0;
     const char *k;
@@ -380,10 +374,8 @@ void transport_up_nodes(struct aemp_node *node, cJSON *arr)
         if (((struct peer *)v)->conn) cJSON_AddItemToArray(arr, cJSON_CreateString(k));
 }
 
-void transport_known_nodes(struct aemp_node *node, cJSON *arr)
+void transport_known_nodes(struct transport *t, cJSON *arr)
 {
-    struct transport *t = node->transport;
-    cJSON_AddItemToArray(arr, cJSON_CreateString(node->id));
     if (!t) return;
     size_t it = 0;
     const char *k;
@@ -392,10 +384,9 @@ void transport_known_nodes(struct aemp_node *node, cJSON *arr)
         cJSON_AddItemToArray(arr, cJSON_CreateString(k));
 }
 
-void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON *addrs)
+void transport_set_addrs(struct transport *t, const char *nodeid, const cJSON *addrs)
 {
-    struct transport *t = node->transport;
-    if (!t || !strcmp(nodeid, node->id)) return;
+    if (!t || !strcmp(nodeid, t->id)) return;
     struct peer *p = peer_get(t, nodeid, 1);
     if (!p) return;
     cJSON *dup = cJSON_CreateArray();
@@ -412,9 +403,8 @@ void transport_set_addrs(struct aemp_node *node, const char *nodeid, const cJSON
     if (!had && p->connecting && p->tick && cJSON_GetArraySize(dup)) event_active(p->tick, 0, 0);
 }
 
-int transport_node_is_seed(struct aemp_node *node, const char *nodeid)
+int transport_node_is_seed(struct transport *t, const char *nodeid)
 {
-    struct transport *t = node->transport;
     struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
     return p && p->is_seed;
 }

@@ -57,10 +57,10 @@ static void send_probe(struct conn *c)
 {
     struct transport *t = c->t;
     cJSON *m = cJSON_CreateArray();
-    char *id = malloc(strlen(t->node->id) + sizeof PROBE_PORT + 1);
+    char *id = malloc(strlen(t->id) + sizeof PROBE_PORT + 1);
     char *text = NULL;
     if (m && id) {
-        sprintf(id, "%s#%s", t->node->id, PROBE_PORT);
+        sprintf(id, "%s#%s", t->id, PROBE_PORT);
         cJSON_AddItemToArray(m, cJSON_CreateString(""));
         cJSON_AddItemToArray(m, cJSON_CreateString("time"));
         cJSON_AddItemToArray(m, cJSON_CreateString(id));

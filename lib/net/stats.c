@@ -4,7 +4,6 @@
  * failure causes. The increments themselves sit in the transport. */
 #include "stats.h"
 
-#include "core.h"
 #include "transport_int.h"
 
 #include <errno.h>
@@ -112,16 +111,15 @@ static void stats_counts_to_json(const struct stats_counts *c, cJSON *obj)
     cJSON_AddItemToObject(obj, "handshake_failure_causes", h);
 }
 
-cJSON *aemp_stats(aemp_node *node)
+cJSON *stats_json(struct transport *t, const char *id, size_t ports, size_t monitored)
 {
-    struct transport *t = node->transport;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddStringToObject(o, "node", node->id);
+    cJSON_AddStringToObject(o, "node", id);
     cJSON_AddNumberToObject(o, "uptime", t ? now_of(t) - t->started : 0);
-    cJSON_AddNumberToObject(o, "ports", (double)node->core->ports.len);
-    cJSON_AddNumberToObject(o, "monitored_ports", (double)node->core->mons.len);
-    cJSON *listen = t ? transport_listen_addrs(node) : cJSON_CreateArray();
+    cJSON_AddNumberToObject(o, "ports", (double)ports);
+    cJSON_AddNumberToObject(o, "monitored_ports", (double)monitored);
+    cJSON *listen = transport_listen_addrs(t);
     cJSON_AddItemToObject(o, "listen", listen);
     cJSON *total = cJSON_AddObjectToObject(o, "total");
     cJSON *peers = cJSON_AddObjectToObject(o, "peers");
@@ -141,7 +139,7 @@ cJSON *aemp_stats(aemp_node *node)
         struct peer *p = v;
         cJSON *po = cJSON_AddObjectToObject(peers, p->id);
         if (!po) continue;
-        size_t q = transport_pending(node, p->id);
+        size_t q = transport_pending(t, p->id);
         queued += q;
         up += p->conn != NULL;
         cJSON_AddBoolToObject(po, "up", p->conn != NULL);

@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-struct aemp_node;
+struct transport;
 
 /* Why an authenticated connection ended. */
 enum stats_disc {
@@ -55,6 +55,11 @@ struct stats_counts {
  * state the handshake was in) picks the reason. */
 void stats_count_close(struct stats_counts *total, struct stats_counts *peer, int state,
                        enum conn_cause cause);
+
+/* What aemp_stats() returns for node `id` (borrowed) with the kernel's
+ * counts of `ports` and `monitored` ports, and the connections of `t`
+ * (NULL: not started, all zero). A new object (caller owns) or NULL. */
+cJSON *stats_json(struct transport *t, const char *id, size_t ports, size_t monitored);
 
 /* The names aemp stats gives the reasons (static strings). */
 const char *stats_disc_name(enum stats_disc d);

@@ -12,7 +12,6 @@
 
 #include "config.h"
 #include "config_check.h"
-#include "dataconn.h"
 #include "framing.h"
 #include "tls.h"
 
@@ -103,10 +102,11 @@ void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fm
         p->conn = NULL;
         evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
         qbudget_release(p);
-        node_remote_down(c->t->node, p->id, why);
+        c->t->ops->node_down(c->t->ctx, p->id, why);
         peer_maybe_forget(c->t, p);
     }
-    if (c->dataconn_id && c->outgoing) dataconn_dial_failed(c->t->node, c->dataconn_id, why);
+    if (c->dataconn_id && c->outgoing && c->t->dcops)
+        c->t->dcops->dial_failed(c->t->dcctx, c->dataconn_id, why);
     if (!c->busy) conn_free(c);
 }
 
@@ -126,7 +126,7 @@ static void arm_timer(struct conn *c, double s)
 void send_greeting(struct conn *c)
 {
     struct transport *t = c->t;
-    c->l1 = hs_build_greeting(t->node->id, t->auth_accept, t->framing, c->addr,
+    c->l1 = hs_build_greeting(t->id, t->auth_accept, t->framing, c->addr,
                               t->creds != NULL);
     hs_nonce(c->nonce);
     if (c->l1 && c->dataconn_id && c->outgoing) {
@@ -211,7 +211,7 @@ static void on_greeting(struct conn *c)
         c->dataconn_id = strdup(g.dataconn_id);
     if (strcmp(g.proto, "aemp") && !(c->dataconn_id && !c->outgoing)) {
         conn_close(c, CONN_PROTOCOL, 5, "unsupported protocol %s", g.proto);
-    } else if (!strcmp(g.nodeid, t->node->id)) {
+    } else if (!strcmp(g.nodeid, t->id)) {
         /* A seed list naming ourselves makes us dial ourselves: the incoming
          * side then carries our own outgoing greeting. Only quiet that. */
         int self_dial = c->seed != NULL || (t->self_nonce[0] && !strcmp(t->self_nonce, c->r2));
@@ -269,7 +269,7 @@ static void on_greeting(struct conn *c)
                                      bufferevent_get_output(c->bev), err, sizeof err);
                     c->plain_in = evbuffer_new();
                     c->plain_out = evbuffer_new();
-                    c->flush_ev = event_new(t->node->base, -1, 0, flush_cb, c);
+                    c->flush_ev = event_new(t->base, -1, 0, flush_cb, c);
                     if (!c->tls || !c->plain_in || !c->plain_out || !c->flush_ev)
                         conn_close(c, c->tls ? CONN_NO_MEMORY : CONN_TLS, 3, "cannot start TLS: %s",
                                    c->tls ? "no memory" : err);
@@ -334,7 +334,13 @@ static void dataconn_handoff(struct conn *c)
     c->tls = NULL;
     c->plain_in = NULL;
     c->dead = 1; /* freed when the callback around process() ends (c->busy) */
-    dataconn_ready(c->t->node, c->dataconn_id, c->peer_id, bev, tls, plain);
+    if (c->t->dcops) {
+        c->t->dcops->ready(c->t->dcctx, c->dataconn_id, c->peer_id, bev, tls, plain);
+    } else { /* nobody takes data connections */
+        if (tls) tls_free(tls);
+        if (bev) bufferevent_free(bev);
+        if (plain) evbuffer_free(plain);
+    }
 }
 
 void conn_announce(struct conn *c)
@@ -390,7 +396,7 @@ void conn_announce(struct conn *c)
     /* An up cleartext connection reads its socket itself (conn_in.c); a
      * TLS one reads through the bufferevent and GnuTLS. */
     if (!c->tls && !c->rev) {
-        c->rev = event_new(t->node->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
+        c->rev = event_new(t->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
                            conn_up_read_cb, c);
         if (c->rev && event_add(c->rev, NULL)) {
             event_free(c->rev);
@@ -406,7 +412,7 @@ void conn_announce(struct conn *c)
     else if (evbuffer_get_length(bufferevent_get_input(c->bev)) ||
              (c->plain_in && evbuffer_get_length(c->plain_in)))
         bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-    node_remote_up(t->node, p->id);
+    t->ops->node_up(t->ctx, p->id);
 }
 
 /* Process what arrived, in whatever state the connection is. */
@@ -552,7 +558,7 @@ struct conn *conn_new(struct transport *t, struct bufferevent *bev)
     if (!c) return NULL;
     c->t = t;
     c->bev = bev;
-    c->timer = evtimer_new(t->node->base, timer_cb, c);
+    c->timer = evtimer_new(t->base, timer_cb, c);
     if (!c->timer) {
         free(c);
         return NULL;
@@ -579,7 +585,7 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
         aemp_log_peer(5, "cannot connect to \"%s\": not a host:port address", addr);
         return NULL;
     }
-    struct bufferevent *bev = bufferevent_socket_new(t->node->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) return NULL;
     struct conn *c = conn_new(t, bev);
     if (!c) {
@@ -602,7 +608,7 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
     if (evutil_parse_sockaddr_port(numeric, (struct sockaddr *)&ss, &sslen) == 0) {
         rc = bufferevent_socket_connect(bev, (struct sockaddr *)&ss, sslen);
     } else {
-        if (!t->dns) t->dns = evdns_base_new(t->node->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (!t->dns) t->dns = evdns_base_new(t->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
         rc = t->dns ? bufferevent_socket_connect_hostname(bev, t->dns, AF_UNSPEC, host,
                                                          atoi(port))
                     : -1;
@@ -619,9 +625,15 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
 
 /* ------------------------------------------------------------ interface */
 
-int transport_dial_dataconn(struct aemp_node *node, const char *addr, const char *id)
+void transport_set_dataconn_ops(struct transport *t, const struct transport_dataconn_ops *ops,
+                                void *ctx)
 {
-    struct transport *t = node->transport;
+    t->dcops = ops;
+    t->dcctx = ctx;
+}
+
+int transport_dial_dataconn(struct transport *t, const char *addr, const char *id)
+{
     struct conn *c = t ? conn_dial(t, addr, NULL, NULL) : NULL;
     if (!c) return t ? AEMP_EIO : AEMP_ESTATE;
     c->dataconn_id = strdup(id); /* set before the greeting goes out */
@@ -640,16 +652,21 @@ static double num_of(const cJSON *cfg, const char *key, double def)
     return def;
 }
 
-int transport_start(struct aemp_node *node, char *err, size_t errlen)
+int transport_start(struct transport **out, const struct transport_conf *conf, char *err,
+                    size_t errlen)
 {
-    const cJSON *cfg = node->cfg;
+    const cJSON *cfg = conf->cfg;
     struct transport *t = calloc(1, sizeof *t);
+    *out = t;
     if (!t) return AEMP_ENOMEM;
-    node->transport = t;
-    t->node = node;
+    t->base = conf->base;
+    t->id = conf->id;
+    t->ops = conf->ops;
+    t->ctx = conf->ctx;
+    t->node = conf->node;
     t->started = now_of(t);
     t->listen_addrs = cJSON_CreateArray();
-    t->wflush = event_new(node->base, -1, 0, wflush_cb, t);
+    t->wflush = event_new(t->base, -1, 0, wflush_cb, t);
     if (!t->listen_addrs || !t->wflush) return AEMP_ENOMEM;
     t->monitor_timeout = num_of(cfg, "monitor_timeout", 30);
     if (t->monitor_timeout <= 0) t->monitor_timeout = 30;
@@ -694,7 +711,7 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
         cJSON_ArrayForEach(s, seeds)
         if (cJSON_IsString(s) && *s->valuestring)
             t->seeds[t->nseeds++].addr = strdup(s->valuestring);
-        t->seed_tick = event_new(node->base, -1, EV_PERSIST, seed_tick_cb, t);
+        t->seed_tick = event_new(t->base, -1, EV_PERSIST, seed_tick_cb, t);
         struct timeval tv = tv_of(t->connect_interval < 1 ? 1 : t->connect_interval);
         if (t->seed_tick) event_add(t->seed_tick, &tv);
         seed_tick_cb(-1, 0, t);
@@ -702,11 +719,9 @@ int transport_start(struct aemp_node *node, char *err, size_t errlen)
     return 0;
 }
 
-void transport_free(struct aemp_node *node)
+void transport_free(struct transport *t)
 {
-    struct transport *t = node->transport;
     if (!t) return;
-    node->transport = NULL;
     while (t->conns) {
         struct conn *c = t->conns;
         assert(c->t == t); /* conn_free unlinks it from its transport's list */

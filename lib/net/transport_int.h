@@ -10,8 +10,8 @@
 #include "aemp.h"
 #include "framing.h"
 #include "handshake.h"
-#include "node.h"
 #include "stats.h"
+#include "strmap.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -103,7 +103,13 @@ struct seed {
 };
 
 struct transport {
-    aemp_node *node;
+    aemp_node *node;                 /* opaque: for the program's callbacks (flow.c) */
+    struct event_base *base;
+    const char *id;                  /* our node ID (borrowed) */
+    const struct transport_ops *ops; /* to the kernel, with ctx (transport.h) */
+    void *ctx;
+    const struct transport_dataconn_ops *dcops; /* NULL: no data connections */
+    void *dcctx;
     strmap peers;
     struct conn *conns;
     struct evconnlistener **lis;
@@ -114,7 +120,7 @@ struct transport {
     struct event *seed_tick;
     struct tls_creds *creds;
     char *secret;
-    const cJSON *auth_offer, *auth_accept; /* borrowed from node->cfg */
+    const cJSON *auth_offer, *auth_accept; /* borrowed from the configuration */
     cJSON *framing; /* owned: the framings of framing_format we read */
     double monitor_timeout, connect_interval;
     size_t max_msg;
@@ -141,7 +147,7 @@ struct transport {
 static inline double now_of(struct transport *t)
 {
     struct timeval tv;
-    event_base_gettimeofday_cached(t->node->base, &tv);
+    event_base_gettimeofday_cached(t->base, &tv);
     return tv.tv_sec + tv.tv_usec / 1e6;
 }
 

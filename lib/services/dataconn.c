@@ -194,8 +194,11 @@ static void dc_done(aemp_node *node, struct dc *dc, struct bufferevent *u)
     cJSON_Delete(args);
 }
 
-void dataconn_ready(aemp_node *node, const char *id, const char *peer, struct bufferevent *bev,
-                    struct tls *tls, struct evbuffer *plain)
+/* An authenticated data connection `id` with node `peer` (both borrowed),
+ * from the transport: takes `bev`, `tls` and `plain` (transport.h); frees
+ * them when nobody expects `id` from `peer`. */
+static void dataconn_ready(aemp_node *node, const char *id, const char *peer,
+                           struct bufferevent *bev, struct tls *tls, struct evbuffer *plain)
 {
     struct dc *dc = dcs_of(node) ? strmap_get(&dcs_of(node)->pending, id) : NULL;
     if (!dc) {
@@ -230,7 +233,7 @@ static void dc_dial_next(aemp_node *node, struct dc *dc)
         const cJSON *a = cJSON_GetArrayItem(dc->addrs, dc->next_addr++);
         if (!cJSON_IsString(a)) continue;
         aemp_log(8, "data connection %s: dialing %s at %s", dc->id, dc->peer, a->valuestring);
-        if (transport_dial_dataconn(node, a->valuestring, dc->id) == 0) return;
+        if (transport_dial_dataconn(node->transport, a->valuestring, dc->id) == 0) return;
     }
     char why[400];
     snprintf(why, sizeof why, "%s: %s", dc->peer,
@@ -238,7 +241,9 @@ static void dc_dial_next(aemp_node *node, struct dc *dc)
     dc_fail(node, dc, why);
 }
 
-void dataconn_dial_failed(aemp_node *node, const char *id, const char *why)
+/* Our outgoing data connection attempt `id` failed (`why` borrowed): try the
+ * next address or give up. */
+static void dataconn_dial_failed(aemp_node *node, const char *id, const char *why)
 {
     struct dc *dc = dcs_of(node) ? strmap_get(&dcs_of(node)->pending, id) : NULL;
     if (!dc) return;
@@ -663,5 +668,28 @@ static void dataconn_free_all(aemp_node *node)
     builtin_set_state(node, &dataconn_builtin, NULL);
 }
 
-const struct core_builtin dataconn_builtin = {
-    .name = "dataconn", .request = dataconn_request, .free = dataconn_free_all};
+static void ready_op(void *node, const char *id, const char *peer, struct bufferevent *bev,
+                     struct tls *tls, struct evbuffer *plain)
+{
+    dataconn_ready(node, id, peer, bev, tls, plain);
+}
+
+static void dial_failed_op(void *node, const char *id, const char *why)
+{
+    dataconn_dial_failed(node, id, why);
+}
+
+/* What the transport hands to data connections (transport.h). */
+static const struct transport_dataconn_ops transport_to_dataconn = {ready_op, dial_failed_op};
+
+/* Once the transport started: data connections come here. */
+static int dataconn_start(aemp_node *node, char *err, size_t errlen)
+{
+    transport_set_dataconn_ops(node->transport, &transport_to_dataconn, node);
+    return 0;
+}
+
+const struct core_builtin dataconn_builtin = {.name = "dataconn",
+                                              .start = dataconn_start,
+                                              .request = dataconn_request,
+                                              .free = dataconn_free_all};

@@ -144,7 +144,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         struct line *next = l->next;
         for (struct sink *s = lc->sinks; s; s = s->next) {
             if (s->dead || l->level > s->level) continue;
-            if (transport_pending(lc->node, s->nodeid) > LC_MAX_BACKLOG) {
+            if (transport_pending(lc->node->transport, s->nodeid) > LC_MAX_BACKLOG) {
                 s->dropped++;
                 lc->dropped_total++;
                 continue;
