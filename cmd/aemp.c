@@ -8,6 +8,7 @@
 #include "aemp.h"
 #include "config_check.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,18 @@ static int complete(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* The end of every run: what stdout still buffers is written, and output
+ * that could not be written (a full disk, /dev/full, a closed pipe) fails
+ * the command even when the subcommand itself succeeded. */
+static int finish_output(const char *sub, int rc)
+{
+    int e = cmd_flush_stdout() ? errno : cmd_stdout_errno();
+    if (!e && !ferror(stdout)) return rc;
+    fprintf(stderr, "aemp: %s%scannot write the output: %s\n", sub ? sub : "", sub ? ": " : "",
+            e ? strerror(e) : "write error");
+    return rc == EXIT_USAGE ? rc : EXIT_FAIL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -414,12 +427,12 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         print_help(stdout);
-        return EXIT_OK;
+        return finish_output(NULL, EXIT_OK);
     }
-    if (!strcmp(argv[1], "--complete")) return complete(argc, argv);
+    if (!strcmp(argv[1], "--complete")) return finish_output(NULL, complete(argc, argv));
     if (!strcmp(argv[1], "--version")) {
         printf("aemp %s (C implementation of AnyEvent::MP 1.30)\n", AEMP_VERSION);
-        return EXIT_OK;
+        return finish_output(NULL, EXIT_OK);
     }
     char **args = NULL;
     int n = 0;
@@ -436,6 +449,7 @@ int main(int argc, char **argv)
     struct cmd_ctx ctx = {0};
     int rc = run_chain(&ctx, n, args);
     if (!rc) rc = cmd_save_rc(&ctx);
+    rc = finish_output(ctx.cmd, rc);
     free_args(args, n);
     cJSON_Delete(ctx.rc);
     free(ctx.rc_path);

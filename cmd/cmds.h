@@ -27,6 +27,12 @@ int cmd_error(const char *sub, int status, const char *fmt, ...)
 int cmd_verror(const char *sub, int status, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/* Flush stdout (errmsg.c): 0, or -1 with the errno remembered for the
+ * failure message at exit (cmd_stdout_errno(): the first one, or 0). A
+ * write error also stays on stdout: aemp.c fails the command for it. */
+int cmd_flush_stdout(void);
+int cmd_stdout_errno(void);
+
 /* Load ctx->rc if not loaded yet; on failure print the reason, return 1. */
 int cmd_load_rc(struct cmd_ctx *ctx);
 

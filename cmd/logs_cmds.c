@@ -11,6 +11,8 @@
 #include "proto.h"
 
 #include <event2/event.h>
+#include <errno.h>
+#include <stdio_ext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,13 @@ static void on_line(aemp_node *node, const char *nodeid, int level, const char *
 {
     struct logs *lg = ud;
     if (logcatcher_print(stdout, nodeid, level, text) < 0 || fflush(stdout)) {
-        lg->closed = 1; /* a reader like `head` is done: so are we */
+        /* a reader like `head` is done: so are we, successfully; any other
+         * write error stays on stdout and fails the command (aemp.c) */
+        if (errno == EPIPE) {
+            __fpurge(stdout); /* what it could not take is dropped */
+            clearerr(stdout);
+        }
+        lg->closed = 1;
         aemp_node_stop(node);
     }
 }

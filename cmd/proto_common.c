@@ -26,7 +26,7 @@ void finish(struct pst *st, int status)
     if (st->done) return;
     st->done = 1;
     st->status = status;
-    fflush(stdout);
+    cmd_flush_stdout();
     aemp_node_stop(st->node);
 }
 

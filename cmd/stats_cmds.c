@@ -183,7 +183,7 @@ int cmd_stats(struct cmd_ctx *ctx, int argc, char **argv)
             fail_no_answer(&st);
         rc = EXIT_FAIL;
     }
-    fflush(stdout);
+    cmd_flush_stdout();
     rc = cleanup(&st, NULL, rc);
 out:
     free(pos);
@@ -272,7 +272,7 @@ static void top_print(struct top *tp)
                num(t, "disconnects"), num(t, "handshake_failures"));
     }
     free(ids);
-    fflush(stdout);
+    cmd_flush_stdout();
     tp->printed = 1;
     if (st->count && tp->round >= st->count) finish(st, EXIT_OK);
 }

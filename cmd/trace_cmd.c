@@ -155,7 +155,7 @@ int cmd_trace(struct cmd_ctx *ctx, int argc, char **argv)
     else
         print_trace(&st, nodes, n);
     free(nodes);
-    fflush(stdout);
+    cmd_flush_stdout();
     rc = EXIT_OK;
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(st.results, st.first)))
         rc = fail_no_answer(&st);

@@ -21,10 +21,10 @@ expect_status "config: secret, tools seed on n1" 0 "$AEMP" gensecret profile aem
 
 # usage errors: exit 2, one line that names the problem
 expect_status "logs --level 12" 2 "$AEMP" logs --level 12
-grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[NODE...\])" \
+grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[--timeout S\] \[NODE...\])" \
     "$T_DIR/last.err" && pass "logs --level 12: message" || fail "logs --level 12: message" "$(cat "$T_DIR/last.err")"
 expect_status "logs --level=12" 2 "$AEMP" logs --level=12
-grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[NODE...\])" \
+grep -qx "aemp: logs: --level wants a number from 0 to 9, not '12' (usage: aemp logs \[--level N\] \[--timeout S\] \[NODE...\])" \
     "$T_DIR/last.err" && pass "logs --level=12: message" || fail "logs --level=12: message" "$(cat "$T_DIR/last.err")"
 expect_status "logs --bogus" 2 "$AEMP" logs --bogus
 grep -q "unknown option '--bogus'" "$T_DIR/last.err" && pass "logs --bogus: message" \

@@ -78,6 +78,15 @@ for args in "cal seed info --json" "snd seed devnull --quiet" "snd seed a b --ti
 message); to send the text $opt write it after \`--\` or as JSON: '\"$opt\"'"
 done
 
+# --- output that cannot be written is a failure (exit 1, one line saying so)
+for args in "showconfig seed" "showprofile seed" "check seed" "--version" "--help" "help snd" \
+    "seeds --json" "--complete subcommands"; do
+    # shellcheck disable=SC2086
+    expect_status "aemp $args >/dev/full: exit 1" 1 sh -c '"$0" "$@" >/dev/full' "$AEMP" $args
+    grep -q "cannot write the output: No space left on device" "$T_DIR/last.err" \
+        && pass "aemp $args >/dev/full: message" || fail "aemp $args >/dev/full: message" "$(cat "$T_DIR/last.err")"
+done
+
 # --- nobody reachable: top, stats --watch and logs end within their bound
 # with one line saying why (they used to wait until killed); check of a
 # profile that does not exist fails
@@ -119,8 +128,15 @@ refusal() { grep -q "closed: connection closed by the peer before its auth line:
 if wait_for 20 refusal; then pass "refused handshake: the cause is logged"; else
     fail "refused handshake: the cause is logged" "$(tail -3 "$T_DIR/n2.log")"; fi
 stop_pid "$N2PID"
-# a node that is there: logs goes on following it past the timeout
+# protocol subcommands whose output cannot be written fail too
 expect_status "seeds: s1" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$PS"
+for args in "cal s1 info" "snd s1 devnull x" "trace s1" "stats s1" "top --count 1 s1"; do
+    # shellcheck disable=SC2086
+    expect_status "aemp $args >/dev/full: exit 1" 1 sh -c '"$0" "$@" >/dev/full </dev/null' "$AEMP" $args
+    grep -q "cannot write the output: No space left on device" "$T_DIR/last.err" \
+        && pass "aemp $args >/dev/full: message" || fail "aemp $args >/dev/full: message" "$(cat "$T_DIR/last.err")"
+done
+# a node that is there: logs goes on following it past the timeout
 timed expect_status "logs --timeout 1 s1 follows it" 124 timeout 4 "$AEMP" logs --timeout 1 s1
 [ ! -s "$T_DIR/last.err" ] && pass "logs of a node that is up: no error" || fail "logs of a node that is up: no error" "$(cat "$T_DIR/last.err")"
 stop_pid "$SEEDPID"
