@@ -39,7 +39,8 @@ static int is_anon(const char *id)
     return !strncmp(id, "anon/", 5);
 }
 
-/* How long a departed node keeps its series: 5 x monitor_timeout. */
+/* How long a departed node keeps its series: 5 x monitor_timeout, at
+ * least a minute (a few scrapes see it down). */
 static double expiry(struct metrics *m)
 {
     const cJSON *cfg = aemp_node_config(m->node);
@@ -47,7 +48,7 @@ static double expiry(struct metrics *m)
     double t = 30;
     if (cJSON_IsNumber(mt) && mt->valuedouble > 0) t = mt->valuedouble;
     else if (cJSON_IsString(mt) && atof(mt->valuestring) > 0) t = atof(mt->valuestring);
-    return 5 * t;
+    return 5 * t > 60 ? 5 * t : 60;
 }
 
 /* The `seen` values: up, or the second it went down. */
@@ -183,8 +184,9 @@ static void by_key(struct evbuffer *out, const char *name, const char *help, con
  * those past the limit). */
 enum { P_UP, P_MIN, P_MOUT, P_BIN, P_BOUT, P_QUEUED, P_CONNECTS, P_N };
 struct row {
-    const char *peer; /* borrowed from the stats tree or static */
+    const char *peer; /* borrowed from the stats tree, the list of downs, or static */
     double v[P_N];
+    int gone; /* no longer in the transport's records: aemp_peer_up 0 only */
 };
 
 static const struct {
@@ -219,9 +221,14 @@ static int show_peer(struct metrics *m, const char *id, const cJSON *p)
 
 static void render_peers(struct metrics *m, struct evbuffer *out, const cJSON *peers)
 {
-    size_t n = (size_t)cJSON_GetArraySize(peers), k = 0;
+    cJSON *downs = cJSON_CreateArray();
+    if (downs) metrics_recent_downs(m, downs);
+    size_t n = (size_t)cJSON_GetArraySize(peers) + (size_t)cJSON_GetArraySize(downs), k = 0;
     struct row *rows = calloc(n + 2, sizeof *rows);
-    if (!rows) return;
+    if (!rows) {
+        cJSON_Delete(downs);
+        return;
+    }
     struct row anon = {"anon/", {0}}, other = {"other", {0}};
     int has_anon = 0, has_other = 0;
     const cJSON *p;
@@ -241,18 +248,29 @@ static void render_peers(struct metrics *m, struct evbuffer *out, const cJSON *p
             row_add(&rows[k++], p);
         }
     }
+    /* departed nodes the transport forgot: their up state until expiry */
+    const cJSON *d;
+    cJSON_ArrayForEach(d, downs)
+    {
+        if (k >= METRICS_MAX_PEERS || cJSON_GetObjectItemCaseSensitive(peers, d->valuestring))
+            continue;
+        rows[k].peer = d->valuestring;
+        rows[k++].gone = 1;
+    }
     if (has_anon) rows[k++] = anon;
     if (has_other) rows[k++] = other;
     char esc[600];
     for (int f = 0; f < P_N; f++) {
         family(out, peer_families[f].name, peer_families[f].type, peer_families[f].help);
         for (size_t i = 0; i < k; i++) {
+            if (rows[i].gone && f != P_UP) continue;
             metrics_escape(rows[i].peer, esc, sizeof esc);
             evbuffer_add_printf(out, "%s{peer=\"%s\"} %.17g\n", peer_families[f].name, esc,
                                 rows[i].v[f]);
         }
     }
     free(rows);
+    cJSON_Delete(downs);
 }
 
 struct groups_acc {

@@ -3,8 +3,8 @@
  * units, HELP and TYPE for every family, escaped label values.
  *
  * The number of series is bounded whatever peers do: per-peer series exist
- * for nodes that are up, or went down less than 5 x monitor_timeout ago
- * (then they go away), at most METRICS_MAX_PEERS of them; anonymous nodes
+ * for nodes that are up, or went down less than 5 x monitor_timeout (at
+ * least 60 s) ago (then they go away), at most METRICS_MAX_PEERS of them; anonymous nodes
  * share the one peer="anon/" series and nodes past the limit the one
  * peer="other"; per-group series for at most METRICS_MAX_GROUPS groups. */
 #ifndef AEMP_OBSERVE_METRICS_H
