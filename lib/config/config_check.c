@@ -464,6 +464,16 @@ cJSON *config_framings_read(const cJSON *framing_format, char *err, size_t errle
         return NULL;
     }
     const cJSON *f;
+    if (!framing_format) { /* not configured: the default */
+        cJSON *n = cJSON_CreateString(FRAMING_READ_HERE);
+        if (!n || !cJSON_AddItemToArray(out, n)) {
+            cJSON_Delete(n);
+            cJSON_Delete(out);
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        return out;
+    }
     cJSON_ArrayForEach(f, framing_format)
     {
         if (!cJSON_IsString(f) || strcmp(f->valuestring, FRAMING_READ_HERE)) continue;

@@ -34,7 +34,8 @@ const char *config_key_what(const char *key);
 /* The framings of `framing_format` (borrowed list, checked) that this node
  * reads, in its order: a new array to offer in the greeting and to choose
  * from, so a peer never picks one we cannot read. NULL with a message in
- * err when none is left (a configuration that cannot start). */
+ * err when none is left (a configuration that cannot start). NULL
+ * framing_format (the key absent): the default, json. */
 cJSON *config_framings_read(const cJSON *framing_format, char *err, size_t errlen);
 
 /* Every known key of one layer `obj` (an object: the global part, a
