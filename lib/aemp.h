@@ -20,6 +20,7 @@
 #define AEMP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #ifdef __cplusplus
@@ -218,6 +219,25 @@ int aemp_snd_json(aemp_node *node, const char *port, const char *json_array);
  * NULL on ENOMEM. */
 cJSON *aemp_json_parse(const char *text);
 char *aemp_json_print(const cJSON *v);
+
+/* Integers beyond 2^53 (which a double does not hold exactly) pass through
+ * a node digit for digit: the parser of messages and aemp_json_parse keep
+ * the digits of every integer of 16 digits or more in the number item's
+ * valuestring (cJSON_Delete frees it, cJSON_Duplicate copies it), and the
+ * writer of messages and aemp_json_print print those digits as long as they
+ * still read back as the item's valuedouble (so cJSON_SetNumberValue on the
+ * item makes the double count again). cJSON_Print* ignore them.
+ * aemp_json_create_int64: a new number item holding v exactly (caller
+ * owns), NULL on ENOMEM.
+ * aemp_json_set_int64: make the number item `item` hold v exactly (and
+ * valuedouble its nearest double); AEMP_EINVAL when it is not a number.
+ * aemp_json_get_int64: the exact value of `item` (borrowed) into *out: its
+ * digits when it keeps them, else its valuedouble when that is a whole
+ * number; AEMP_EINVAL when it is not a number, not whole, or outside
+ * int64_t (then its digits still pass through). */
+cJSON *aemp_json_create_int64(int64_t v);
+int aemp_json_set_int64(cJSON *item, int64_t v);
+int aemp_json_get_int64(const cJSON *item, int64_t *out);
 
 /* Kill `port`. `reason` (taken; array or NULL) empty or NULL is a normal
  * kill, anything else abnormal. Killing an unknown port is fine (0); killing

@@ -546,7 +546,144 @@ static void test_throughput(void)
     free(buf);
 }
 
+/* Integers of 16 digits and more pass through digit for digit (a double
+ * would print 9007199254740993 as 9.00719925474099e+15); aemp_json_*_int64
+ * read and write 64-bit integers exactly. */
+static void test_big_integers(void)
+{
+    static const char *const texts[] = {
+        "[\"n\",9007199254740993,-9007199254740993,9223372036854775807,-9223372036854775808]",
+        "[\"n\",123456789012345678901234567890,-123456789012345678901234567890]",
+        "[\"n\",18446744073709551615,100000000000000000,1000000000000000,999999999999999]",
+        "[\"n\",{\"k\":[12345678901234567890123]},1.5,1e+300,-0,0,2147483648]",
+        "[\"n\"," /* 400 digits: no double holds it (inf), the digits still do */
+        "1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901"
+        "2345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012"
+        "3456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123"
+        "4567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234"
+        "567890123456789012345678901234567890123456]",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        /* through the stream reader and the writer of a message */
+        char err[256] = "";
+        struct framing_reader *r = framing_reader_new(1 << 20);
+        cJSON *got = NULL;
+        CHECK_INT(framing_reader_feed(r, texts[i], strlen(texts[i]), keep_last, &got, err, sizeof err),
+                  0);
+        char *out = got ? framing_encode(got, NULL) : NULL;
+        CHECK_STR(out, texts[i]);
+        /* a copy keeps them too */
+        cJSON *dup = got ? cJSON_Duplicate(got, 1) : NULL;
+        char *out2 = dup ? aemp_json_print(dup) : NULL;
+        CHECK_STR(out2, texts[i]);
+        free(out);
+        free(out2);
+        cJSON_Delete(dup);
+        cJSON_Delete(got);
+        framing_reader_free(r);
+        /* and aemp_json_parse / aemp_json_print */
+        cJSON *p = aemp_json_parse(texts[i]);
+        out = p ? aemp_json_print(p) : NULL;
+        CHECK_STR(out, texts[i]);
+        free(out);
+        cJSON_Delete(p);
+    }
+    /* exact reads */
+    cJSON *a = aemp_json_parse("[9007199254740993,-9223372036854775808,9223372036854775807,"
+                               "9223372036854775808,12.5,4096,1e18,123456789012345678901234567890]");
+    int64_t v = 0;
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 0), &v), 0);
+    CHECK(v == INT64_C(9007199254740993));
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 1), &v), 0);
+    CHECK(v == INT64_MIN);
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 2), &v), 0);
+    CHECK(v == INT64_MAX);
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 3), &v), AEMP_EINVAL); /* 2^63 */
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 4), &v), AEMP_EINVAL); /* 12.5 */
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 5), &v), 0);
+    CHECK(v == 4096);
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 6), &v), 0);
+    CHECK(v == INT64_C(1000000000000000000));
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 7), &v), AEMP_EINVAL);
+    CHECK_INT(aemp_json_get_int64(cJSON_GetArrayItem(a, 8), &v), AEMP_EINVAL); /* none */
+    /* exact writes: a new item, and one of the parser's set to another value */
+    cJSON_AddItemToArray(a, aemp_json_create_int64(INT64_C(-9007199254740993)));
+    CHECK_INT(aemp_json_set_int64(cJSON_GetArrayItem(a, 0), INT64_C(9007199254740995)), 0);
+    CHECK_INT(aemp_json_set_int64(cJSON_GetArrayItem(a, 5), INT64_MAX), 0);
+    /* a number changed with cJSON_SetNumberValue prints its double again */
+    cJSON_SetNumberValue(cJSON_GetArrayItem(a, 2), 7);
+    cJSON *notnum = cJSON_CreateString("1");
+    CHECK_INT(aemp_json_set_int64(notnum, 1), AEMP_EINVAL);
+    cJSON_Delete(notnum);
+    char *t = aemp_json_print(a);
+    CHECK_STR(t, "[9007199254740995,-9223372036854775808,7,9223372036854775808,12.5,"
+                 "9223372036854775807,1e+18,123456789012345678901234567890,"
+                 "-9007199254740993]");
+    free(t);
+    cJSON_Delete(a);
+}
+
+/* A string that is not valid UTF-8 is never passed on: the text is refused
+ * on its own (framing_parse_value 3) and the stream goes on; valid UTF-8
+ * and C0 80 (U+0000 inside the node) pass. */
+static void test_invalid_utf8_refused(void)
+{
+    static const char *const bad[] = {
+        "[\"x\",\"\xc3\x28\"]",             /* C3 then not a continuation */
+        "[\"x\",\"a\xff\"]",                 /* FF */
+        "[\"x\",\"\x80\"]",                  /* a stray continuation byte */
+        "[\"x\",\"\xc0\xaf\"]",             /* overlong '/' */
+        "[\"x\",\"\xc1\xbf\"]",             /* overlong */
+        "[\"x\",\"\xe0\x80\xaf\"]",        /* overlong 3 bytes */
+        "[\"x\",\"\xf0\x80\x80\xaf\"]",   /* overlong 4 bytes */
+        "[\"x\",\"\xed\xa0\x80\"]",        /* surrogate U+D800 */
+        "[\"x\",\"\xed\xbf\xbf\"]",        /* surrogate U+DFFF */
+        "[\"x\",\"\xf4\x90\x80\x80\"]",   /* above U+10FFFF */
+        "[\"x\",\"\xf5\x80\x80\x80\"]",   /* F5 */
+        "[\"x\",\"\xe2\x82\"]",             /* cut short by the quote */
+        "[\"x\",{\"\xfe\":1}]",              /* in a key */
+        "[\"x\",\"0123456789abcdef0123\xc3\x28\"]", /* past the first 16 bytes */
+    };
+    static const char *const good[] = {
+        "[\"x\",\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xef\xbf\xbf \xf4\x8f\xbf\xbf\"]",
+        "[\"x\",\"a\xc0\x80" "b\"]",
+        "[\"x\",\"\xed\x9f\xbf\xee\x80\x80\"]", /* U+D7FF U+E000 */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *o = NULL;
+        size_t used = 0;
+        int rc = framing_parse_value(bad[i], strlen(bad[i]), &o, &used);
+        if (rc != 3) fprintf(stderr, "# bad[%zu]: %d\n", i, rc);
+        CHECK_INT(rc, 3);
+        CHECK(o == NULL);
+        CHECK(aemp_json_parse(bad[i]) == NULL);
+        /* in a stream, whole or byte by byte: the texts around it arrive */
+        char in[256];
+        int n = snprintf(in, sizeof in, "[\"a\"]%s[\"b\"]", bad[i]);
+        for (size_t step = 1; step <= 256; step *= 256) {
+            struct framing_reader *r = framing_reader_new(1 << 20);
+            struct seen s = {0};
+            char err[256] = "";
+            int frc = 0;
+            for (size_t k = 0; k < (size_t)n && frc == 0; k += step)
+                frc = framing_reader_feed(r, in + k, (size_t)n - k < step ? (size_t)n - k : step,
+                                          collect, &s, err, sizeof err);
+            CHECK_INT(frc, 0);
+            CHECK_STR(s.out, "[\"a\"]\n[\"b\"]\n");
+            CHECK_INT(framing_reader_refused_utf8(r), 1);
+            CHECK_INT(framing_reader_refused(r), 0);
+            framing_reader_free(r);
+        }
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        cJSON *o = aemp_json_parse(good[i]);
+        CHECK(o != NULL);
+        cJSON_Delete(o);
+    }
+}
+
 T_MAIN(T(test_whole), T(test_byte_by_byte), T(test_splits), T(test_keepalive), T(test_errors),
        T(test_oversize), T(test_stop), T(test_big_in_small_chunks), T(test_encode),
        T(test_throughput), T(test_nul_roundtrip), T(test_deep_refused), T(test_write_named),
-       T(test_parsed_strings), T(test_write_refs))
+       T(test_parsed_strings), T(test_write_refs), T(test_big_integers),
+       T(test_invalid_utf8_refused))

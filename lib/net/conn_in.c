@@ -44,6 +44,14 @@ static void log_refused(struct conn *c)
                  c->peer_id, FRAMING_MAX_DEPTH);
         c->refused = refused;
     }
+    refused = framing_reader_refused_utf8(c->reader);
+    if (refused > c->refused_utf8) {
+        aemp_log_peer(5, "%zu message%s from %s refused: a string is not valid UTF-8 (never "
+                      "passed on; the connection stays up)",
+                      refused - c->refused_utf8, refused - c->refused_utf8 > 1 ? "s" : "",
+                      c->peer_id);
+        c->refused_utf8 = refused;
+    }
 }
 
 /* Feed everything in `in` to the framing reader. */

@@ -58,6 +58,7 @@ struct conn {
     int dirty;                   /* output waits for the end-of-turn flush */
     int backlog;                 /* the socket was full: libevent writes the rest */
     size_t refused;              /* messages the reader refused, as last logged */
+    size_t refused_utf8;         /* those refused for invalid UTF-8, as last logged */
     struct peer *cand;           /* past the greeting, not yet up: in cand's list */
     struct conn *cnext, *cprev;  /* in that list */
     int remote_c;                /* the remote is an aemp-c node */

@@ -33,6 +33,7 @@ struct framing_reader {
     int too_deep; /* the text nests deeper than FRAMING_MAX_DEPTH */
     int failed; /* an error was reported; refuse further input */
     size_t refused; /* texts refused one by one (too deep); the stream goes on */
+    size_t refused_utf8; /* texts refused one by one (invalid UTF-8) */
 };
 
 /* Write a formatted message into err[errlen] when the caller gave a buffer. */
@@ -239,7 +240,8 @@ static int bad_text(const char *p, size_t len, int rc, char *err, size_t errlen)
  * 1 when fn asked to stop, AEMP_EPROTO (message in err) when the text is not
  * valid JSON or not an array starting with a string. Keepalives ([]) are
  * dropped without calling fn. A text nesting deeper than FRAMING_MAX_DEPTH
- * is refused on its own (counted in r->refused): the stream goes on. */
+ * is refused on its own (counted in r->refused), and so is one with a
+ * string that is not valid UTF-8 (r->refused_utf8): the stream goes on. */
 static int deliver(struct framing_reader *r, const char *p, size_t len, framing_msg_fn fn,
                    void *ud, char *err, size_t errlen)
 {
@@ -250,6 +252,10 @@ static int deliver(struct framing_reader *r, const char *p, size_t len, framing_
     cJSON *msg = NULL;
     size_t used = 0;
     int rc = framing_parse_value(p, len, &msg, &used);
+    if (rc == 3) { /* invalid UTF-8 in a string: this text only */
+        r->refused_utf8++;
+        return 0;
+    }
     if (rc == 0 && used != len) {
         cJSON_Delete(msg);
         rc = AEMP_EPROTO;
@@ -304,7 +310,9 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
                 break;
             }
             /* Parse in place in one pass; only a text the chunk (or the
-             * limit) cuts off, or one nested too deep, goes to the scanner. */
+             * limit) cuts off, or one nested too deep or with invalid
+             * UTF-8 (refused alone: its end is the scanner's to find),
+             * goes to the scanner. */
             size_t lim = n - i > r->max_msg ? r->max_msg : n - i, len = 0;
             cJSON *msg = NULL;
             rc = framing_parse_value(s + i, lim, &msg, &len);
@@ -411,6 +419,11 @@ int framing_reader_feed(struct framing_reader *r, const char *data, size_t len, 
 size_t framing_reader_refused(const struct framing_reader *r)
 {
     return r->refused;
+}
+
+size_t framing_reader_refused_utf8(const struct framing_reader *r)
+{
+    return r->refused_utf8;
 }
 
 /* The unformatted JSON text of msg, C0 80 written as \u0000; see framing.h. */

@@ -34,6 +34,10 @@ int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
  * deeper than FRAMING_MAX_DEPTH); the caller logs when it grows. */
 size_t framing_reader_refused(const struct framing_reader *r);
 
+/* Likewise the texts refused for a string that is not valid UTF-8 (never
+ * passed on: a 1.30 receiver would close the whole connection). */
+size_t framing_reader_refused_utf8(const struct framing_reader *r);
+
 /* Bytes buffered in an incomplete text. */
 size_t framing_reader_pending(const struct framing_reader *r);
 
@@ -102,11 +106,19 @@ int framing_write_raw(struct framing_buf *b, const char *s, size_t n);
 /* Parse one JSON value from s[0..n) (leading bytes <= 32 skipped) into
  * *out (new, caller owns), \u0000 decoded as C0 80; *used gets the bytes
  * consumed. Returns 0; 1 when s ends inside the value; 2 when it nests
- * deeper than FRAMING_MAX_DEPTH (for both nothing is returned);
- * AEMP_EPROTO when it is not valid JSON; AEMP_ENOMEM. A string value lives
- * in its node's block (type has cJSON_IsReference; cJSON_Delete and
- * cJSON_Duplicate handle it; do not replace its valuestring by hand). */
+ * deeper than FRAMING_MAX_DEPTH; 3 when a string in it is not valid UTF-8
+ * (C0 80 is: U+0000) (for 1 to 3 nothing is returned); AEMP_EPROTO when it
+ * is not valid JSON; AEMP_ENOMEM. A string value lives in its node's block
+ * (type has cJSON_IsReference; cJSON_Delete and cJSON_Duplicate handle it;
+ * do not replace its valuestring by hand), and so do the digits of an
+ * integer of 16 digits or more, kept in the number's valuestring
+ * (framing_int_digits). */
 int framing_parse_value(const char *s, size_t n, cJSON **out, size_t *used);
+
+/* The length of the integer digits a number item keeps in valuestring
+ * ([-]DIGITS that read back as its valuedouble), 0 when it keeps none: the
+ * writer prints those instead of the double. */
+size_t framing_int_digits(const cJSON *item);
 
 /* The first byte in [p, end) that is '"' or '\\', or end (word scan). */
 const unsigned char *framing_find_quote_or_bs(const unsigned char *p, const unsigned char *end);

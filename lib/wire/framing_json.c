@@ -88,6 +88,31 @@ const unsigned char *framing_find_quote_or_bs(const unsigned char *p, const unsi
     return p;
 }
 
+/* The first byte in [p, end) that is '"', '\\' or 0x80 and above (the
+ * start of a multi-byte UTF-8 sequence the parser checks), or end. */
+static const unsigned char *find_quote_bs_high(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bs))) |
+                _mm_movemask_epi8(v);
+        if (m) return p + __builtin_ctz((unsigned)m);
+        p += 16;
+    }
+#endif
+    while (end - p >= 8) {
+        uint64_t v = load64(p);
+        uint64_t m = zero_bytes(v ^ (ONES * '"')) | zero_bytes(v ^ (ONES * '\\')) | (v & HIGHS);
+        if (m) return p + first_flag(m);
+        p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\' && *p < 0x80)
+        p++;
+    return p;
+}
+
 /* The first byte in [p, end) that a JSON string must escape ('"', '\\' or
  * below 0x20) or that may start C0 80 (U+0000 inside the node), or end. */
 static const unsigned char *find_escape(const unsigned char *p, const unsigned char *end)
@@ -243,7 +268,24 @@ static int put_string(struct framing_buf *b, const char *s)
     return 0;
 }
 
-/* A number as cJSON 1.7.15 prints it: NaN and infinities as null, else
+/* The length of the integer digits kept in a number item's valuestring
+ * ([-]DIGITS, no leading zero: the parser's for 16 digits and more,
+ * aemp_json_set_int64's) when they still are its value (they read back as
+ * valuedouble: cJSON_SetNumberValue changes only that), else 0. */
+size_t framing_int_digits(const cJSON *item)
+{
+    const char *v = item->valuestring;
+    if (!v) return 0;
+    size_t i = *v == '-', n;
+    if (v[i] < '1' || v[i] > '9') return 0;
+    for (n = i; v[n] >= '0' && v[n] <= '9'; n++)
+        ;
+    if (v[n] || strtod(v, NULL) != item->valuedouble) return 0;
+    return n;
+}
+
+/* A number as cJSON 1.7.15 prints it, except integer digits the item keeps
+ * (framing_int_digits), printed as they are: NaN and infinities as null, else
  * "%1.15g" when that reads back within DBL_EPSILON (relative), else
  * "%1.17g". An
  * integer below 1e15 in magnitude prints as its digits that way (with "-0"
@@ -252,6 +294,8 @@ static int put_number(struct framing_buf *b, const cJSON *item)
 {
     double d = item->valuedouble;
     char tmp[32];
+    size_t kept = framing_int_digits(item);
+    if (kept) return put(b, item->valuestring, kept);
     if (isnan(d) || isinf(d)) return put(b, "null", 4);
     if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d) {
         char *e = tmp + sizeof tmp, *o = e;
@@ -361,6 +405,7 @@ int framing_write(struct framing_buf *b, const char *name, const cJSON *msg)
 #define P_BAD 2    /* not valid JSON */
 #define P_NOMEM 3  /* out of memory */
 #define P_DEEP 4   /* nested deeper than MAX_DEPTH */
+#define P_UTF8 5   /* a string is not valid UTF-8 */
 
 struct parser {
     const unsigned char *p, *end;
@@ -463,6 +508,38 @@ static long unescape(const unsigned char *s, size_t n, char *o)
     return o - o0;
 }
 
+/* The length of the UTF-8 sequence at p (its first byte 0x80 or above):
+ * 2 to 4 for a valid one (C0 80 too: U+0000 inside the node), -1 for an
+ * invalid one (a stray continuation byte, an overlong form, a surrogate,
+ * above U+10FFFF, C3 28), 0 when end cuts it short. */
+static int utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    int n;
+    if (c == 0xC0) {
+        if (end - p < 2) return 0;
+        return p[1] == 0x80 ? 2 : -1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;      /* overlong below U+0800 */
+        else if (c == 0xED) hi = 0x9F; /* surrogates U+D800..U+DFFF */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;      /* overlong below U+10000 */
+        else if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return -1;
+    }
+    for (int i = 1; i < n; i++) {
+        if (p + i >= end) return 0;
+        unsigned b = p[i];
+        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) return -1;
+    }
+    return n;
+}
+
 /* A string at ps->p (just past its opening quote). With `key`, *keyp gets
  * a new C string; else *itemp a new string item (node and bytes in one
  * block). */
@@ -471,9 +548,15 @@ static int parse_string(struct parser *ps, cJSON **itemp, char **keyp)
     const unsigned char *s = ps->p, *q = s;
     int escaped = 0;
     for (;;) {
-        q = framing_find_quote_or_bs(q, ps->end);
+        q = find_quote_bs_high(q, ps->end);
         if (q == ps->end) return P_MORE;
         if (*q == '"') break;
+        if (*q >= 0x80) { /* never passed on unless valid UTF-8 */
+            int k = utf8_len(q, ps->end);
+            if (k <= 0) return k ? P_UTF8 : P_MORE;
+            q += k;
+            continue;
+        }
         escaped = 1;
         q += 2; /* the backslash and the byte it escapes */
         if (q > ps->end) return P_MORE;
@@ -539,8 +622,18 @@ static int parse_number(struct parser *ps, cJSON **itemp)
         if (tmp != stack) free(tmp);
         if (bad) return P_BAD;
     }
-    cJSON *it = new_item(cJSON_Number, 0);
+    /* An integer of 16 digits or more is not printed back from a double
+     * digit for digit (2^53 + 1, 2^63 - 1, 1e17): its digits are kept in
+     * valuestring, in the node's block like a string's. */
+    int keep = plain && n - (size_t)neg >= 16 && s[neg] != '0';
+    cJSON *it = new_item(cJSON_Number | (keep ? cJSON_IsReference : 0), keep ? n + 1 : 0);
     if (!it) return P_NOMEM;
+    if (keep) {
+        char *digits = (char *)(it + 1);
+        memcpy(digits, s, n);
+        digits[n] = 0;
+        it->valuestring = digits;
+    }
     it->valuedouble = d;
     it->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     *itemp = it;
@@ -665,6 +758,7 @@ int framing_parse_value(const char *s, size_t n, cJSON **out, size_t *used)
     case 0: return 0;
     case P_MORE: return 1;
     case P_DEEP: return 2;
+    case P_UTF8: return 3;
     case P_NOMEM: return AEMP_ENOMEM;
     default: return AEMP_EPROTO;
     }
