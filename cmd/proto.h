@@ -28,6 +28,7 @@ struct pst {
     double timeout;              /* seconds */
     int timeout_given;           /* --timeout on the command line */
     int dot, json, quiet, watch; /* options given */
+    int verbose;                 /* --verbose: the anonymous node's log lines too */
     int count;                   /* --count N (0: until q or a signal) */
     double interval;             /* --interval S (default 1) */
     int interval_given;          /* --interval on the command line */
@@ -57,6 +58,11 @@ void finish(struct pst *st, int status);
  * The positional arguments are collected, in order, into pos[] (borrowed
  * from argv), *npos their count. Returns an exit status. */
 int parse_opts(struct pst *st, int argc, char **argv, int anywhere, char **pos, int *npos);
+
+/* The log level of a protocol subcommand's anonymous node: 3, so that a
+ * failure is the one line the subcommand prints; 7 with `verbose`;
+ * AEMP_WARNLEVEL or PERL_ANYEVENT_MP_WARNLEVEL, when set, win. */
+void cli_log_level(int verbose);
 
 /* Start the anonymous node from profile "aemp"; print why and return an
  * exit status on failure. */

@@ -44,8 +44,9 @@ static int opt_number(struct pst *st, const char *opt, const char *val, double m
 /* The options a subcommand takes, for the unknown-option message. */
 static void options_text(const struct pst *st, char *buf, size_t len)
 {
-    snprintf(buf, len, "--timeout SECONDS%s%s%s%s", st->allowed & OPT_JSON ? ", --json" : "",
-             st->allowed & OPT_DOT ? ", --dot" : "", st->allowed & OPT_QUIET ? ", --quiet" : "",
+    snprintf(buf, len, "--timeout SECONDS%s%s%s%s, --verbose",
+             st->allowed & OPT_JSON ? ", --json" : "", st->allowed & OPT_DOT ? ", --dot" : "",
+             st->allowed & OPT_QUIET ? ", --quiet" : "",
              st->allowed & OPT_WATCH ? ", --watch, --count N, --interval SECONDS" : "");
 }
 
@@ -57,7 +58,7 @@ static const struct {
 } options[] = {
     {"--timeout", 0, 1},          {"--dot", OPT_DOT, 0},     {"--json", OPT_JSON, 0},
     {"--quiet", OPT_QUIET, 0},    {"--watch", OPT_WATCH, 0}, {"--count", OPT_WATCH, 1},
-    {"--interval", OPT_WATCH, 1},
+    {"--interval", OPT_WATCH, 1}, {"--verbose", 0, 0},
 };
 
 /* Set the option options[k] with its value (NULL for flags). */
@@ -67,6 +68,7 @@ static int set_opt(struct pst *st, size_t k, const char *val)
     double d = 0; /* -O3 cannot see opt_number() sets it on success */
     int rc;
     if (!val) {
+        if (!strcmp(name, "--verbose")) st->verbose = 1;
         if (options[k].need == OPT_DOT) st->dot = 1;
         if (options[k].need == OPT_JSON) st->json = 1;
         if (options[k].need == OPT_QUIET) st->quiet = 1;
@@ -159,9 +161,17 @@ void stop_signals_free(struct event *ev[2])
     }
 }
 
+void cli_log_level(int verbose)
+{
+    const char *a = getenv("AEMP_WARNLEVEL"), *p = getenv("PERL_ANYEVENT_MP_WARNLEVEL");
+    if ((a && *a) || (p && *p)) return;
+    aemp_log_set_level(verbose ? 7 : 3);
+}
+
 int start_anon(struct pst *st)
 {
     char err[512] = "";
+    cli_log_level(st->verbose);
     st->node = aemp_node_new(NULL);
     if (!st->node) return msg(st, EXIT_FAIL, "out of memory");
     int rc = aemp_configure(st->node, "aemp", NULL, err, sizeof err);

@@ -13,6 +13,7 @@
  * function "aemp::put": a file NAME (a plain name: no '/', not "." or "..")
  * is written to DIR/.NAME.XXXXXX and renamed to DIR/NAME when complete. */
 #include "cmds.h"
+#include "proto.h"
 
 #include "aemp.h"
 
@@ -280,6 +281,7 @@ int cmd_put(struct cmd_ctx *ctx, int argc, char **argv)
         put_msg("out of memory");
         goto out;
     }
+    cli_log_level(0); /* its failure is one line (put_msg) */
     if ((rc = aemp_configure(p.node, "aemp", NULL, err, sizeof err))) {
         put_msg("%s", *err ? err : aemp_strerror(rc));
         rc = EXIT_FAIL;

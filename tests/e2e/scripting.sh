@@ -53,7 +53,7 @@ follows PORT is the message); to send the text --timeout write it after \`--\` o
 '\"--timeout\"'"
 expect_status "unknown option" 2 "$AEMP" mon --dot n1#x
 err_has "unknown option: message" \
-    "aemp: mon: unknown option '--dot' (mon takes --timeout SECONDS, --json)"
+    "aemp: mon: unknown option '--dot' (mon takes --timeout SECONDS, --json, --verbose)"
 expect_status "--quiet is snd's only" 2 "$AEMP" cal --quiet n1 info
 expect_status "--timeout=0" 2 "$AEMP" trace --timeout=0 n1
 err_has "--timeout=0: message" "aemp: trace: --timeout wants a positive number of seconds, not '0'"

@@ -128,6 +128,18 @@ refusal() { grep -q "closed: connection closed by the peer before its auth line:
 if wait_for 20 refusal; then pass "refused handshake: the cause is logged"; else
     fail "refused handshake: the cause is logged" "$(tail -3 "$T_DIR/n2.log")"; fi
 stop_pid "$N2PID"
+# a wrong secret: cal prints exactly one line (more with --verbose)
+cp "$RC" "$T_DIR/rc.good"
+expect_status "a wrong secret" 0 "$AEMP" profile aemp setsecret wrong-secret setseeds "127.0.0.1:$PS"
+expect_status "cal with a wrong secret" 1 "$AEMP" cal --timeout 2 s1 info
+[ "$(wc -l <"$T_DIR/last.err")" = 1 ] && pass "cal with a wrong secret: one line" \
+    || fail "cal with a wrong secret: one line" "$(cat "$T_DIR/last.err")"
+err_has "cal with a wrong secret: the line" "aemp: cal: cannot reach s1 within 2 s: no seed answered ([\"127.0.0.1:$PS\"]): authentication failed: the seed and this node have different secrets"
+expect_status "cal --verbose with a wrong secret" 1 "$AEMP" cal --verbose --timeout 2 s1 info
+grep -q "<4> connection to 127.0.0.1:$PS (s1) closed: authentication failed" "$T_DIR/last.err" \
+    && pass "cal --verbose: the log lines too" || fail "cal --verbose: the log lines too" "$(cat "$T_DIR/last.err")"
+cp "$T_DIR/rc.good" "$RC"
+
 # protocol subcommands whose output cannot be written fail too
 expect_status "seeds: s1" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$PS"
 for args in "cal s1 info" "snd s1 devnull x" "trace s1" "stats s1" "top --count 1 s1"; do
