@@ -208,6 +208,13 @@ static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, vo
     struct pst *st = ud;
     (void)node;
     if (st->done) return;
+    const cJSON *r0 = cJSON_GetArrayItem(reply, 0), *r1 = cJSON_GetArrayItem(reply, 1);
+    if (reply && !strcmp(st->sub, "restart") && cJSON_IsString(r0) &&
+        !strcmp(r0->valuestring, "refused")) { /* watchdog.c's refusal */
+        finish(st, msg(st, EXIT_FAIL, "%s refused to restart: %s", st->target,
+                       cJSON_IsString(r1) ? r1->valuestring : "no reason given"));
+        return;
+    }
     if (reply) {
         if (st->json)
             print_json_line(reply);

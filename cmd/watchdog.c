@@ -15,7 +15,11 @@
  * calls aemp::restart or AnyEvent::Watchdog::Util::restart) stops the node
  * cleanly and executes the same command line again in the same process:
  * same node ID, configuration and services read afresh, same PID (for a
- * service manager and for the watchdog, whose heartbeat pipe survives). */
+ * service manager and for the watchdog, whose heartbeat pipe survives).
+ * Any peer may ask, as in 1.30 (where any peer may eval), but at most once
+ * per RESTART_MIN_INTERVAL, never when the configuration key `allow_restart`
+ * is false, and the log names the node that asked (for a relayed request
+ * the node of its reply port, and the relaying node). */
 #include "cmds.h"
 
 #include "aemp.h"
@@ -40,6 +44,10 @@
 #define WD_MAX_BACKOFF 60.0
 #define WD_STABLE 60.0 /* seconds of running that reset the back-off */
 #define WD_START 60.0  /* seconds a node may take to start before its first beat */
+/* A restart request within this many seconds of the last restart is refused;
+ * the time of that restart (CLOCK_MONOTONIC) survives the exec in here. */
+#define RESTART_MIN_INTERVAL 10.0
+#define RESTART_ENV "AEMP_RESTARTED_AT"
 
 static double mono(void)
 {
@@ -213,6 +221,7 @@ struct wd_node {
     int fd;
     struct event *beat;
     int restart; /* a restart was asked for */
+    int allow;   /* allow_restart: restart requests are taken */
 };
 
 static struct wd_node wd = {.fd = -1};
@@ -230,18 +239,57 @@ static void restart_now(aemp_node *node, void *ud)
     aemp_node_stop(node);
 }
 
+/* Refuse a restart request: the reason goes to the reply port (if any) as
+ * ["refused", WHY] and is logged (rate-limited) as the function's failure. */
+static int restart_refuse(aemp_node *node, const cJSON *r, const char *who, const char *why)
+{
+    if (r) {
+        cJSON *m = cJSON_CreateArray();
+        cJSON_AddItemToArray(m, cJSON_CreateString("refused"));
+        cJSON_AddItemToArray(m, cJSON_CreateString(why));
+        aemp_snd(node, r->valuestring, m);
+    }
+    aemp_fail(node, "restart requested by %s refused: %s", who, why);
+    return -1;
+}
+
 static int restart_fn(aemp_node *node, const char *self, const cJSON *args, void *ud)
 {
     (void)self, (void)ud;
-    const char *who = aemp_caller(node);
     /* `aemp restart` appends a reply port: confirm (1.30's callers pass
      * other arguments, which are ignored) */
     const cJSON *r = cJSON_GetArrayItem(args, 0);
-    if (cJSON_IsString(r) && strchr(r->valuestring, '#'))
-        aemp_snd_json(node, r->valuestring, "[\"restarting\"]");
+    if (!cJSON_IsString(r) || !strchr(r->valuestring, '#')) r = NULL;
+    /* Who asked: the sending node, or, for a request relayed by another
+     * node (["", "snd", NODE#, ["aemp::restart", REPLY]]), the node of the
+     * reply port, which is where the asker waits. */
+    const char *via = aemp_caller(node);
+    char *asker = r ? aemp_node_of(r->valuestring) : NULL;
+    char who[512];
+    if (asker && via && strcmp(asker, via))
+        snprintf(who, sizeof who, "%.200s (relayed by %.200s)", asker, via);
+    else
+        snprintf(who, sizeof who, "%.200s", via ? via : asker ? asker : "this node");
+    free(asker);
+    if (!wd.allow)
+        return restart_refuse(node, r, who,
+                              "this node does not take restart requests (allow_restart is "
+                              "false); restart it where it runs (systemctl restart, or stop "
+                              "and start aemp run)");
+    const char *at = getenv(RESTART_ENV);
+    double since = at && *at ? mono() - atof(at) : 1e9;
+    if (since < RESTART_MIN_INTERVAL) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "it restarted %.1f s ago; restarts are at most one per %g s, ask again in "
+                 "%.1f s",
+                 since, RESTART_MIN_INTERVAL, RESTART_MIN_INTERVAL - since);
+        return restart_refuse(node, r, who, why);
+    }
+    if (r) aemp_snd_json(node, r->valuestring, "[\"restarting\"]");
     if (wd.restart) return 0;
-    aemp_log(5, "restart requested%s%s: stopping node %s to start it again",
-             who ? " by " : "", who ? who : "", aemp_node_id(node));
+    aemp_log(5, "restart requested by %s: stopping node %s to start it again", who,
+             aemp_node_id(node));
     wd.restart = 1;
     /* a moment for what came with the request (aemp restart's delivery
      * proof) to be answered */
@@ -275,6 +323,8 @@ void watchdog_node_start(aemp_node *node, const cJSON *eff)
 {
     wd.node = node;
     wd.restart = 0;
+    const cJSON *allow = cJSON_GetObjectItemCaseSensitive(eff, "allow_restart");
+    wd.allow = !allow || truthy(allow);
     aemp_register(node, "aemp::restart", restart_fn, NULL);
     aemp_register(node, "AnyEvent::Watchdog::Util::restart", restart_fn, NULL);
     aemp_register(node, "AnyEvent::Watchdog::restart", restart_fn, NULL);
@@ -321,6 +371,9 @@ void watchdog_reexec(void)
     for (char *p = buf; p < buf + n && argc < 1023; p += strlen(p) + 1)
         argv[argc++] = p;
     argv[argc] = NULL;
+    char at[32];
+    snprintf(at, sizeof at, "%.3f", mono()); /* for the next request's rate limit */
+    setenv(RESTART_ENV, at, 1);
     fflush(NULL);
     execv("/proc/self/exe", argv);
     aemp_log(2, "restart: cannot execute %s again: %s", argv[0], strerror(errno));

@@ -50,6 +50,7 @@ static const struct {
     {"autocork", S_BOOL, "a boolean"},
     {"nodelay", S_BOOL, "a boolean"},
     {"autorestart", S_BOOL, "a boolean"},
+    {"allow_restart", S_BOOL, "a boolean"},
     {"heartbeat", S_SECONDS, "seconds"},
     {"loglevel", S_LEVEL, "a log level"},
 };

@@ -151,7 +151,8 @@ void cal_free_all(aemp_node *node);
 void spawn_run(aemp_node *node, const char *srcnode, const char *name, const char *func,
                const cJSON *args);
 /* Call the registered function `name` with `args` (borrowed) for node
- * `srcnode`; 0, or AEMP_ENOENT when no such function is registered. */
+ * `srcnode`; 0, AEMP_ENOENT when no such function is registered, or
+ * AEMP_EPERM when it failed (its aemp_fail() text in core->failmsg). */
 int spawn_call(aemp_node *node, const char *srcnode, const char *name, const cJSON *args);
 /* Start the services of the effective configuration. */
 int spawn_start_services(aemp_node *node, char *err, size_t errlen);

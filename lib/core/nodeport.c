@@ -42,6 +42,40 @@ static void relay(aemp_node *node, const cJSON *m)
     if (cJSON_IsString(m)) aemp_snd(node, m->valuestring, rest(m->next));
 }
 
+/* The one eval request a C node answers: what 1.30's `aemp restart NODE`
+ * sends (a fixed text, compared without its white space), not code. */
+static const char PERL_RESTART[] =
+    "my $w; $w = AE::idle sub { undef $w; use AnyEvent::Watchdog::Util ();"
+    "AnyEvent::Watchdog::Util::restart}; ()";
+
+static int is_perl_restart(const char *code)
+{
+    const char *a = code, *b = PERL_RESTART;
+    for (;;) {
+        while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r') a++;
+        while (*b == ' ') b++;
+        if (*a != *b) return 0;
+        if (!*a) return 1;
+        a++, b++;
+    }
+}
+
+/* 1.30's restart as the restart function of `aemp run` (watchdog.c);
+ * answered as 1.30's eval answers: R..., "" on success, R..., ERROR else. */
+static void perl_restart(aemp_node *node, const char *srcnode, const cJSON *r)
+{
+    cJSON *none = cJSON_CreateArray();
+    int rc = spawn_call(node, srcnode, "AnyEvent::Watchdog::Util::restart", none);
+    cJSON_Delete(none);
+    const char *err = "";
+    if (rc == AEMP_ENOENT)
+        err = "this C node cannot restart itself (it does not run under aemp run): restart it "
+              "where it runs";
+    else if (rc)
+        err = node->core->failmsg[0] ? node->core->failmsg : "restart refused";
+    reply(node, r, cJSON_CreateString(err));
+}
+
 void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
 {
     const cJSON *jtag = msg->child;
@@ -95,6 +129,8 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
         struct timeval tv;
         gettimeofday(&tv, NULL);
         reply(node, a, cJSON_CreateNumber((double)tv.tv_sec + tv.tv_usec / 1e6));
+    } else if (!strcmp(tag, "eval") && a0 && is_perl_restart(a0)) {
+        perl_restart(node, srcnode, a->next);
     } else if (!strcmp(tag, "eval")) {
         aemp_log_peer(5, "eval request from %s refused: a C node cannot evaluate Perl code",
                  srcnode);

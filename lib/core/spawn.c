@@ -58,9 +58,11 @@ int spawn_call(aemp_node *node, const char *srcnode, const char *name, const cJS
     c->caller = srcnode;
     int rc = f->fn(node, NULL, args, f->ud);
     c->caller = saved;
-    if (rc < 0)
+    if (rc < 0) {
         aemp_log_peer(4, "function %s failed: %s", name,
-                 c->failmsg[0] ? c->failmsg : "it reported failure");
+                      c->failmsg[0] ? c->failmsg : "it reported failure");
+        return AEMP_EPERM; /* its aemp_fail() text stays in c->failmsg */
+    }
     return 0;
 }
 
