@@ -110,7 +110,7 @@ static const struct subcmd subcmds[] = {
           "print each node reachable from NODE and its neighbours (--dot: as Graphviz)"),
     PROTO("logs", cmd_logs, "[--level N] [--timeout S] [NODE...]",
           "follow the log lines of every node (or of NODE...) until interrupted"),
-    PROTO("put", cmd_put, "[--timeout S] NODE FUNC FILE",
+    PROTO("put", cmd_put, "[--timeout S] [--replace] NODE FUNC FILE",
           "stream FILE over a data connection to FUNC on NODE (e.g. aemp::put)"),
     PROTO_ANY("stats", cmd_stats,
           "[--timeout S] [--json] NODE... | --watch [--count N] [--interval S] [NODE...]",

@@ -10,8 +10,10 @@
  * answers with that line.
  *
  * The receiver service ["aemp::put", DIR] registers the data-connection
- * function "aemp::put": a file NAME (a plain name: no '/', not "." or "..")
- * is written to DIR/.NAME.XXXXXX and renamed to DIR/NAME when complete. */
+ * function "aemp::put": a file NAME (a plain name: no '/', not beginning
+ * with a dot) is written to DIR/.NAME.XXXXXX and renamed to DIR/NAME when
+ * complete. An existing DIR/NAME is refused unless the request carries
+ * {"replace": true} as a third element (`aemp put --replace`). */
 #include "cmds.h"
 #include "proto.h"
 
@@ -237,13 +239,16 @@ int cmd_put(struct cmd_ctx *ctx, int argc, char **argv)
 {
     (void)ctx;
     double timeout = 5;
+    int replace = 0;
     int i = 1;
     for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
         if (!strcmp(argv[i], "--")) {
             i++;
             break;
         }
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--replace")) {
+            replace = 1;
+        } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             char *end;
             timeout = strtod(argv[++i], &end);
             if (*end || !(timeout > 0) || timeout > 1e6) {
@@ -251,12 +256,12 @@ int cmd_put(struct cmd_ctx *ctx, int argc, char **argv)
                 return EXIT_USAGE;
             }
         } else {
-            put_msg("unknown option '%s' (only --timeout SECONDS)", argv[i]);
+            put_msg("unknown option '%s' (only --timeout SECONDS, --replace)", argv[i]);
             return EXIT_USAGE;
         }
     }
     if (argc - i != 3) {
-        put_msg("usage: aemp put [--timeout S] NODE FUNC FILE");
+        put_msg("usage: aemp put [--timeout S] [--replace] NODE FUNC FILE");
         return EXIT_USAGE;
     }
     struct put p = {.target = argv[i], .func = argv[i + 1], .path = argv[i + 2], .fd = -1};
@@ -290,6 +295,11 @@ int cmd_put(struct cmd_ctx *ctx, int argc, char **argv)
     cJSON *args = cJSON_CreateArray();
     cJSON_AddItemToArray(args, cJSON_CreateString(p.name));
     cJSON_AddItemToArray(args, cJSON_CreateNumber((double)p.size));
+    if (replace) { /* [NAME, SIZE, {"replace": true}]: a receiver may replace a file */
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddTrueToObject(o, "replace");
+        cJSON_AddItemToArray(args, o);
+    }
     if (aemp_dataconn_connect(p.node, p.target, timeout, p.func, args, put_connected, &p)) {
         put_msg("bad node ID '%s'", p.target);
         rc = EXIT_USAGE;
@@ -323,6 +333,7 @@ struct recv {
     uint64_t size, got;
     crypto_hash_sha256_state sha;
     int answered;
+    int replace; /* the sender asked to replace an existing file */
 };
 
 static void recv_free(struct recv *r)
@@ -405,10 +416,16 @@ static void recv_read_cb(struct bufferevent *bev, void *ud)
         return;
     }
     r->fd = -1;
-    if (rename(r->tmp, r->final) < 0) {
-        recv_fail(r, "cannot rename %s to %s: %s", r->tmp, r->final, strerror(errno));
+    /* without --replace, link() refuses a file that appeared meanwhile */
+    if (r->replace ? rename(r->tmp, r->final) < 0 : link(r->tmp, r->final) < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            recv_fail(r, "%s exists (aemp put --replace replaces it)", r->final);
+        else
+            recv_fail(r, "cannot rename %s to %s: %s", r->tmp, r->final, strerror(e));
         return;
     }
+    if (!r->replace) unlink(r->tmp);
     aemp_log_peer(6, "aemp::put: stored %s (%llu bytes, SHA-256 %s)", r->final,
              (unsigned long long)r->size, digest);
     r->answered = 1;
@@ -426,11 +443,12 @@ static void recv_event_cb(struct bufferevent *bev, short what, void *ud)
     recv_free(r);
 }
 
-/* A plain file name: no '/', not "." or "..", printable. */
+/* A plain file name: no '/', printable, not beginning with a dot (no
+ * ".", "..", nor hidden files such as .profile or .ssh). */
 static int name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (!n || n > NAME_MAX || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
+    if (!n || n > NAME_MAX || s[0] == '.') return 0;
     for (; *s; s++)
         if (*s == '/' || (unsigned char)*s < 32) return 0;
     return 1;
@@ -462,9 +480,12 @@ static void recv_start(aemp_node *node, struct bufferevent *bev, const cJSON *ar
         sz = strtod(size->valuestring, NULL);
     if (!r->name || !cJSON_IsString(name) || !name_ok(name->valuestring) || !(sz >= 0) ||
         sz > 9007199254740992.0 || sz != (double)(uint64_t)sz) {
-        recv_fail(r, "expected [NAME, SIZE] with a plain file name and a size in bytes");
+        recv_fail(r, "expected [NAME, SIZE] with a plain file name (no '/', not beginning "
+                     "with '.') and a size in bytes");
         return;
     }
+    const cJSON *opts = cJSON_GetArrayItem(args, 2);
+    r->replace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "replace"));
     r->size = (uint64_t)sz;
     size_t dl = strlen(r->svc->dir) + strlen(r->name) + 16;
     r->tmp = malloc(dl);
@@ -475,6 +496,13 @@ static void recv_start(aemp_node *node, struct bufferevent *bev, const cJSON *ar
     }
     snprintf(r->tmp, dl, "%s/.%s.XXXXXX", r->svc->dir, r->name);
     snprintf(r->final, dl, "%s/%s", r->svc->dir, r->name);
+    struct stat sb;
+    if (!r->replace && lstat(r->final, &sb) == 0) { /* before any data is sent */
+        free(r->tmp);
+        r->tmp = NULL; /* not created yet */
+        recv_fail(r, "%s exists (aemp put --replace replaces it)", r->final);
+        return;
+    }
     r->fd = mkstemp(r->tmp);
     if (r->fd < 0) {
         free(r->tmp);

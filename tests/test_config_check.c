@@ -191,6 +191,7 @@ static void test_key_kinds(void)
         {"autocork", CONFIG_BOOL},
         {"nodelay", CONFIG_BOOL},
         {"autorestart", CONFIG_BOOL},
+        {"allow_restart", CONFIG_BOOL},
         {"no_such_key", CONFIG_ANY},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

