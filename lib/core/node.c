@@ -740,8 +740,14 @@ static void node_down_op(void *node, const char *nodeid, const char *why)
     node_remote_down(node, nodeid, why);
 }
 
+static void node_unreachable_op(void *node, const char *nodeid, const char *why)
+{
+    node_remote_unreachable(node, nodeid, why);
+}
+
 /* The one way up from the transport (transport.h). */
-static const struct transport_ops transport_to_kernel = {deliver_op, node_up_op, node_down_op};
+static const struct transport_ops transport_to_kernel = {deliver_op, node_up_op, node_down_op,
+                                                         node_unreachable_op};
 
 /* ---------------------------------------------------------------- trace */
 

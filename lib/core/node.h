@@ -37,4 +37,10 @@ void node_remote_up(aemp_node *node, const char *nodeid);
  * monitoring state for it, report it down to mon_nodes callbacks. */
 void node_remote_down(aemp_node *node, const char *nodeid, const char *text);
 
+/* `nodeid`, not up, could not be reached within monitor_timeout: fire the
+ * monitors on its ports as node_remote_down does, but report no node-down
+ * to mon_nodes callbacks (it was never up; as 1.30's transport_error
+ * without a transport). */
+void node_remote_unreachable(aemp_node *node, const char *nodeid, const char *text);
+
 #endif

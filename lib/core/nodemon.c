@@ -45,6 +45,17 @@ void node_remote_down(aemp_node *node, const char *nodeid, const char *text)
     cJSON_Delete(reason);
 }
 
+void node_remote_unreachable(aemp_node *node, const char *nodeid, const char *text)
+{
+    aemp_log(7, "node %s is unreachable: %s", nodeid, text);
+    cJSON *reason = cJSON_CreateArray();
+    cJSON_AddItemToArray(reason, cJSON_CreateString("transport_error"));
+    cJSON_AddItemToArray(reason, cJSON_CreateString(nodeid));
+    cJSON_AddItemToArray(reason, cJSON_CreateString(text));
+    mon_fire_node(node, nodeid, reason);
+    cJSON_Delete(reason);
+}
+
 /* ---------------------------------------------------------- node lists */
 
 static void nodemon_cancel(aemp_guard *g)

@@ -128,12 +128,26 @@ static void wildcard_addrs(cJSON *out, int port)
     }
 }
 
+/* The listen backlog: the kernel's limit (net.core.somaxconn, 4096 on
+ * current Linux), not 128: when a new node's address reaches hundreds of
+ * nodes at once they all dial it in the same instant, and connections past
+ * the backlog are dropped and retried only after a second or more. */
+static int listen_backlog(void)
+{
+    int backlog = 4096;
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int v;
+    if (f && fscanf(f, "%d", &v) == 1 && v > 0) backlog = v;
+    if (f) fclose(f);
+    return backlog;
+}
+
 static int listen_on(struct transport *t, const struct sockaddr *sa, socklen_t len,
                      const char *bind, char *err, size_t errlen)
 {
-    struct evconnlistener *l = evconnlistener_new_bind(
-        t->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, sa,
-        (int)len);
+    struct evconnlistener *l =
+        evconnlistener_new_bind(t->base, accept_cb, t, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                listen_backlog(), sa, (int)len);
     if (!l) {
         snprintf(err, errlen, "cannot listen on %s: %s", bind, strerror(errno));
         return AEMP_EIO;

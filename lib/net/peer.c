@@ -64,15 +64,20 @@ void peer_maybe_forget(struct transport *t, struct peer *p)
     peer_free(p);
 }
 
-/* The node could not be reached within monitor_timeout: drop its queue and
- * report it down. */
-static void peer_fail(struct transport *t, struct peer *p, const char *why)
+/* The node could not be reached: drop its queue and fire the monitors of
+ * its ports. It is not up (peer_try runs only without a connection; a lost
+ * connection reported the node down when it closed). After
+ * monitor_timeout of refused or unanswered dials no node-down is reported
+ * (`down` 0: a node that was never up did not go down, as in 1.30); a
+ * queue over its bound (`down` 1) is, since messages were dropped. */
+static void peer_fail(struct transport *t, struct peer *p, const char *why, int down)
 {
     peer_stop_connecting(p);
     p->overflow = 0;
     evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
     qbudget_release(p);
-    t->ops->node_down(t->ctx, p->id, why);
+    if (down || !t->ops->node_unreachable) t->ops->node_down(t->ctx, p->id, why);
+    else t->ops->node_unreachable(t->ctx, p->id, why);
     peer_maybe_forget(t, p);
 }
 
@@ -95,7 +100,7 @@ void peer_try(struct peer *p)
         snprintf(why, sizeof why, "more than %zu bytes queued while connecting",
                  admit_out_limit(t));
         aemp_log_peer(4, "messages to %s dropped: %s", p->id, why);
-        peer_fail(t, p, why);
+        peer_fail(t, p, why, 1);
         return;
     }
     if (now_of(t) - p->connect_since >= t->monitor_timeout) {
@@ -103,7 +108,7 @@ void peer_try(struct peer *p)
         snprintf(why, sizeof why, "%s within %g s",
                  cJSON_GetArraySize(p->addrs) ? "no connection" : "no known address",
                  t->monitor_timeout);
-        peer_fail(t, p, why);
+        peer_fail(t, p, why, 0);
         return;
     }
     int n = cJSON_GetArraySize(p->addrs);

@@ -29,6 +29,9 @@ struct transport_ops {
     void (*node_up)(void *ctx, const char *nodeid);
     /* The connection to `nodeid` is lost or could not be made (`why`). */
     void (*node_down)(void *ctx, const char *nodeid, const char *why);
+    /* `nodeid`, not up, could not be reached within monitor_timeout (`why`):
+     * its monitors fire, but it was never up, so it did not go down. */
+    void (*node_unreachable)(void *ctx, const char *nodeid, const char *why);
 };
 
 /* Where data connections go (aemp-dataconn greetings; dataconn.c). */
