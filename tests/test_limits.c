@@ -337,6 +337,53 @@ static void test_preauth_caps(void)
     event_base_free(base);
 }
 
+/* Strangers holding every pre-auth slot of 127.0.0.1 do not lock out the
+ * host's own clients (issue 18): with 64 idle connections from there, a
+ * node of the same host connects within seconds (it was refused until the
+ * strangers timed out, 10 s). And connections that greet at once are let in
+ * past the per-host cap (issue 15: a host's own mesh dialing at once): 100
+ * of them are all greeted, where idle ones stop at 64. */
+static void test_preauth_reserve(void)
+{
+    raise_fd_limit();
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "res-a", 1, NULL, "s3cret", NULL, 30);
+    int port = atoi(strrchr(addr_of(a), ':') + 1);
+    enum { IDLE = 64, FAST = 100 };
+    static int idle[IDLE], fast[FAST];
+    dial_many(base, idle, IDLE, port, 1, 1);
+    int open = 0, closed = 0;
+    classify(base, idle, IDLE, &open, &closed);
+    CHECK_INT(open, IDLE);
+    double t0 = now();
+    aemp_node *b = mknode(base, "res-b", 0, addr_of(a), "s3cret", NULL, 30);
+    while (!aemp_node_is_up(b, "res-a") && now() - t0 < 12) run_until(base, NULL, 0, 0.05);
+    double took = now() - t0;
+    printf("# a client of the host with %d idle strangers from it: up after %.2f s\n", IDLE,
+           took);
+    CHECK(aemp_node_is_up(b, "res-a"));
+    CHECK(took < 6);
+    aemp_node_free(b);
+    for (int i = 0; i < IDLE; i++) close(idle[i]);
+    run_until(base, NULL, 0, 0.2);
+    for (int i = 0; i < FAST; i++) {
+        fast[i] = raw_dial(port, 1);
+        char g[128];
+        int n = snprintf(g, sizeof g, "aemp;1;res-g%d;hmac_md6_64_256;json\nbm9uY2U=\n", i);
+        struct pollfd pf = {fast[i], POLLOUT, 0};
+        poll(&pf, 1, 1000);
+        CHECK_INT((int)send(fast[i], g, (size_t)n, MSG_NOSIGNAL), n);
+        if (i % 50 == 49) run_until(base, NULL, 0, 0.05);
+    }
+    classify(base, fast, FAST, &open, &closed);
+    printf("# one host, %d connections that greet at once: %d greeted, %d refused\n", FAST, open,
+           closed);
+    CHECK_INT(open, FAST);
+    for (int i = 0; i < FAST; i++) close(fast[i]);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
 /* Lines written to fd 2 while fn runs (stderr goes to a file meanwhile);
  * the lines containing `needle` are counted. */
 static int count_log_lines(void (*fn)(void *), void *arg, const char *needle)
@@ -937,7 +984,7 @@ static void test_nul_perl_roundtrip(void)
 
 T_MAIN(T(test_deep_message_keeps_link), T(test_nul_survives_echo),
        T(test_node_down_cost_independent_of_other_monitors),
-       T(test_global_connect_only_for_caller), T(test_nul_perl_roundtrip), T(test_preauth_caps),
+       T(test_global_connect_only_for_caller), T(test_nul_perl_roundtrip), T(test_preauth_caps), T(test_preauth_reserve),
        T(test_preauth_log_rate_limited), T(test_handshake_timeout_10s),
        T(test_emfile_pauses_accept), T(test_output_high_water_mark),
        T(test_connecting_queue_bound), T(test_reflection_bounded),

@@ -17,10 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Pre-auth connections: all of them, and from one host. One machine running
- * many nodes that mesh at once stays below the per-host cap. */
+/* Pre-auth connections: all of them, and from one host. */
 #define PREAUTH_TOTAL 512
 #define PREAUTH_PER_HOST 64
+/* Past a cap a connection is not refused at once: it is held without our
+ * greeting (on probation) for PROBATION_GRACE s at most, PROBATION_MAX of
+ * them in all, and let in when it greets within that time - our own mesh
+ * and clients greet as soon as they are connected, so hundreds of nodes of
+ * one host (or behind one NAT) dialing at once, or `aemp cal` while
+ * strangers hold the host's slots, get in; idle strangers do not. Those
+ * let in count against PREAUTH_TOTAL + PROBATION_MAX in all. */
+#define PROBATION_MAX 256
+#define PROBATION_GRACE 3.0
+/* A stranger that sent no greeting line for this long (at least; half the
+ * handshake timeout) gives its slot to a new connection of its host when
+ * the cap is reached (OpenSSH's MaxStartups drops new ones instead: that
+ * lets idle strangers lock a host out). */
+#define EVICT_AGE_MIN 1.0
 /* Pre-auth log lines: LOG_BURST at once, then LOG_RATE per second. */
 #define LOG_RATE 5.0
 #define LOG_BURST 20.0
@@ -43,6 +56,8 @@ struct admit {
     struct event *resume; /* re-enables the listeners after a pause */
     int paused, pause_logged;
     unsigned long refused; /* connections refused by the caps since the last log */
+    size_t probation;      /* connections held past a cap until they greet */
+    unsigned long evicted; /* idle strangers closed for new ones since the last log */
 };
 
 /* Refill a token bucket to now; 1 (and take a token) when one is there. */
@@ -100,10 +115,41 @@ static void host_text(const struct sockaddr *sa, char *buf, size_t len)
     snprintf(buf, len, "%s", full);
 }
 
+/* Count `c` as pre-auth under `host`: 0, or -1 without memory. */
+static int count_in(struct admit *a, struct conn *c, const char *host)
+{
+    uintptr_t n = (uintptr_t)strmap_get(&a->hosts, host);
+    c->preauth_host = strdup(host);
+    if (!c->preauth_host || strmap_put(&a->hosts, host, (void *)(n + 1), NULL)) {
+        free(c->preauth_host);
+        c->preauth_host = NULL;
+        return -1;
+    }
+    a->preauth++;
+    return 0;
+}
+
+/* The incoming connection in its handshake that sent no greeting line for
+ * the longest time, at least the eviction age, from `host` (NULL: any
+ * host); NULL when there is none. */
+static struct conn *oldest_silent(struct transport *t, const char *host)
+{
+    double age = t->handshake_timeout / 2, now = now_of(t);
+    struct conn *best = NULL;
+    if (age < EVICT_AGE_MIN) age = EVICT_AGE_MIN;
+    for (struct conn *o = t->conns; o; o = o->next)
+        if (o->preauth_host && !o->probation && !o->dead && o->state == C_GREET && !o->r1 &&
+            now - o->since >= age && (!host || !strcmp(o->preauth_host, host)) &&
+            (!best || o->since < best->since))
+            best = o;
+    return best;
+}
+
 int admit_incoming(struct conn *c, const struct sockaddr *sa)
 {
     struct transport *t = c->t;
     struct admit *a = t->admit;
+    c->since = now_of(t);
     if (!a) return 0;
     if (a->pause_logged) {
         aemp_log(5, "accepting connections again");
@@ -112,7 +158,36 @@ int admit_incoming(struct conn *c, const struct sockaddr *sa)
     char host[128];
     host_text(sa, host, sizeof host);
     uintptr_t n = (uintptr_t)strmap_get(&a->hosts, host);
+    int total_full = a->preauth >= PREAUTH_TOTAL;
+    if (total_full || n >= PREAUTH_PER_HOST) {
+        struct conn *old = oldest_silent(t, total_full ? NULL : host);
+        if (old) {
+            double idle = now_of(t) - old->since;
+            admit_done(old); /* before the close, which may free it */
+            a->evicted++;
+            if (admit_log_ok(t)) {
+                aemp_log(5, "connection from %s closed: it sent no greeting for %.0f s and its "
+                         "host is at the cap of connections in the handshake, so its slot goes "
+                         "to a new one (%lu closed so)", old->addr ? old->addr : host, idle,
+                         a->evicted);
+                a->evicted = 0;
+            }
+            conn_close(old, CONN_TIMED_OUT, 7, "no greeting for %.0f s: its slot went to a new connection", idle);
+            return count_in(a, c, host);
+        }
+    }
     if (a->preauth >= PREAUTH_TOTAL || n >= PREAUTH_PER_HOST) {
+        if (a->probation < PROBATION_MAX) {
+            a->probation++;
+            c->probation = 1;
+            c->preauth_host = strdup(host); /* for admit_promote; not counted */
+            if (!c->preauth_host) {
+                a->probation--;
+                c->probation = 0;
+                return -1;
+            }
+            return 1;
+        }
         a->refused++;
         if (admit_log_ok(t)) {
             aemp_log(5, "connection from %s refused: %s (%lu refused)", host,
@@ -124,21 +199,35 @@ int admit_incoming(struct conn *c, const struct sockaddr *sa)
         }
         return -1;
     }
-    c->preauth_host = strdup(host);
-    if (!c->preauth_host || strmap_put(&a->hosts, host, (void *)(n + 1), NULL)) {
-        free(c->preauth_host);
-        c->preauth_host = NULL;
-        return -1;
-    }
-    a->preauth++;
-    return 0;
+    return count_in(a, c, host);
+}
+
+double admit_probation_grace(const struct transport *t)
+{
+    return PROBATION_GRACE < t->handshake_timeout ? PROBATION_GRACE : t->handshake_timeout;
+}
+
+int admit_promote(struct conn *c)
+{
+    struct admit *a = c->t->admit;
+    if (!c->probation || !a) return 0;
+    char *host = c->preauth_host;
+    c->preauth_host = NULL;
+    c->probation = 0;
+    a->probation--;
+    int rc = a->preauth < PREAUTH_TOTAL + PROBATION_MAX ? count_in(a, c, host) : -1;
+    free(host);
+    return rc;
 }
 
 void admit_done(struct conn *c)
 {
     struct admit *a = c->t->admit;
     if (!c->preauth_host) return;
-    if (a) {
+    if (c->probation) {
+        if (a) a->probation--;
+        c->probation = 0;
+    } else if (a) {
         uintptr_t n = (uintptr_t)strmap_get(&a->hosts, c->preauth_host);
         if (n > 1) strmap_put(&a->hosts, c->preauth_host, (void *)(n - 1), NULL);
         else strmap_del(&a->hosts, c->preauth_host);

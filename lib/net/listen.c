@@ -89,14 +89,22 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         bufferevent_free(bev);
         return;
     }
-    if (admit_incoming(c, sa)) {
+    int rc = admit_incoming(c, sa);
+    if (rc < 0) {
         conn_free(c); /* closes the socket; admit.c logged why */
         return;
     }
     char buf[128];
     addr_text(sa, buf, sizeof buf);
     c->addr = strdup(buf);
-    send_greeting(c);
+    if (rc == 0) {
+        send_greeting(c);
+        return;
+    }
+    /* on probation: ours goes out when its greeting is in (transport.c) */
+    c->state = C_GREET;
+    struct timeval tv = tv_of(admit_probation_grace(t));
+    evtimer_add(c->timer, &tv);
 }
 
 /* The addresses a "*" bind is reachable at: every non-loopback IPv4

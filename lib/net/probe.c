@@ -9,12 +9,22 @@
  *    makes room shows it reads; a stopped one stops making room);
  *  - after M/2 without hearing from it, we send a node-port request every
  *    1.30 node answers: ["", "time", "OURID#aemp!probe"]; the answer
- *    ["aemp!probe", TIME] is consumed here;
+ *    ["aemp!probe", TIME] is consumed here. One probe per link and period
+ *    is enough, since either end hearing the other counts: between two
+ *    aemp-c nodes the end with the smaller node ID probes at M/2 and the
+ *    other only at 3M/4, which the first end's probe normally prevents
+ *    (a 1.30 peer never probes, so we probe it at M/2);
  *  - after M without hearing from it, the connection is closed and the
- *    node reported down with transport_error NODE "peer timed out";
- *  - data that shows up after more than M of silence (this node was
- *    stopped or its loop blocked) is not delivered: the peer has given up
- *    on us by then, so the connection is closed the same way;
+ *    node reported down with transport_error NODE "peer timed out" -
+ *    unless bytes from it wait unread on the socket: a peer that sends is
+ *    alive, answered or not;
+ *  - silence is counted in our own running time: a heartbeat timer notes
+ *    how late the loop ran it (the machine saturated, the process
+ *    stopped), and that time does not count, so a node whose own loop was
+ *    late does not declare its peers down for the time it did not run;
+ *  - data that shows up after more than M of such silence is not
+ *    delivered: the peer has given up on us by then, so the connection is
+ *    closed the same way;
  *  - the sockets get TCP_USER_TIMEOUT = M and keepalive timings from M.
  * Nothing new goes on the wire. A second node calling with the ID of a
  * connected one is only warned about when the connected one has been up for
@@ -26,12 +36,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define PROBE_PORT "aemp!probe"
 
 static int has_listeners(const struct transport *t)
 {
     return t->nlis > 0;
+}
+
+/* The heartbeat's period: the loop being later than this counts as not
+ * running. */
+static double beat_period(const struct transport *t)
+{
+    double h = t->monitor_timeout / 10;
+    return h < 0.1 ? 0.1 : h > 1 ? 1 : h;
+}
+
+/* Our own running time: wall-clock time less what the loop was late by
+ * (past heartbeats, and the one overdue now). */
+static double own_now(struct transport *t)
+{
+    double now = now_of(t), late = now - t->beat_at - beat_period(t);
+    int beating = t->beat && evtimer_pending(t->beat, NULL);
+    return now - t->stalled - (beating && late > 0 ? late : 0);
+}
+
+/* The heartbeat runs while connections are there (a node without any may
+ * leave its loop). */
+static void beat_arm(struct transport *t)
+{
+    if (!t->beat || evtimer_pending(t->beat, NULL)) return;
+    t->beat_at = now_of(t);
+    struct timeval tv = tv_of(beat_period(t));
+    evtimer_add(t->beat, &tv);
+}
+
+static void beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct transport *t = arg;
+    double now = now_of(t), late = now - t->beat_at - beat_period(t);
+    if (late > 0) t->stalled += late;
+    if (t->conns) beat_arm(t);
+}
+
+int probe_clock_start(struct transport *t)
+{
+    t->beat = evtimer_new(t->base, beat_cb, t);
+    return t->beat ? 0 : AEMP_ENOMEM;
+}
+
+void probe_clock_free(struct transport *t)
+{
+    if (t->beat) event_free(t->beat);
+    t->beat = NULL;
+}
+
+/* When this end probes after silence: M/2, or 3M/4 for the end of a link
+ * between two aemp-c nodes whose peer probes first. */
+static double probe_after(const struct conn *c)
+{
+    double m = c->t->monitor_timeout;
+    if (c->remote_c && c->peer_id && strcmp(c->t->id, c->peer_id) > 0) return m * 3 / 4;
+    return m / 2;
+}
+
+/* Bytes from the peer not yet read (in the socket or the input buffer). */
+static int bytes_waiting(struct conn *c)
+{
+    if (!c->bev) return 0;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev))) return 1;
+    int n = 0;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 void probe_sockopts(const struct transport *t, int fd)
@@ -68,7 +145,7 @@ static void send_probe(struct conn *c)
     }
     if (text) {
         conn_write(c, text, strlen(text));
-        c->probe_sent = now_of(t);
+        c->probe_sent = own_now(t);
     }
     free(text);
     free(id);
@@ -83,22 +160,27 @@ static void arm(struct conn *c, double s)
 
 void probe_start(struct conn *c)
 {
-    c->last_heard = now_of(c->t);
+    beat_arm(c->t);
+    c->last_heard = own_now(c->t);
     c->probe_sent = 0;
-    arm(c, c->t->monitor_timeout / 2);
+    arm(c, probe_after(c));
 }
 
 void probe_tick(struct conn *c)
 {
     struct transport *t = c->t;
-    double m = t->monitor_timeout, now = now_of(t);
-    double idle = now - c->last_heard;
+    double m = t->monitor_timeout, now = now_of(t), after = probe_after(c);
+    double idle = own_now(t) - c->last_heard;
+    if (idle >= m && bytes_waiting(c)) {
+        probe_heard(c); /* it sends: alive; the read event follows */
+        idle = 0;
+    }
     if (idle >= m) {
         conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
         return;
     }
-    if (idle >= m / 2 && c->probe_sent <= c->last_heard) send_probe(c);
-    double next = idle < m / 2 ? m / 2 - idle : m - idle;
+    if (idle >= after && c->probe_sent <= c->last_heard) send_probe(c);
+    double next = idle < after ? after - idle : m - idle;
     /* Listener-less nodes also write "[]" after M of not writing (1.30). */
     if (!has_listeners(t)) {
         double widle = now - c->last_write;
@@ -113,12 +195,12 @@ void probe_tick(struct conn *c)
 
 void probe_heard(struct conn *c)
 {
-    c->last_heard = now_of(c->t);
+    c->last_heard = own_now(c->t);
 }
 
 int probe_stale(struct conn *c)
 {
-    if (c->state != C_UP || now_of(c->t) - c->last_heard < c->t->monitor_timeout) return 0;
+    if (c->state != C_UP || own_now(c->t) - c->last_heard < c->t->monitor_timeout) return 0;
     conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
     return 1;
 }
@@ -142,6 +224,6 @@ void probe_duplicate(struct conn *u)
     struct transport *t = u->t;
     double grace = 2 * t->connect_interval > 5 ? 2 * t->connect_interval : 5;
     if (u->dup_warned || now_of(t) - u->peer->up_since < grace) return; /* a routine race */
-    if (!u->dup_at) u->dup_at = now_of(t);
+    if (!u->dup_at) u->dup_at = own_now(t);
     if (u->probe_sent < u->dup_at) send_probe(u);
 }

@@ -433,6 +433,14 @@ static void process(struct conn *c)
             if (!c->r1) c->r1 = line;
             else c->r2 = line;
         }
+        if (c->probation) { /* past a pre-auth cap, and it greets at once */
+            if (admit_promote(c)) {
+                conn_close(c, CONN_PROTOCOL, 5, "too many connections are in the handshake");
+                return;
+            }
+            send_greeting(c);
+            if (c->dead) return;
+        }
         arm_timer(c, c->t->handshake_timeout); /* progress */
         on_greeting(c);
     }
@@ -541,6 +549,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     struct transport *t = c->t;
+    if (c->probation) {
+        conn_close(c, CONN_TIMED_OUT, 5, "no greeting within %g s while too many connections from its host are "
+                   "in the handshake", admit_probation_grace(t));
+        return;
+    }
     if (c->state != C_UP) {
         conn_close(c, CONN_TIMED_OUT, 5, "handshake made no progress for %g s",
                    c->state == C_CONNECTING ? t->monitor_timeout : t->handshake_timeout);
@@ -673,7 +686,7 @@ int transport_start(struct transport **out, const struct transport_conf *conf, c
     /* A handshake is a few round trips: strangers may hold a connection
      * for this long, shorter than monitor_timeout. */
     t->handshake_timeout = t->monitor_timeout < 10 ? t->monitor_timeout : 10;
-    if (admit_start(t) || flow_start(t)) return AEMP_ENOMEM;
+    if (admit_start(t) || flow_start(t) || probe_clock_start(t)) return AEMP_ENOMEM;
     t->connect_interval = num_of(cfg, "connect_interval", 2);
     if (t->connect_interval <= 0) t->connect_interval = 2;
     double mm = num_of(cfg, "max_message_size", DEFAULT_MAX_MESSAGE);
@@ -729,6 +742,7 @@ void transport_free(struct transport *t)
     }
     admit_free(t);
     flow_free(t);
+    probe_clock_free(t);
     size_t it = 0;
     const char *k;
     void *v;

@@ -64,6 +64,8 @@ struct conn {
     int remote_c;                /* the remote is an aemp-c node */
     char *dataconn_id;           /* a data connection (dataconn.c): its ID */
     char *preauth_host;          /* incoming, not yet up: counted under this host (admit.c) */
+    int probation;               /* past a pre-auth cap: no greeting from us until it greets */
+    double since;                /* incoming: when it was accepted */
     int doomed;                  /* over the high-water mark, no progress: closes at the flush */
     double progress_at;          /* backlog: when the socket last took STALL_BYTES (conn_out.c) */
     size_t drained;              /* bytes it took since then */
@@ -143,6 +145,8 @@ struct transport {
     struct flow *flow;        /* water marks, drain waiters (flow.c) */
     struct outblocks *outblocks; /* large output blocks for reuse (outblocks.c) */
     double handshake_timeout; /* min(10 s, monitor_timeout) */
+    struct event *beat;       /* heartbeat: how late the loop runs (probe.c) */
+    double beat_at, stalled;  /* its last run; time the loop was late in all */
 };
 
 static inline double now_of(struct transport *t)
@@ -234,6 +238,9 @@ void pick_authed(struct conn *c);
 
 /* ---- probe.c: is the peer of an up connection still there? ---- */
 
+/* Start and stop the heartbeat that keeps our own running time. */
+int probe_clock_start(struct transport *t);
+void probe_clock_free(struct transport *t);
 /* TCP_USER_TIMEOUT and keepalive timings from monitor_timeout on `fd`. */
 void probe_sockopts(const struct transport *t, int fd);
 /* `c` is announced: start watching it. */
@@ -281,8 +288,15 @@ void qbudget_release(struct peer *p);
 int admit_start(struct transport *t);
 void admit_free(struct transport *t);
 /* A connection was accepted from `sa`: 0 to go on (counted until
- * admit_done), -1 when a pre-auth cap refuses it (logged, rate-limited). */
+ * admit_done), 1 when it is past a cap and on probation (no greeting from
+ * us; admit_promote when it greets within admit_probation_grace), -1 when
+ * refused (logged, rate-limited). */
 int admit_incoming(struct conn *c, const struct sockaddr *sa);
+/* A connection on probation sent its greeting: 0 when let in (counted
+ * until admit_done), -1 when even the reserve is full. 0 for others. */
+int admit_promote(struct conn *c);
+/* How long a connection on probation may take to greet. */
+double admit_probation_grace(const struct transport *t);
 /* `c` authenticated or closes: it no longer counts as pre-auth. */
 void admit_done(struct conn *c);
 /* The listener's error callback: pauses accepting when out of descriptors. */
