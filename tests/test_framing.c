@@ -588,6 +588,12 @@ static void test_big_integers(void)
         free(out);
         cJSON_Delete(p);
     }
+    /* a number alone (what `aemp snd` reads from an argument) */
+    cJSON *one = aemp_json_parse("-123456789012345678901234567890");
+    char *o1 = one ? aemp_json_print(one) : NULL;
+    CHECK_STR(o1, "-123456789012345678901234567890");
+    free(o1);
+    cJSON_Delete(one);
     /* exact reads */
     cJSON *a = aemp_json_parse("[9007199254740993,-9223372036854775808,9223372036854775807,"
                                "9223372036854775808,12.5,4096,1e18,123456789012345678901234567890]");

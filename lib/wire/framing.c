@@ -442,7 +442,19 @@ char *framing_encode(const cJSON *msg, size_t *len)
 /* The public forms of framing_parse and framing_encode; see aemp.h. */
 cJSON *aemp_json_parse(const char *text)
 {
-    return text ? framing_parse(text, strlen(text)) : NULL;
+    if (!text) return NULL;
+    /* A number at the very end could go on in a stream: the text ends
+     * here, so one space after it says so (a top-level 2^63 - 1 keeps its
+     * digits too). */
+    size_t n = strlen(text);
+    char *t = malloc(n + 2);
+    if (!t) return NULL;
+    memcpy(t, text, n);
+    t[n] = ' ';
+    t[n + 1] = 0;
+    cJSON *v = framing_parse(t, n + 1);
+    free(t);
+    return v;
 }
 
 char *aemp_json_print(const cJSON *v)

@@ -1,0 +1,63 @@
+#!/bin/bash
+# dropin_perl.sh - values pass through a C node unchanged, against Perl
+# AnyEvent::MP 1.30: a Perl node has the C node relay integers from 2^53 up
+# (node-port "snd") back to itself and gets every one digit for digit; a
+# string that is not valid UTF-8, sent through the C node towards the Perl
+# node, is refused by the C node with a logged reason and never reaches the
+# Perl node, whose connection keeps carrying messages. Skipped when Perl
+# AnyEvent::MP 1.30 is not installed (~/aemp-perl or $AEMP_PERL_LIB).
+T_LIMIT=120
+. "$(dirname "$0")/lib.sh"
+: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
+export AEMP_PROFILE_DIR
+require_perl
+PS=$(free_port)
+expect_status "config" 0 "$AEMP" gensecret setseeds "127.0.0.1:$PS" setconnect_interval 0.5
+start_bg "$T_DIR/c.log" "$AEMP" run nodeid cn binds "127.0.0.1:$PS"
+wait_for 20 grep -q "node cn running" "$T_DIR/c.log" || { fail "C node starts" "$(cat "$T_DIR/c.log")"; finish; }
+
+# the Perl node: port "sink" prints what it gets; after the C node is up it
+# has the C node relay each integer to "sink" and prints what came back
+start_bg "$T_DIR/p.log" perl -I"$PERL_LIB" -e '
+    use AnyEvent; use AnyEvent::MP; use AnyEvent::MP::Kernel; $| = 1;
+    my @ints = ("9007199254740993", "-9007199254740993", "9223372036854775807",
+                "-9223372036854775808", "18446744073709551615", "100000000000000000");
+    configure nodeid => "pn", binds => ["127.0.0.1:0"], seeds => ["127.0.0.1:'"$PS"'"];
+    my $sink = port { print "GOT @_\n" };
+    rcv $sink, "int", sub { print "INT $_[0]\n" };
+    print "SINK $sink\n";
+    my $w; $w = AE::timer 0, 0.2, sub {
+        return unless grep $_ eq "cn", up_nodes;
+        undef $w;
+        # as JSON::XS reads them: Perl integers (IV, UV), sent as digits
+        snd "cn", snd => $sink, int => JSON::XS::decode_json("[$_]")->[0] for @ints[0..5];
+    };
+    AE::cv->recv' 
+wait_for 30 grep -q '^SINK ' "$T_DIR/p.log" || { fail "Perl node starts" "$(cat "$T_DIR/p.log")"; finish; }
+SINK=$(sed -n 's/^SINK //p' "$T_DIR/p.log")
+# 1.30 cannot send a 30-digit number (JSON::XS keeps it as a string): the
+# C tool sends those, through the C node too
+for v in 123456789012345678901234567890 -123456789012345678901234567890; do
+    expect_status "aemp snd of $v through cn" 0 "$AEMP" "[\"snd\",\"--timeout\",\"10\",\"cn\",\"snd\",\"$SINK\",\"int\",$v]"
+done
+got8() { [ "$(grep -c '^INT ' "$T_DIR/p.log")" -ge 8 ]; }
+if wait_for 30 got8; then
+    for v in 9007199254740993 -9007199254740993 9223372036854775807 -9223372036854775808 \
+        18446744073709551615 100000000000000000 123456789012345678901234567890 \
+        -123456789012345678901234567890; do
+        if grep -qx "INT $v" "$T_DIR/p.log"; then pass "$v through the C node digit for digit"
+        else fail "$v through the C node digit for digit" "$(grep '^INT' "$T_DIR/p.log" | tr '\n' ' ')"; fi
+    done
+else fail "the relayed integers come back" "$(tail -5 "$T_DIR/p.log"; tail -5 "$T_DIR/c.log")"; fi
+
+# invalid UTF-8 from a C client, relayed by the C node towards the Perl node
+expect_status "snd with C3 28 through cn" 0 "$AEMP" snd --timeout 10 cn snd "$SINK" $'bad\xc3\x28'
+if wait_for 10 grep -q 'refused: a string is not valid UTF-8' "$T_DIR/c.log"; then
+    pass "the C node refuses it with a logged reason"
+else fail "the C node refuses it with a logged reason" "$(tail -5 "$T_DIR/c.log")"; fi
+expect_status "snd after it" 0 "$AEMP" snd --timeout 10 cn snd "$SINK" after
+if wait_for 10 grep -q '^GOT after' "$T_DIR/p.log"; then pass "the Perl node still gets messages"
+else fail "the Perl node still gets messages" "$(tail -5 "$T_DIR/p.log")"; fi
+if grep -qi 'malformed\|bad' "$T_DIR/p.log"; then fail "nothing invalid reached the Perl node" "$(grep -i 'malformed\|bad' "$T_DIR/p.log")"
+else pass "nothing invalid reached the Perl node"; fi
+finish
