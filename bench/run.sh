@@ -17,7 +17,7 @@ if [ ! -f "$B/build.ninja" ]; then
 else
     meson configure "$B" --buildtype=release >/dev/null
 fi
-ninja -C "$B" bench/bench_local bench/bench_remote bench/bench_mesh bench/bench_dataconn \
+ninja -C "$B" bench/bench_local bench/bench_remote bench/bench_mesh bench/bench_dataconn bench/bench_scrape \
     cmd/aemp >/dev/null
 
 NCPU=$(nproc)
@@ -54,4 +54,6 @@ machine_note bench_mesh
 "$B/bench/bench_mesh"
 machine_note bench_dataconn
 "$B/bench/bench_dataconn" "$B/cmd/aemp"
+machine_note bench_scrape
+"$B/bench/bench_scrape"
 machine_note "the end"

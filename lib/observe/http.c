@@ -459,6 +459,14 @@ const struct core_builtin observe_builtin = {
     .free = observe_free,
 };
 
+int observe_metrics(aemp_node *node, struct evbuffer *out)
+{
+    struct obs *o = obs_of(node);
+    if (!o) return AEMP_ESTATE;
+    metrics_render(o->metrics, out);
+    return 0;
+}
+
 cJSON *observe_addrs(aemp_node *node)
 {
     struct obs *o = obs_of(node);

@@ -35,4 +35,9 @@ extern const struct core_builtin observe_builtin;
  * frees), empty when nothing listens. */
 cJSON *observe_addrs(aemp_node *node);
 
+/* Append what GET /metrics serves to `out` (for the benchmark: the time to
+ * render it). AEMP_ESTATE when the node does not serve HTTP. */
+struct evbuffer;
+int observe_metrics(aemp_node *node, struct evbuffer *out);
+
 #endif
