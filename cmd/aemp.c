@@ -9,6 +9,7 @@
 #include "config_check.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,8 +423,18 @@ static int finish_output(const char *sub, int rc)
     return rc == EXIT_USAGE ? rc : EXIT_FAIL;
 }
 
+/* libevent's own messages (its DNS resolver's "[msg] Nameserver ... has
+ * failed") go through our log, at its levels, instead of bare lines on
+ * stderr. */
+static void libevent_log(int severity, const char *text)
+{
+    aemp_log(severity >= EVENT_LOG_ERR ? 4 : severity >= EVENT_LOG_WARN ? 5
+             : severity >= EVENT_LOG_MSG ? 7 : 9, "libevent: %s", text);
+}
+
 int main(int argc, char **argv)
 {
+    event_set_log_callback(libevent_log);
     if (argc < 2) {
         fprintf(stderr, "usage: aemp SUBCOMMAND [ARGS...] (see aemp --help)\n");
         return EXIT_USAGE;

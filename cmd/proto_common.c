@@ -161,6 +161,26 @@ void stop_signals_free(struct event *ev[2])
     }
 }
 
+/* The last name our own node could not resolve, from its log line
+ * "connection to HOST:PORT (...) closed: cannot resolve: WHY" (a log
+ * handler: the library says it nowhere else), as "HOST:PORT\0WHY". */
+static char unresolved[512];
+
+static void note_unresolved(int level, const char *text, void *ud)
+{
+    static const char head[] = "connection to ", mid[] = " closed: cannot resolve: ";
+    const char *why = strstr(text, mid), *sp;
+    (void)level;
+    (void)ud;
+    if (!why || strncmp(text, head, sizeof head - 1)) return;
+    const char *addr = text + sizeof head - 1;
+    sp = strchr(addr, ' ');
+    if (!sp || sp > why) return;
+    int n = snprintf(unresolved, sizeof unresolved, "%.*s", (int)(sp - addr), addr);
+    if (n > 0 && (size_t)n + 1 < sizeof unresolved)
+        snprintf(unresolved + n + 1, sizeof unresolved - (size_t)n - 1, "%s", why + sizeof mid - 1);
+}
+
 void cli_log_level(int verbose)
 {
     const char *a = getenv("AEMP_WARNLEVEL"), *p = getenv("PERL_ANYEVENT_MP_WARNLEVEL");
@@ -172,6 +192,7 @@ int start_anon(struct pst *st)
 {
     char err[512] = "";
     cli_log_level(st->verbose);
+    aemp_log_set_handler(note_unresolved, NULL, 9);
     st->node = aemp_node_new(NULL);
     if (!st->node) return msg(st, EXIT_FAIL, "out of memory");
     int rc = aemp_configure(st->node, "aemp", NULL, err, sizeof err);
@@ -228,6 +249,7 @@ static const char *handshake_cause(aemp_node *node)
         {"connect", "the connection was refused or the address is unreachable (is the seed "
                     "running?)"},
     };
+    static char buf[700];
     cJSON *s = aemp_stats(node);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "total"),
                                                       "handshake_failure_causes");
@@ -236,6 +258,13 @@ static const char *handshake_cause(aemp_node *node)
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, causes[i].cause);
         if (cJSON_IsNumber(n) && n->valuedouble > 0) {
             text = causes[i].text;
+            /* connecting failed because a name does not resolve: say so */
+            if (!strcmp(causes[i].cause, "connect") && unresolved[0]) {
+                const char *why = unresolved + strlen(unresolved) + 1;
+                snprintf(buf, sizeof buf, "the host name of %s does not resolve%s%s%s",
+                         unresolved, *why ? " (" : "", why, *why ? ")" : "");
+                text = buf;
+            }
             break;
         }
     }

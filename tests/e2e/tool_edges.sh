@@ -110,6 +110,24 @@ err_has "logs NOSUCHNODE: message" "aemp: logs: cannot reach NOSUCHNODE within 2
 timed expect_status "logs, nobody there" 1 timeout 20 "$AEMP" logs --timeout=1
 took_at_most "logs: bounded" 3
 err_has "logs: message" "aemp: logs: cannot reach the seeds within 1 s: $NOSEED"
+# a seed whose name does not resolve is reported as such (it was "the
+# connection was refused ... (is the seed running?)")
+# (the resolver asked is 127.0.0.1, in a mount namespace of its own: no
+# query leaves the machine)
+expect_status "a seed that does not resolve" 0 "$AEMP" profile aemp setseeds nosuchhost.invalid:4040
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$T_DIR/resolv.conf"
+if unshare -m true 2>/dev/null; then
+    timed expect_status "cal through a seed that does not resolve" 1 timeout 20 unshare -m sh -c \
+        'mount --bind "$1" /etc/resolv.conf && exec "$0" cal --timeout 4 n1 info' "$AEMP" "$T_DIR/resolv.conf"
+    took_at_most "cal through a seed that does not resolve: bounded" 6
+    grep -q "^aemp: cal: cannot reach n1 within 4 s: no seed answered (\[\"nosuchhost.invalid:4040\"\]): the host name of nosuchhost.invalid:4040 does not resolve" "$T_DIR/last.err" \
+        && pass "unresolved seed: message" || fail "unresolved seed: message" "$(cat "$T_DIR/last.err")"
+    [ "$(wc -l <"$T_DIR/last.err")" = 1 ] && pass "unresolved seed: one line (no libevent lines)" \
+        || fail "unresolved seed: one line (no libevent lines)" "$(cat "$T_DIR/last.err")"
+else
+    echo "# skipped the unresolved seed: no mount namespace here (unshare -m)"
+fi
+expect_status "seeds nobody listens on, again" 0 "$AEMP" profile aemp setseeds "127.0.0.1:$DEAD"
 expect_status "check NOSUCHPROFILE" 1 "$AEMP" check NOSUCHPROFILE
 err_has "check NOSUCHPROFILE: message" "aemp: check: no profile named 'NOSUCHPROFILE' in $RC or among the shipped profiles (a node of it would run on the global part alone)"
 grep -qx ok "$T_DIR/last.out" && fail "check NOSUCHPROFILE: no ok" "$(cat "$T_DIR/last.out")" || pass "check NOSUCHPROFILE: no ok"
