@@ -381,7 +381,7 @@ static void oneway(aemp_node *node, struct event_base *base, struct child *c, si
                batched, batched * (double)size / 1e6, ratio(rate, batched));
     if (t.done)
         printf("  one-way %s per message: page faults sender %.2f, receiver %.2f; system time "
-               "sender %.1f us, receiver %.1f us; sender waited for the drain %ld times\n",
+               "sender %.2f us, receiver %.2f us; sender waited for the drain %ld times\n",
                label, sfaults / n, t.rfaults / (n - 1), sstime / n * 1e6,
                t.rstime / (n - 1) * 1e6, t.waits);
     unsigned long m0 = bench_nalloc;
