@@ -585,6 +585,10 @@ struct conn *conn_new(struct transport *t, struct bufferevent *bev)
      * two epoll_ctl calls and a wakeup per message) only for a backlog. A
      * connect still completes: libevent watches it without this flag. */
     bufferevent_disable(bev, EV_WRITE);
+    /* While the socket is full libevent writes the backlog, by default at
+     * most 16 KB a loop turn: a busy peer that reads fast then drained 8 MB
+     * in 500 turns, and a flow-controlled sender waited a second for it. */
+    bufferevent_set_max_single_write(bev, 4u << 20);
     evbuffer_add_cb(bufferevent_get_output(bev), out_cb, c);
     return c;
 }
