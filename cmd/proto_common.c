@@ -242,6 +242,9 @@ static const char *handshake_cause(aemp_node *node)
     } causes[] = {
         {"auth", "authentication failed: the seed and this node have different secrets"},
         {"tls", "the TLS handshake failed: the certificates do not share a CA"},
+        {"refused", "the seed closed the connection before greeting us: it refuses connections "
+                    "now (too many from this host in its handshake, strangers holding them?); "
+                    "its log says why"},
         {"closed_by_peer", "the seed closed the connection during the handshake: it refused our "
                            "greeting, secret or certificate"},
         {"protocol", "the seed does not speak this protocol"},

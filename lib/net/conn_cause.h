@@ -19,6 +19,8 @@ enum conn_cause {
     CONN_SELF,           /* it reached this node itself */
     CONN_SOCKET_ERROR,   /* another socket error */
     CONN_NO_MEMORY,      /* out of memory here */
+    CONN_REFUSED,        /* the node we dialed closed before its greeting: it refuses
+                            connections now (its pre-auth caps, see admit.c) */
     CONN_CAUSE_N
 };
 

@@ -12,7 +12,7 @@
 static const char *const disc_names[SD_N] = {"closed_by_peer", "timeout", "protocol", "error",
                                              "replaced"};
 static const char *const hs_names[SH_N] = {"connect", "protocol",       "auth",     "tls",
-                                           "timeout", "closed_by_peer", "duplicate"};
+                                           "timeout", "closed_by_peer", "duplicate", "refused"};
 
 const char *stats_disc_name(enum stats_disc d)
 {
@@ -30,7 +30,7 @@ static const char *const cause_names[CONN_CAUSE_N] = {
     [CONN_TLS] = "tls",                       [CONN_PEER_CLOSED] = "closed_by_peer",
     [CONN_NOT_READING] = "not_reading",       [CONN_REPLACED] = "replaced",
     [CONN_SELF] = "self",                     [CONN_SOCKET_ERROR] = "socket_error",
-    [CONN_NO_MEMORY] = "no_memory",
+    [CONN_NO_MEMORY] = "no_memory",           [CONN_REFUSED] = "refused",
 };
 
 const char *conn_cause_name(enum conn_cause cause)
@@ -66,6 +66,7 @@ static enum stats_hs hs_cause(enum conn_cause cause, int state)
     case CONN_SELF: return SH_DUPLICATE;
     case CONN_TIMED_OUT: return SH_TIMEOUT;
     case CONN_PEER_CLOSED: return SH_CLOSED;
+    case CONN_REFUSED: return SH_REFUSED;
     case CONN_TLS: return SH_TLS;
     default: break;
     }

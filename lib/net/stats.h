@@ -32,6 +32,7 @@ enum stats_hs {
     SH_TIMEOUT,   /* no progress within monitor_timeout */
     SH_CLOSED,    /* the other side closed during the handshake */
     SH_DUPLICATE, /* already connected, simultaneous connect, or ourselves */
+    SH_REFUSED,   /* the node we dialed closed before it greeted us */
     SH_N
 };
 

@@ -528,14 +528,23 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_EOF) {
         /* Process what came with the EOF first. */
         process(c);
-        conn_close(c, CONN_PEER_CLOSED, c->state == C_UP ? 6 : 5,
-                   "connection closed by the peer%s", closed_cause(c));
+        if (c->outgoing && c->state == C_GREET && !c->r1)
+            conn_close(c, CONN_REFUSED, 5,
+                       "connection closed by the peer before its greeting: it refuses "
+                       "connections now (too many in its handshake from this host?)");
+        else
+            conn_close(c, CONN_PEER_CLOSED, c->state == C_UP ? 6 : 5,
+                       "connection closed by the peer%s", closed_cause(c));
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         int e = EVUTIL_SOCKET_ERROR();
         int dnserr = bufferevent_socket_get_dns_error(bev);
         if (dnserr)
             conn_close(c, CONN_CONNECT_FAILED, 6, "cannot resolve: %s",
                        evutil_gai_strerror(dnserr));
+        else if (c->outgoing && c->state == C_GREET && !c->r1 && e == ECONNRESET)
+            conn_close(c, CONN_REFUSED, 5, "%s before its greeting: it refuses connections now "
+                       "(too many in its handshake from this host?)",
+                       evutil_socket_error_to_string(e));
         else
             conn_close(c, c->state == C_CONNECTING ? CONN_CONNECT_FAILED : conn_cause_of_errno(e),
                        c->state == C_CONNECTING ? 7 : 6, "%s",

@@ -76,7 +76,7 @@ for s, other in ((j[0], "n2"), (j[1], "n1")):
         assert isinstance(s["total"][k], (int, float)), k
     assert s["total"]["peers_up"] >= 1 and s["uptime"] > 0 and s["ports"] >= 1
     assert set(s["total"]["disconnect_reasons"]) == {"closed_by_peer", "timeout", "protocol", "error", "replaced"}
-    assert set(s["total"]["handshake_failure_causes"]) == {"connect", "protocol", "auth", "tls", "timeout", "closed_by_peer", "duplicate"}
+    assert set(s["total"]["handshake_failure_causes"]) == {"connect", "protocol", "auth", "tls", "timeout", "closed_by_peer", "duplicate", "refused"}
 '
 cp "$T_DIR/last.out" "$T_DIR/before.json"
 
