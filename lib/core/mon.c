@@ -8,6 +8,7 @@
  * costs the work of that node's monitors only, however many others exist. */
 #include <assert.h>
 #include "core.h"
+#include "transport.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +376,10 @@ void mon_remote_add(aemp_node *node, const char *srcnode, const char *name)
         cJSON_AddItemToArray(msg, cJSON_CreateString("cannot monitor nonexistent port"));
         cJSON_AddItemToArray(msg, cJSON_CreateString(id));
         core_send_node(node, srcnode, msg);
+        /* 1.30 writes this kil0 at once, ahead of what the requests after
+         * the mon1 cause (the Perl tool's `aemp snd` tells a missing port
+         * by the kil0 reaching it before the relayed proof) */
+        transport_flush_node(node->transport, srcnode);
         free(id);
         return;
     }

@@ -220,3 +220,18 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
                        admit_out_limit(t), admit_stall_time(t));
     }
 }
+
+void transport_flush_node(struct transport *t, const char *nodeid)
+{
+    struct peer *p = t ? peer_get(t, nodeid, 0) : NULL;
+    struct conn *c = p ? p->conn : NULL;
+    if (!c || c->dead || c->tls || c->state != C_UP || c->backlog || !c->dirty || c->doomed)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evbuffer_unfreeze(out, 1);
+    while (evbuffer_get_length(out) && evbuffer_write(out, fd) > 0)
+        ;
+    evbuffer_freeze(out, 1);
+    if (!evbuffer_get_length(out)) dirty_unlink(c); /* else wflush_cb goes on */
+}

@@ -80,6 +80,13 @@ int transport_send(struct transport *t, const char *nodeid, cJSON *msg);
 int transport_send_named(struct transport *t, const char *nodeid, const char *name,
                          cJSON *msg);
 
+/* Write what waits for `nodeid`'s connection now instead of at the end of
+ * the loop turn: a message that 1.30 writes at once (its own write(2),
+ * ahead of what the following requests cause). Only a cleartext connection
+ * that is up and not backlogged; errors and a full socket are left to the
+ * end of the turn, so nothing is closed and the core is never called. */
+void transport_flush_node(struct transport *t, const char *nodeid);
+
 /* 1 when an authenticated connection to `nodeid` exists. */
 int transport_is_up(struct transport *t, const char *nodeid);
 

@@ -4,7 +4,8 @@
 # (node-port "snd") back to itself and gets every one digit for digit; a
 # string that is not valid UTF-8, sent through the C node towards the Perl
 # node, is refused by the C node with a logged reason and never reaches the
-# Perl node, whose connection keeps carrying messages. Skipped when Perl
+# Perl node, whose connection keeps carrying messages; the kil0 for a
+# missing port leaves in its own write as 1.30 writes it. Skipped when Perl
 # AnyEvent::MP 1.30 is not installed (~/aemp-perl or $AEMP_PERL_LIB).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
@@ -60,4 +61,35 @@ if wait_for 10 grep -q '^GOT after' "$T_DIR/p.log"; then pass "the Perl node sti
 else fail "the Perl node still gets messages" "$(tail -5 "$T_DIR/p.log")"; fi
 if grep -qi 'malformed\|bad' "$T_DIR/p.log"; then fail "nothing invalid reached the Perl node" "$(grep -i 'malformed\|bad' "$T_DIR/p.log")"
 else pass "nothing invalid reached the Perl node"; fi
+
+# The Perl tool's `aemp snd` to a missing port: a 1.30 node writes the kil0
+# (no_such_port) at once, in its own write, before the relayed proof; the
+# Perl tool keeps the last of the two it reads at once, so that is what lets
+# it print the failure. Seen in the C node's system calls (strace), when
+# strace can attach; what the Perl tool prints is shown, not asserted (it
+# depends on timing against a Perl node too).
+CPID=$(pgrep -f -n "aemp run nodeid cn binds 127.0.0.1:$PS" || true)
+PERL_AEMP="$(dirname "$PERL_LIB")/../bin/aemp"
+[ -f "$PERL_AEMP" ] || PERL_AEMP="$PERL_LIB/../../bin/aemp"
+if command -v strace >/dev/null && [ -n "$CPID" ] && [ -f "$PERL_AEMP" ]; then
+    start_bg "$T_DIR/strace.err" strace -f -s 400 -e trace=write,writev,sendto,sendmsg -o "$T_DIR/st.txt" -p "$CPID"
+    ST=$BG_PID
+    if wait_for 10 grep -q attached "$T_DIR/strace.err"; then
+        expect_status "Perl aemp snd to a missing port of the C node" 0 \
+            perl -I"$PERL_LIB" "$PERL_AEMP" snd cn#nosuch hello
+        echo "# the Perl tool printed: $(cat "$T_DIR/last.out")"
+        sleep 0.5
+        stop_pid "$ST"
+        k=$(grep -n 'kil0.*no_such_port' "$T_DIR/st.txt" | head -1 | cut -d: -f1)
+        r=$(grep -n 'message sent successfully' "$T_DIR/st.txt" | head -1 | cut -d: -f1)
+        if [ -n "$k" ] && [ -n "$r" ] && [ "$k" -lt "$r" ]; then
+            pass "the kil0 leaves in its own write, before the relayed proof"
+        else fail "the kil0 leaves in its own write, before the relayed proof" "$(grep -E 'kil0|sent succ' "$T_DIR/st.txt" | cut -c1-200)"; fi
+    else
+        stop_pid "$ST"
+        echo "# strace cannot attach here: the write order is not checked"
+    fi
+else
+    echo "# no strace (or no Perl aemp tool): the write order is not checked"
+fi
 finish
