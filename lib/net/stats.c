@@ -77,6 +77,10 @@ static enum stats_hs hs_cause(enum conn_cause cause, int state)
 void stats_count_close(struct stats_counts *total, struct stats_counts *peer, int state,
                        enum conn_cause cause)
 {
+    if ((unsigned)cause < CONN_CAUSE_N) {
+        total->closed[cause]++;
+        if (peer) peer->closed[cause]++;
+    }
     if (state == C_UP) {
         enum stats_disc d = disc_cause(cause);
         total->disc[d]++;
@@ -133,6 +137,11 @@ cJSON *stats_json(struct transport *t, const char *id, size_t ports, size_t moni
         return o;
     }
     stats_counts_to_json(&t->stats, total);
+    /* every closed connection by the transport's own code (the node's
+     * total only: the metrics' aemp_connections_closed_total{cause}) */
+    cJSON *cc = cJSON_AddObjectToObject(total, "close_causes");
+    for (int i = 0; cc && i < CONN_CAUSE_N; i++)
+        cJSON_AddNumberToObject(cc, conn_cause_name((enum conn_cause)i), (double)t->stats.closed[i]);
     size_t it = 0, queued = 0, up = 0;
     const char *k;
     void *v;

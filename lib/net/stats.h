@@ -43,6 +43,7 @@ struct stats_counts {
     uint64_t connects;            /* connections that became authenticated */
     uint64_t disc[SD_N];          /* authenticated connections ended, by reason */
     uint64_t hs_fail[SH_N];       /* connections ended before authentication, by cause */
+    uint64_t closed[CONN_CAUSE_N]; /* every connection that ended, by the transport's code */
 };
 
 /* The node-port request that returns the stats: ["devnull", STATS_REQUEST,

@@ -335,10 +335,14 @@ void metrics_render(struct metrics *m, struct evbuffer *out)
         "Connections that completed the handshake (handshakes that succeeded).",
         num(total, "connects"));
     by_key(out, "aemp_connections_closed_total",
-           "Authenticated connections that ended, by cause (from the transport).", "cause",
-           cJSON_GetObjectItemCaseSensitive(total, "disconnect_reasons"));
+           "Connections that ended (in the handshake or after), by the transport's cause code.",
+           "cause", cJSON_GetObjectItemCaseSensitive(total, "close_causes"));
+    by_key(out, "aemp_disconnects_total",
+           "Authenticated connections that ended, by reason (as aemp stats groups the codes).",
+           "reason", cJSON_GetObjectItemCaseSensitive(total, "disconnect_reasons"));
     by_key(out, "aemp_handshake_failures_total",
-           "Connections that ended before authentication, by reason (from the transport).",
+           "Connections that ended before authentication, by reason (as aemp stats groups the "
+           "codes).",
            "reason", cJSON_GetObjectItemCaseSensitive(total, "handshake_failure_causes"));
     one(out, "aemp_node_ups_total", "counter", "Times another node came up (connected).",
         (double)m->ups);

@@ -78,6 +78,16 @@ done
 pass "every family asked for is there"
 get "http://127.0.0.1:$H0/metrics" | grep -q '^aemp_build_info{version="' && pass "aemp_build_info has the version" || fail "build_info" ""
 
+# closes are counted by the transport's cause code: a client with another
+# secret is refused in the handshake, counted as auth_failed
+closed() { get "http://127.0.0.1:$H0/metrics" | awk -v c="aemp_connections_closed_total{cause=\"$1\"}" '$1 == c {print $2}'; }
+a0=$(closed auth_failed)
+PERL_ANYEVENT_MP_RC="$T_DIR/other.json" "$AEMP" gensecret setseeds "127.0.0.1:$PS" >/dev/null
+PERL_ANYEVENT_MP_RC="$T_DIR/other.json" "$AEMP" cal --timeout 3 A info >/dev/null 2>&1
+counted() { [ "$(closed auth_failed)" -gt "${a0:-0}" ]; }
+wait_for 10 counted && pass "a wrong secret: aemp_connections_closed_total{cause=\"auth_failed\"} $a0 -> $(closed auth_failed)" ||
+    fail "auth_failed counted" "$(get "http://127.0.0.1:$H0/metrics" | grep closed_total)"
+
 # ---- bounds: nothing a client does stops A serving its peers
 fds() { ls "/proc/$A_PID/fd" | wc -l; }
 fd0=$(fds)
