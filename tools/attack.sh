@@ -165,6 +165,7 @@ echo "== 7. a message nested 1,000 deep"
 "$T/attack_peer" "$SECRET" "127.0.0.1:${PORT[tg]}" deep | grep '^#'
 grep -m1 "nested deeper" "$T/tg.log" | sed 's/^/#   log: /'
 echo "# target log: $(lines "$T/tg.log") lines in all"
+kill -KILL "${PID[tg]}" # later nodes mesh through the seed; an attacker must not pick tg
 
 echo "== 8. 600 stalled data connections against a node limited to 1,024 descriptors"
 mkdir -p "$T/in"
