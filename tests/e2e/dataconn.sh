@@ -78,6 +78,7 @@ if command -v script >/dev/null; then
     check "on a terminal: a progress bar to 100%" grep -aq "small.bin 100% \[#*\] 5.0/5.0 MB" "$T_DIR/tty.out"
     check "on a terminal: a summary with the rate" grep -aq "sent small.bin to crecv: 5000000 bytes in .* MB/s), SHA-256 " "$T_DIR/tty.out"
 fi
+rm -f "$T_DIR/in/small.bin" # (an existing file is not replaced without --replace)
 check "without a terminal put prints nothing" bash -c "'$AEMP' put crecv aemp::put '$small' 2>&1 | wc -c | grep -qx 0"
 check "secret: no temporary file left" bash -c "! ls -A '$T_DIR/in' | grep -q '^\\.'"
 
