@@ -4,6 +4,8 @@
 #include "cmds.h"
 #include "proto.h"
 
+#include "framing.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,18 @@ static cJSON *msg_arg(const char *arg, char *err, size_t errlen)
     return v ? v : cmd_arg_json(arg, err, errlen);
 }
 
+/* Every string (and key) in v is valid UTF-8: a node refuses a message
+ * with anything else (a Perl node would close the connection). */
+static int utf8_ok(const cJSON *v)
+{
+    for (; v; v = v->next) {
+        if (v->string && !framing_utf8_valid(v->string)) return 0;
+        if (cJSON_IsString(v) && !framing_utf8_valid(v->valuestring)) return 0;
+        if (!utf8_ok(v->child)) return 0;
+    }
+    return 1;
+}
+
 static cJSON *build_msg(struct pst *st, int argc, char **argv, int *status)
 {
     cJSON *m = cJSON_CreateArray();
@@ -41,6 +55,15 @@ static cJSON *build_msg(struct pst *st, int argc, char **argv, int *status)
         if (!v) {
             cJSON_Delete(m);
             *status = msg(st, EXIT_USAGE, "%s", err);
+            return NULL;
+        }
+        if (!utf8_ok(v)) {
+            cJSON_Delete(v);
+            cJSON_Delete(m);
+            *status = msg(st, EXIT_USAGE,
+                          "argument %d of the message is not valid UTF-8 (a node refuses "
+                          "such a message)",
+                          i + 1);
             return NULL;
         }
         cJSON_AddItemToArray(m, v);

@@ -115,6 +115,10 @@ int framing_write_raw(struct framing_buf *b, const char *s, size_t n);
  * (framing_int_digits). */
 int framing_parse_value(const char *s, size_t n, cJSON **out, size_t *used);
 
+/* 1 when the NUL-terminated `s` is valid UTF-8 (C0 80, U+0000 inside the
+ * node, counts as valid), else 0: what a receiving node accepts. */
+int framing_utf8_valid(const char *s);
+
 /* The length of the integer digits a number item keeps in valuestring
  * ([-]DIGITS that read back as its valuedouble), 0 when it keeps none: the
  * writer prints those instead of the double. */

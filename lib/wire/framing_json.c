@@ -540,6 +540,22 @@ static int utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+/* A NUL-terminated string is valid UTF-8 (C0 80 too); see framing.h. */
+int framing_utf8_valid(const char *str)
+{
+    const unsigned char *p = (const unsigned char *)str, *end = p + strlen(str);
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        int k = utf8_len(p, end);
+        if (k <= 0) return 0;
+        p += k;
+    }
+    return 1;
+}
+
 /* A string at ps->p (just past its opening quote). With `key`, *keyp gets
  * a new C string; else *itemp a new string item (node and bytes in one
  * block). */

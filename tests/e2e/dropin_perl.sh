@@ -51,8 +51,23 @@ if wait_for 30 got8; then
     done
 else fail "the relayed integers come back" "$(tail -5 "$T_DIR/p.log"; tail -5 "$T_DIR/c.log")"; fi
 
-# invalid UTF-8 from a C client, relayed by the C node towards the Perl node
-expect_status "snd with C3 28 through cn" 0 "$AEMP" snd --timeout 10 cn snd "$SINK" $'bad\xc3\x28'
+# invalid UTF-8 from a raw client (our tool refuses to send it: exit 2),
+# relayed by the C node towards the Perl node
+expect_status "aemp snd refuses an argument that is not UTF-8" 2 "$AEMP" snd --timeout 10 cn snd "$SINK" $'bad\xc3\x28'
+RAWC='
+import json, os, socket, sys, time
+sec = json.load(open(os.environ["PERL_ANYEVENT_MP_RC"]))["secret"].encode()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"aemp;1;rawc;hmac_md6_64_256;json\n\ncleartext;" + sec.hex().encode() + b";json\n")
+buf = b""
+while buf.count(b"\n") < 3:
+    d = s.recv(4096)
+    if not d: sys.exit("closed during the handshake")
+    buf += d
+s.sendall(b"[\"\",\"snd\",\"" + sys.argv[2].encode() + b"\",\"bad\xc3\x28\"]")
+time.sleep(1)
+s.close()'
+expect_status "a raw client sends C3 28 through cn" 0 python3 -c "$RAWC" "$PS" "$SINK"
 if wait_for 10 grep -q 'refused: a string is not valid UTF-8' "$T_DIR/c.log"; then
     pass "the C node refuses it with a logged reason"
 else fail "the C node refuses it with a logged reason" "$(tail -5 "$T_DIR/c.log")"; fi
