@@ -65,18 +65,20 @@ void supervise_restarting(struct supervisor *sv);
 /* `aemp logs` (logs_cmds.c). */
 int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv);
 /* `aemp run` under a watchdog, and restarts (watchdog.c).
- * watchdog_maybe_supervise(): when the effective configuration of
- * `profile` with `kv` (borrowed) has `autorestart` true and this process is
- * not a supervised node already, supervise the node: returns 1 in the
- * watchdog when it ends (*status: its exit status); in the node (a child)
- * and when not wanted it returns 0 and cmd_run goes on.
+ * watchdog_maybe_supervise(): when the effective configuration `eff`
+ * (borrowed; of `profile`, for the log) has `autorestart` true and this
+ * process is not a supervised node already, supervise the node: returns 1
+ * in the watchdog when it ends (*status: its exit status); in the node (a
+ * child) and when not wanted it returns 0 and cmd_run goes on, with
+ * *restarted set in a node started again after the first one ended (it
+ * reads the configuration file again: it may have changed).
  * watchdog_node_start(): on the configured node, registers the restart
  * functions (aemp::restart, AnyEvent::Watchdog::Util::restart) and, under a
  * watchdog, the heartbeat (`eff` borrowed: the node's configuration).
  * watchdog_node_end(): 1 when a restart was asked for; watchdog_reexec()
  * then executes the same command line again (returns only on failure). */
 struct aemp_node;
-int watchdog_maybe_supervise(const char *profile, const cJSON *kv, int *status);
+int watchdog_maybe_supervise(const cJSON *eff, const char *profile, int *status, int *restarted);
 void watchdog_node_start(struct aemp_node *node, const cJSON *eff);
 int watchdog_node_end(void);
 int watchdog_restart_asked(void);

@@ -2,6 +2,7 @@
  * pairs (an odd count: the first is the profile, as in 1.30) and run it
  * until SIGINT or SIGTERM. */
 #include "cmds.h"
+#include "config.h"
 #include "proto.h"
 
 #include <event2/event.h>
@@ -54,14 +55,33 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         cJSON_DeleteItemFromObjectCaseSensitive(kv, argv[i]);
         cJSON_AddItemToObject(kv, argv[i], v);
     }
+    /* The configuration file is read and merged once: for the watchdog and
+     * for the node (again only in a node the watchdog starts anew). */
+    cJSON *eff = NULL;
+    rc = config_load_effective(profile, kv, &eff, err, sizeof err);
+    if (rc) {
+        cJSON_Delete(kv);
+        return msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
+    }
     /* autorestart: this process becomes the node's watchdog (watchdog.c);
      * the node goes on below in a child. */
-    if (watchdog_maybe_supervise(profile, kv, &rc)) {
+    int restarted = 0;
+    if (watchdog_maybe_supervise(eff, profile, &rc, &restarted)) {
+        cJSON_Delete(eff);
         cJSON_Delete(kv);
         return rc;
     }
+    if (restarted) {
+        cJSON_Delete(eff);
+        rc = config_load_effective(profile, kv, &eff, err, sizeof err);
+        if (rc) {
+            cJSON_Delete(kv);
+            return msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
+        }
+    }
     st.node = aemp_node_new(NULL);
     if (!st.node) {
+        cJSON_Delete(eff);
         cJSON_Delete(kv);
         return msg(&st, EXIT_FAIL, "out of memory");
     }
@@ -72,7 +92,7 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
         rc = msg(&st, EXIT_FAIL, "cannot install the signal handlers");
         goto out;
     }
-    rc = aemp_configure(st.node, profile, kv, err, sizeof err);
+    rc = aemp_configure_effective(st.node, eff, err, sizeof err);
     if (rc) {
         rc = msg(&st, EXIT_FAIL, "%s", *err ? err : aemp_strerror(rc));
         goto out;
@@ -96,6 +116,7 @@ int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
 out:
     stop_signals_free(sigs);
     aemp_node_free(st.node);
+    cJSON_Delete(eff);
     cJSON_Delete(kv);
     if (watchdog_node_end() && rc == EXIT_OK) watchdog_reexec(); /* returns on failure */
     return rc;

@@ -89,8 +89,11 @@ static void describe(int status, char *buf, size_t len)
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
-static int watchdog_supervise(const char *label, double heartbeat)
+/* Fork the node again and again; in the node (the child) returns -1 with
+ * *restarted set when it is not the first. */
+static int watchdog_supervise(const char *label, double heartbeat, int *restarted)
 {
+    int forks = 0;
     sigset_t mask, old;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
@@ -114,6 +117,7 @@ static int watchdog_supervise(const char *label, double heartbeat)
         }
         fflush(NULL);
         pid_t pid = fork();
+        forks++;
         if (pid < 0) {
             aemp_log(2, "watchdog: fork: %s", strerror(errno));
             return EXIT_FAIL;
@@ -129,6 +133,7 @@ static int watchdog_supervise(const char *label, double heartbeat)
             char num[16];
             snprintf(num, sizeof num, "%d", hb[1]);
             setenv(WD_ENV, num, 1);
+            *restarted = forks > 1;
             return -1;
         }
         close(hb[1]);
@@ -379,22 +384,15 @@ void watchdog_reexec(void)
     aemp_log(2, "restart: cannot execute %s again: %s", argv[0], strerror(errno));
 }
 
-int watchdog_maybe_supervise(const char *profile, const cJSON *kv, int *status)
+int watchdog_maybe_supervise(const cJSON *eff, const char *profile, int *status, int *restarted)
 {
-    cJSON *file = NULL, *eff = NULL;
-    char err[256];
+    *restarted = 0;
     const char *fd = getenv(WD_ENV);
     if (fd && *fd) { /* a supervised node (re)starting: alive */
         ssize_t w = write(atoi(fd), "s", 1);
         (void)w; /* nobody listening: the watchdog is gone */
     }
-    if (aemp_config_load(NULL, &file, err, sizeof err) ||
-        aemp_config_find_profile(file, profile, kv, &eff, err, sizeof err) ||
-        !watchdog_wanted(eff)) {
-        cJSON_Delete(file);
-        cJSON_Delete(eff);
-        return 0; /* the node reports a bad configuration itself */
-    }
+    if (!watchdog_wanted(eff)) return 0;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(eff, "nodeid");
     char label[256];
     snprintf(label, sizeof label, "%s",
@@ -402,9 +400,7 @@ int watchdog_maybe_supervise(const char *profile, const cJSON *kv, int *status)
              : profile                                                ? profile
                                                                       : "(default profile)");
     double hb = watchdog_heartbeat(eff);
-    cJSON_Delete(file);
-    cJSON_Delete(eff);
-    int rc = watchdog_supervise(label, hb);
+    int rc = watchdog_supervise(label, hb, restarted);
     if (rc < 0) return 0; /* the node */
     *status = rc;
     return 1;

@@ -211,13 +211,8 @@ void aemp_node_stop(aemp_node *node)
 int aemp_configure(aemp_node *node, const char *profile, const cJSON *kv, char *err,
                    size_t errlen)
 {
-    char *path = aemp_config_path();
-    if (!path) return AEMP_ENOMEM;
-    cJSON *file = NULL, *eff = NULL;
-    int rc = config_load(path, &file, err, errlen);
-    free(path);
-    if (rc == 0) rc = config_effective(file, profile, kv, &eff, err, errlen);
-    cJSON_Delete(file);
+    cJSON *eff = NULL;
+    int rc = config_load_effective(profile, kv, &eff, err, errlen);
     if (rc == 0) rc = aemp_configure_effective(node, eff, err, errlen);
     cJSON_Delete(eff);
     return rc;
