@@ -406,7 +406,8 @@ static int complete(int argc, char **argv)
                 printf("%.*s\n", (int)strspn(u, "-abcdefghijklmnopqrstuvwxyz_"), u);
         }
     }
-    for (size_t k = 0; !strcmp(what, "keys") && config_key_at(k); k++) /* lib/config_check.c */
+    /* the table of key types, lib/config/config_check.c */
+    for (size_t k = 0; !strcmp(what, "keys") && config_key_at(k); k++)
         printf("%s\n", config_key_at(k));
     return EXIT_OK;
 }

@@ -119,7 +119,7 @@ int cmd_arg_is_address(const char *key, const char *arg);
  * of `setKEY VALUE`, `showconfig NAME KEY VALUE` and `run KEY VALUE`: JSON
  * when it starts with [ { " (or is a typed element of the JSON-array
  * form; a lone string for a list key becomes a one-element list), else by
- * the key's kind in lib/config_check.c's table: a comma list, a number, a
+ * the key's kind in lib/config/config_check.c's table: a comma list, a number, a
  * boolean (true/false, 1/0, yes/no, on/off) or a string (unknown keys);
  * then checked with config_check_value(). New item (caller owns), or NULL
  * with one sentence naming the key in err (bad usage). */

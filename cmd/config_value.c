@@ -1,7 +1,7 @@
 /* config_value.c - reading a configuration value typed on the command line
  * (`aemp setX VALUE`, `aemp showconfig NAME KEY VALUE`, `aemp run KEY
  * VALUE`): one reading for all of them, by the kind of the key that
- * lib/config_check.c's table of known keys gives, then checked by the same
+ * lib/config/config_check.c's table of known keys gives, then checked by the same
  * table. */
 #include "cmds.h"
 

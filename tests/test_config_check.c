@@ -203,7 +203,7 @@ static void test_key_kinds(void)
     for (; config_key_at(n); n++)
         CHECK(config_key_kind(config_key_at(n)) != CONFIG_ANY);
     CHECK_INT((int)n, (int)(sizeof keys / sizeof keys[0]) - 1);
-    /* loglevel is checked where it comes in, as lib/reload.c applies it */
+    /* loglevel is checked where it comes in, as lib/mesh/reload.c applies it */
     char err[256] = "";
     cJSON *v = cJSON_CreateNumber(7);
     CHECK_INT(config_check_value("loglevel", v, err, sizeof err), 0);

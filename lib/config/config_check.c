@@ -221,7 +221,7 @@ static int number_ok(const cJSON *v, double min_excl, int allow_zero)
     return d > min_excl || (allow_zero && d == 0);
 }
 
-/* A whole number 0..9, or a string holding one (as lib/reload.c reads it). */
+/* A whole number 0..9, or a string holding one (as lib/mesh/reload.c reads it). */
 static int level_ok(const cJSON *v)
 {
     double d;

@@ -96,7 +96,7 @@ expect_status "del of scalar keys" 0 "$AEMP" delmonitor_timeout delconnect_inter
 is "scalar keys removed" 'sorted(k for k in j if k not in ("profile","version"))' "[]"
 expect_status "bad number" 2 "$AEMP" monitor_timeout soon
 expect_status "bad boolean" 2 "$AEMP" autocork maybe
-# every key of the one table of key types (lib/config_check.c) is read by
+# every key of the one table of key types (lib/config/config_check.c) is read by
 # its type: heartbeat, autorestart and loglevel used to be stored as strings
 # ("false" then read as true)
 expect_status "watchdog keys and loglevel" 0 "$AEMP" setheartbeat 5 setautorestart false \

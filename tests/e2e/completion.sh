@@ -63,7 +63,7 @@ is "no completion inside an argument" "aemp addseed 127.0.0.1:" ""
 is "setparent takes a profile" "aemp profile db setparent s" "seed"
 is "showconfig takes a profile" "aemp showconfig d" "db"
 has "run: configuration keys" "aemp run " profile binds seeds secret nodeid loglevel services monitor_timeout
-# the keys come from the one table of key types (lib/config_check.c)
+# the keys come from the one table of key types (lib/config/config_check.c)
 has "run: every known key" "aemp run " cert heartbeat autorestart max_message_size nodelay
 is "run: key prefix" "aemp run binds 127.0.0.1:1 lo" "loglevel"
 is "run profile NAME" "aemp run profile " "aemp db seed web"

@@ -1,5 +1,5 @@
 /* fuzz_json - libFuzzer target comparing our JSON parser and writer
- * (lib/framing_json.c) with cJSON, the reference they must agree with:
+ * (lib/wire/framing_json.c) with cJSON, the reference they must agree with:
  *   - whatever we parse, cJSON parses to the same tree and length;
  *   - whatever cJSON parses, we parse too, except texts with a \u escape
  *     (we refuse non-hex digits that cJSON reads as U+0000), texts
