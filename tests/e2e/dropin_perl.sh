@@ -15,6 +15,7 @@ require_perl
 PS=$(free_port)
 expect_status "config" 0 "$AEMP" gensecret setseeds "127.0.0.1:$PS" setconnect_interval 0.5
 start_bg "$T_DIR/c.log" "$AEMP" run nodeid cn binds "127.0.0.1:$PS"
+CPID=$BG_PID
 wait_for 20 grep -q "node cn running" "$T_DIR/c.log" || { fail "C node starts" "$(cat "$T_DIR/c.log")"; finish; }
 
 # the Perl node: port "sink" prints what it gets; after the C node is up it
@@ -83,10 +84,9 @@ else pass "nothing invalid reached the Perl node"; fi
 # it print the failure. Seen in the C node's system calls (strace), when
 # strace can attach; what the Perl tool prints is shown, not asserted (it
 # depends on timing against a Perl node too).
-CPID=$(pgrep -f -n "aemp run nodeid cn binds 127.0.0.1:$PS" || true)
 PERL_AEMP="$(dirname "$PERL_LIB")/../bin/aemp"
 [ -f "$PERL_AEMP" ] || PERL_AEMP="$PERL_LIB/../../bin/aemp"
-if command -v strace >/dev/null && [ -n "$CPID" ] && [ -f "$PERL_AEMP" ]; then
+if command -v strace >/dev/null && [ -f "$PERL_AEMP" ]; then
     start_bg "$T_DIR/strace.err" strace -f -s 400 -e trace=write,writev,sendto,sendmsg -o "$T_DIR/st.txt" -p "$CPID"
     ST=$BG_PID
     if wait_for 10 grep -q attached "$T_DIR/strace.err"; then
