@@ -100,13 +100,13 @@ void conn_write(struct conn *c, const char *data, size_t len)
 void conn_write_owned(struct conn *c, char *data, size_t len)
 {
     if (c->dead || c->doomed) {
-        outblocks_back(data, len, c->t);
+        outblocks_back(data, len, c->t->outblocks);
         return;
     }
     c->last_write = now_of(c->t);
     struct evbuffer *out = c->tls ? c->plain_out : bufferevent_get_output(c->bev);
-    if (evbuffer_add_reference(out, data, len, outblocks_back, c->t)) {
-        outblocks_back(data, len, c->t);
+    if (evbuffer_add_reference(out, data, len, outblocks_back, c->t->outblocks)) {
+        outblocks_back(data, len, c->t->outblocks);
         return;
     }
     if (c->tls) event_active(c->flush_ev, 0, 0);

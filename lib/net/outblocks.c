@@ -7,7 +7,10 @@
  * system), which was most of the cost of sending big messages.
  *
  * At most OB_LENT blocks are tracked while out (others are freed when
- * written), and at most OB_IDLE_BYTES wait for reuse. */
+ * written), and at most OB_IDLE_BYTES wait for reuse. The evbuffers call
+ * back with the pool itself, which outlives the transport until the last
+ * lent block is back (libevent may free a closed connection's buffers
+ * later, from the loop or at event_base_free). */
 #include "transport_int.h"
 
 #include <stdlib.h>
@@ -22,6 +25,8 @@ struct ob {
 };
 
 struct outblocks {
+    size_t out;  /* lent blocks whose outblocks_back is still to come */
+    int orphan;  /* the transport is gone: free this when out is 0 */
     struct ob lent[OB_LENT];
     int nlent;
     struct ob idle[OB_IDLE];
@@ -47,26 +52,33 @@ void outblocks_lend(struct transport *t, const struct framing_buf *b)
         o = t->outblocks = calloc(1, sizeof *o);
         if (!o) return;
     }
+    o->out++;
     if (o->nlent < OB_LENT) o->lent[o->nlent++] = (struct ob){b->data, b->cap};
 }
 
 void outblocks_back(const void *data, size_t len, void *arg)
 {
-    struct transport *t = arg;
-    struct outblocks *o = t->outblocks;
+    struct outblocks *o = arg;
     (void)len;
-    for (int i = o ? o->nlent - 1 : -1; i >= 0; i--) {
+    if (!o) { /* lent while the pool could not be made */
+        free((void *)data);
+        return;
+    }
+    o->out--;
+    int kept = 0;
+    for (int i = o->nlent - 1; i >= 0; i--) {
         if (o->lent[i].p != data) continue;
         struct ob k = o->lent[i];
         o->lent[i] = o->lent[--o->nlent];
-        if (o->nidle < OB_IDLE && o->idle_bytes + k.cap <= OB_IDLE_BYTES) {
+        if (!o->orphan && o->nidle < OB_IDLE && o->idle_bytes + k.cap <= OB_IDLE_BYTES) {
             o->idle[o->nidle++] = k;
             o->idle_bytes += k.cap;
-            return;
+            kept = 1;
         }
         break;
     }
-    free((void *)data);
+    if (!kept) free((void *)data);
+    if (o->orphan && !o->out) free(o);
 }
 
 void outblocks_free(struct transport *t)
@@ -76,5 +88,8 @@ void outblocks_free(struct transport *t)
     t->outblocks = NULL;
     for (int i = 0; i < o->nidle; i++)
         free(o->idle[i].p);
-    free(o); /* lent blocks are freed by their evbuffers (outblocks_back) */
+    o->nidle = 0;
+    o->idle_bytes = 0;
+    o->orphan = 1;
+    if (!o->out) free(o); /* else the last outblocks_back frees it */
 }

@@ -326,8 +326,8 @@ static int send_text(struct transport *t, const char *nodeid, const char *name, 
         if (p->conn) {
             conn_write_owned(p->conn, text, len);
         } else {
-            if (evbuffer_add_reference(p->queue, text, len, outblocks_back, t))
-                outblocks_back(text, len, t);
+            if (evbuffer_add_reference(p->queue, text, len, outblocks_back, t->outblocks))
+                outblocks_back(text, len, t->outblocks);
             peer_connect_start(p);
         }
         return flow_busy(p) ? AEMP_BUSY : 0;

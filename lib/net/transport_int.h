@@ -319,8 +319,8 @@ double admit_stall_time(const struct transport *t);
 void outblocks_take(struct transport *t, struct framing_buf *b);
 /* b's block leaves for a socket buffer: remember it (its capacity). */
 void outblocks_lend(struct transport *t, const struct framing_buf *b);
-/* evbuffer cleanup (arg: the transport): the block is written; keep it for
- * reuse or free it. */
+/* evbuffer cleanup (arg: t->outblocks when the reference was added, may be
+ * NULL): the block is written; keep it for reuse or free it. */
 void outblocks_back(const void *data, size_t len, void *arg);
 /* At transport_free, after every connection and queue is gone. */
 void outblocks_free(struct transport *t);
