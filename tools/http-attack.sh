@@ -4,7 +4,8 @@
 # serving "http" and a node B meshed with it; then, one after another,
 # 1,000 idle connections, 50 slowloris clients (a byte every 0.5 s for
 # 20 s), a 1 MB request line, and 100,000 requests (GET /healthz on 20
-# keep-alive connections). Throughout, `aemp cal A info` runs in a loop;
+# keep-alive connections). Throughout, node B calls A every 100 ms
+# (tests/e2e/svc_ping.c) and `aemp cal A info` runs in a loop;
 # printed: A's RSS and descriptors before, at the worst and after, how the
 # attacks ended, and the worst time of a cal (a whole client process:
 # start, handshake, call; its node-to-node part is a fraction of it).
@@ -13,6 +14,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ -f "$repo/build/build.ninja" ] || meson setup "$repo/build" >/dev/null
 ninja -C "$repo/build" >/dev/null
+[ -f "$repo/build/tests/libsvc_ping.so" ] || { echo "http-attack.sh: needs a build with tests (build/tests/libsvc_ping.so)" >&2; exit 1; }
 aemp=$repo/build/cmd/aemp
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/aemp-httpatk.XXXXXX")
 pids=()
@@ -31,7 +33,10 @@ http=$(free)
 "$aemp" run nodeid A binds "127.0.0.1:$port" http "127.0.0.1:$http" 2>"$tmp/a.log" &
 pids+=($!)
 apid=$!
-"$aemp" run nodeid B binds 127.0.0.1:0 2>"$tmp/b.log" &
+# B calls A every 100 ms (tests/e2e/svc_ping.c) and logs the slowest
+# answer of each second
+"$aemp" run nodeid B binds 127.0.0.1:0 \
+    services "[[\"$repo/build/tests/libsvc_ping.so:svc_ping_init\",\"A\"]]" 2>"$tmp/b.log" &
 pids+=($!)
 for _ in $(seq 100); do "$aemp" cal --timeout 1 A info >/dev/null 2>&1 && break; sleep 0.2; done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$apid/status"; }
@@ -102,5 +107,7 @@ cat "$tmp/attack.out"
 sleep 12
 echo "peak during the attacks: RSS $peak_rss kB, $peak_fds descriptors; after: RSS $(rss) kB, $(fds) descriptors"
 echo "aemp cal A info during the attacks: $calls calls, $fails failed, worst $worst ms (whole client process)"
+pmax=$(grep '^PING ' "$tmp/b.log" | tail -n +3 | sed 's/.*max_ms=\([0-9]*\).*/\1/' | sort -n | tail -1)
+echo "B's calls to A every 100 ms: slowest answer $pmax ms; $(grep '^PING ' "$tmp/b.log" | tail -1)"
 kill -0 "$apid" || { echo "A died"; exit 1; }
 [ "$fails" = 0 ] && [ $((peak_rss - rss0)) -lt 20000 ]
