@@ -35,6 +35,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -53,11 +54,23 @@ static double beat_period(const struct transport *t)
     return h < 0.1 ? 0.1 : h > 1 ? 1 : h;
 }
 
+/* The delay from now until `s` seconds from now rounded up to the next
+ * multiple of the heartbeat period in wall-clock time: every probe timer
+ * and heartbeat of the node, and of every node of a host, fires on the
+ * same grid, so an idle mesh wakes a node a few times per period instead
+ * of once per peer (the wakeups, not the probes, cost most). */
+static double on_grid(struct transport *t, double s)
+{
+    double q = beat_period(t), now = now_of(t);
+    double due = ceil((now + s) / q) * q;
+    return due - now;
+}
+
 /* Our own running time: wall-clock time less what the loop was late by
  * (past heartbeats, and the one overdue now). */
 static double own_now(struct transport *t)
 {
-    double now = now_of(t), late = now - t->beat_at - beat_period(t);
+    double now = now_of(t), late = now - t->beat_at - 0.05; /* as beat_cb */
     int beating = t->beat && evtimer_pending(t->beat, NULL);
     return now - t->stalled - (beating && late > 0 ? late : 0);
 }
@@ -67,15 +80,16 @@ static double own_now(struct transport *t)
 static void beat_arm(struct transport *t)
 {
     if (!t->beat || evtimer_pending(t->beat, NULL)) return;
-    t->beat_at = now_of(t);
-    struct timeval tv = tv_of(beat_period(t));
+    double d = on_grid(t, beat_period(t));
+    t->beat_at = now_of(t) + d; /* when it is due */
+    struct timeval tv = tv_of(d);
     evtimer_add(t->beat, &tv);
 }
 
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct transport *t = arg;
-    double now = now_of(t), late = now - t->beat_at - beat_period(t);
+    double now = now_of(t), late = now - t->beat_at - 0.05; /* timer slack */
     if (late > 0) t->stalled += late;
     if (t->conns) beat_arm(t);
 }
@@ -154,6 +168,7 @@ static void send_probe(struct conn *c)
 
 static void arm(struct conn *c, double s)
 {
+    s = on_grid(c->t, s > 0.01 ? s : 0.01);
     struct timeval tv = tv_of(s > 0.01 ? s : 0.01);
     evtimer_add(c->timer, &tv);
 }

@@ -146,7 +146,7 @@ struct transport {
     struct outblocks *outblocks; /* large output blocks for reuse (outblocks.c) */
     double handshake_timeout; /* min(10 s, monitor_timeout) */
     struct event *beat;       /* heartbeat: how late the loop runs (probe.c) */
-    double beat_at, stalled;  /* its last run; time the loop was late in all */
+    double beat_at, stalled;  /* when it is due; time the loop was late in all */
 };
 
 static inline double now_of(struct transport *t)
