@@ -323,4 +323,35 @@ static void test_drain_waiters(void)
     event_base_free(base);
 }
 
-T_MAIN(T(test_fast_sender_not_dropped), T(test_flow_controlled_sender), T(test_drain_waiters))
+/* A node freed while big messages still wait for a peer that does not
+ * read: the output blocks come back after the transport is gone (libevent
+ * frees the buffers later, at the latest in event_base_free) and are freed
+ * then (an ASan build checks that nothing is used after it was freed). */
+static void test_free_with_output_pending(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_flow(base, "flow-g", NULL);
+    char seed[128];
+    snprintf(seed, sizeof seed, "%s", addr_of(a));
+    pid_t pid = start_receiver("flow-h", seed);
+    double dl = now() + 10;
+    while (!aemp_node_is_up(a, "flow-h") && now() < dl) run_until(base, NULL, 0, 0.05);
+    CHECK(aemp_node_is_up(a, "flow-h"));
+    kill(pid, SIGSTOP);
+    static char text[200000];
+    memset(text, 'y', sizeof text - 1);
+    for (int i = 0; i < 200; i++) { /* 40 MB of texts over 64 KB, copied into output blocks */
+        cJSON *m = cJSON_CreateArray();
+        cJSON_AddItemToArray(m, cJSON_CreateStringReference(text));
+        aemp_snd(a, "flow-h#sink", m);
+        if (i % 20 == 0) run_until(base, NULL, 0, 0.01);
+    }
+    CHECK(aemp_queued(a, "flow-h") > (8u << 20));
+    aemp_node_free(a);
+    event_base_free(base);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+T_MAIN(T(test_fast_sender_not_dropped), T(test_flow_controlled_sender), T(test_drain_waiters),
+       T(test_free_with_output_pending))
