@@ -439,8 +439,8 @@ int cmd_load_rc(struct cmd_ctx *ctx)
 {
     char err[1024];
     if (ctx->rc) return EXIT_OK;
-    if (!ctx->rc_path && !(ctx->rc_path = aemp_config_path())) {
-        fprintf(stderr, "aemp: out of memory\n");
+    if (!ctx->rc_path && config_path(&ctx->rc_path, err, sizeof err)) {
+        fprintf(stderr, "aemp: %s\n", err);
         return EXIT_FAIL;
     }
     if (config_load(ctx->rc_path, &ctx->rc, err, sizeof err)) {

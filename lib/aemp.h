@@ -487,7 +487,9 @@ int aemp_dataconn_close(aemp_node *node, struct bufferevent *bev, double timeout
 /* --------------------------------------------------------- configuration */
 
 /* The configuration file path: $PERL_ANYEVENT_MP_RC, else $AEMP_RC, else
- * $HOME/.perl-anyevent-mp. New string, caller frees. */
+ * $HOME/.perl-anyevent-mp. New string, caller frees; NULL when out of
+ * memory or when none of the three is set (no guessing: aemp_configure()
+ * and aemp_config_load() then fail with AEMP_ECONFIG saying so). */
 char *aemp_config_path(void);
 
 /* ------------------------------------------- more of 1.30's Kernel and MP */

@@ -594,10 +594,11 @@ int config_load_effective(const char *profile, const cJSON *kv, cJSON **out, cha
                           size_t errlen)
 {
     *out = NULL;
-    char *path = aemp_config_path();
-    if (!path) return AEMP_ENOMEM;
+    char *path;
+    int rc = config_path(&path, err, errlen);
+    if (rc) return rc;
     cJSON *file = NULL;
-    int rc = config_load(path, &file, err, errlen);
+    rc = config_load(path, &file, err, errlen);
     free(path);
     if (rc == 0) rc = config_effective(file, profile, kv, out, err, errlen);
     cJSON_Delete(file);
@@ -615,15 +616,34 @@ void config_nodename(char *buf, size_t len)
         snprintf(buf, len, "localhost");
 }
 
-char *aemp_config_path(void)
+/* Without HOME there is no default: guessing (the current directory)
+ * would read and write whatever file happens to be there, as a systemd
+ * unit without User= would. */
+int config_path(char **out, char *err, size_t errlen)
 {
     const char *p = getenv("PERL_ANYEVENT_MP_RC");
-    if (!p || !*p) p = getenv("AEMP_RC");
-    if (p && *p) return strdup(p);
     const char *home = getenv("HOME");
-    if (!home || !*home) home = ".";
-    size_t n = strlen(home) + sizeof "/.perl-anyevent-mp";
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s/.perl-anyevent-mp", home);
-    return s;
+    *out = NULL;
+    if (!p || !*p) p = getenv("AEMP_RC");
+    if (p && *p) {
+        *out = strdup(p);
+    } else if (!home || !*home) {
+        snprintf(err, errlen,
+                 "no configuration file: HOME is not set, nor AEMP_RC (or PERL_ANYEVENT_MP_RC); "
+                 "set AEMP_RC to the file's path (under systemd: Environment=AEMP_RC=FILE)");
+        return AEMP_ECONFIG;
+    } else {
+        size_t n = strlen(home) + sizeof "/.perl-anyevent-mp";
+        if ((*out = malloc(n))) snprintf(*out, n, "%s/.perl-anyevent-mp", home);
+    }
+    if (*out) return 0;
+    snprintf(err, errlen, "out of memory");
+    return AEMP_ENOMEM;
+}
+
+char *aemp_config_path(void)
+{
+    char *path, err[256];
+    config_path(&path, err, sizeof err);
+    return path;
 }

@@ -18,6 +18,12 @@ cJSON *config_defaults(void);
  * problem. *out gets a new object the caller owns. */
 int config_load(const char *path, cJSON **out, char *err, size_t errlen);
 
+/* The configuration file's path into *out (new string, caller frees):
+ * $PERL_ANYEVENT_MP_RC, else $AEMP_RC, else $HOME/.perl-anyevent-mp.
+ * AEMP_ECONFIG with a sentence in err when none of them is set (no
+ * guessing), AEMP_ENOMEM. aemp_config_path() is this without the reason. */
+int config_path(char **out, char *err, size_t errlen);
+
 /* The shipped profiles (profiles/NAME.json, installed under the data dir, or the
  * directory in $AEMP_PROFILE_DIR) as one object {"NAME": {...}}; new object,
  * caller owns; empty object when none are found. */

@@ -7,23 +7,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* `path`, or the default path in *own (caller frees). */
-static const char *path_or_default(const char *path, char **own, char *err, size_t errlen)
+/* `path`, or the default path in *own (caller frees); NULL with *rc and
+ * the reason in err when there is none (config_path()). */
+static const char *path_or_default(const char *path, char **own, int *rc, char *err,
+                                   size_t errlen)
 {
     *own = NULL;
     if (path) return path;
-    *own = aemp_config_path();
-    if (!*own) snprintf(err, errlen, "out of memory");
+    *rc = config_path(own, err, errlen);
     return *own;
 }
 
 int aemp_config_load(const char *path, cJSON **out, char *err, size_t errlen)
 {
     char *own;
+    int rc = 0;
     *out = NULL;
-    const char *p = path_or_default(path, &own, err, errlen);
-    if (!p) return AEMP_ENOMEM;
-    int rc = config_load(p, out, err, errlen);
+    const char *p = path_or_default(path, &own, &rc, err, errlen);
+    if (!p) return rc;
+    rc = config_load(p, out, err, errlen);
     free(own);
     return rc;
 }
@@ -46,9 +48,10 @@ int aemp_config_save(const char *path, const cJSON *cfg, char *err, size_t errle
         return AEMP_EINVAL;
     }
     char *own;
-    const char *p = path_or_default(path, &own, err, errlen);
-    if (!p) return AEMP_ENOMEM;
-    int rc = config_save(p, cfg, err, errlen);
+    int rc = 0;
+    const char *p = path_or_default(path, &own, &rc, err, errlen);
+    if (!p) return rc;
+    rc = config_save(p, cfg, err, errlen);
     free(own);
     return rc;
 }

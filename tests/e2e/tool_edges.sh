@@ -133,6 +133,50 @@ err_has "check NOSUCHPROFILE: message" "aemp: check: no profile named 'NOSUCHPRO
 grep -qx ok "$T_DIR/last.out" && fail "check NOSUCHPROFILE: no ok" "$(cat "$T_DIR/last.out")" || pass "check NOSUCHPROFILE: no ok"
 expect_status "check of a shipped profile" 0 "$AEMP" check seed
 
+# --- no HOME and no AEMP_RC/PERL_ANYEVENT_MP_RC: the tool refuses to guess
+# (it used ./.perl-anyevent-mp of whatever the current directory was)
+mkdir -p "$T_DIR/cwd"
+NOFILE="no configuration file: HOME is not set, nor AEMP_RC (or PERL_ANYEVENT_MP_RC); set AEMP_RC to the file's path (under systemd: Environment=AEMP_RC=FILE)"
+for args in "gensecret" "showconfig" "check" "run nodeid x binds 127.0.0.1:0" "cal --timeout 1 x info"; do
+    # shellcheck disable=SC2086
+    expect_status "no HOME: $args refuses" 1 sh -c 'cd "$1" && shift && exec env -u HOME -u AEMP_RC -u PERL_ANYEVENT_MP_RC "$@"' \
+        sh "$T_DIR/cwd" "$AEMP" $args
+    grep -qF "$NOFILE" "$T_DIR/last.err" && pass "no HOME: $args: message" || fail "no HOME: $args: message" "$(cat "$T_DIR/last.err")"
+done
+[ -z "$(ls -A "$T_DIR/cwd")" ] && pass "no HOME: no file in the current directory" \
+    || fail "no HOME: no file in the current directory" "$(ls -A "$T_DIR/cwd")"
+
+# --- the systemd unit names its file: run the tool with the environment
+# systemd gives a system service (no HOME, USER or LOGNAME without User=,
+# PATH, and the unit's Environment= lines), read back from the built unit
+: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
+UNIT="$AEMP_BUILD_DIR/systemd/aemp@.service"
+if [ -f "$UNIT" ]; then
+    envs=$(sed -n 's/^Environment=//p' "$UNIT")
+    unitrc=$(printf '%s\n' "$envs" | sed -n 's/^AEMP_RC=//p')
+    [ "$unitrc" = /root/.perl-anyevent-mp ] && pass "unit: Environment=AEMP_RC=/root/.perl-anyevent-mp" \
+        || fail "unit: Environment=AEMP_RC=/root/.perl-anyevent-mp" "$envs"
+    grep -qF "Environment=AEMP_RC=$unitrc" "$(dirname "$0")/../../README.md" && pass "README names the unit's file" \
+        || fail "README names the unit's file" "$unitrc"
+    if command -v systemd-analyze >/dev/null; then
+        # systemd's own reading of the unit file (its syntax), when it can
+        systemd-analyze verify --man=no "$UNIT" >"$T_DIR/verify.txt" 2>&1 || true
+        grep -i "environment" "$T_DIR/verify.txt" && fail "systemd-analyze: Environment= reads" "$(cat "$T_DIR/verify.txt")" \
+            || pass "systemd-analyze: no complaint about Environment="
+    fi
+    # shellcheck disable=SC2086
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin $envs \
+        "$AEMP" check --json >"$T_DIR/unit.json" 2>"$T_DIR/unit.err"
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$T_DIR/unit.json" >"$T_DIR/unit.file" 2>&1
+    [ "$(cat "$T_DIR/unit.file")" = "$unitrc" ] && pass "unit's environment: the tool reads $unitrc" \
+        || fail "unit's environment: the tool reads $unitrc" "$(cat "$T_DIR/unit.file" "$T_DIR/unit.err")"
+    # the same environment without the unit's Environment=: refused
+    expect_status "systemd's environment without AEMP_RC: refused" 1 env -i PATH=/usr/bin:/bin "$AEMP" check
+    err_has "systemd's environment without AEMP_RC: message" "aemp: $NOFILE"
+else
+    fail "unit built" "$UNIT missing"
+fi
+
 # --- a handshake the other side refuses: the log says the likely cause
 # (n2 accepts only cleartext, which the seed never offers: the seed closes
 # after the greetings, before its auth line)
