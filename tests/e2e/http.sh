@@ -145,9 +145,13 @@ worst=$(echo "$pings" | sed 's/.*max_ms=\([0-9]*\).*/\1/' | sort -n | tail -1)
 f0=$(head -n "$l0" "$T_DIR/b.log" | grep '^PING ' | tail -1 | sed 's/.*fails=//')
 f1=$(echo "$pings" | tail -1 | sed 's/.*fails=//')
 echo "# attack: $(cat "$T_DIR/attack.out"); B's calls to A: $(echo "$pings" | wc -l) seconds, slowest ${worst} ms"
-[ -n "$worst" ] && [ "$worst" -le 100 ] && [ "${f1:-1}" = "${f0:-0}" ] &&
-    pass "A answers B's calls within 100 ms throughout the attack on its HTTP (slowest $worst ms)" ||
-    fail "B's calls to A within 100 ms" "slowest ${worst:-?} ms, fails ${f0:-?} -> ${f1:-?}"
+# 100 ms for a real build; an ASan/UBSan debug build runs several times
+# slower
+LIMIT=100
+grep -qa __asan_init "$AEMP" && LIMIT=300
+[ -n "$worst" ] && [ "$worst" -le "$LIMIT" ] && [ "${f1:-1}" = "${f0:-0}" ] &&
+    pass "A answers B's calls within $LIMIT ms throughout the attack on its HTTP (slowest $worst ms)" ||
+    fail "B's calls to A within $LIMIT ms" "slowest ${worst:-?} ms, fails ${f0:-?} -> ${f1:-?}"
 grep -q 'big:\(HTTP/1.1 4\|closed\)' "$T_DIR/attack.out" && pass "a 1 MB request line is refused" || fail "1 MB request line" "$(cat "$T_DIR/attack.out")"
 grep -q 'slowloris_closed:True' "$T_DIR/attack.out" && pass "a slowloris client is cut off" || fail "slowloris" "$(cat "$T_DIR/attack.out")"
 [ "$(get "http://127.0.0.1:$H0/healthz")" = ok ] && pass "A answers HTTP after the attack" || fail "HTTP after the attack" ""
