@@ -83,6 +83,7 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
     (void)ctx;
     int level = LOGS_DEFAULT_LEVEL, i = 1;
     double timeout = DEFAULT_TIMEOUT;
+    int verbose = 0;
     cJSON *nodes = NULL;
     for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
         if (!strcmp(argv[i], "--")) {
@@ -98,6 +99,10 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
             timeout = strtod(val, &end);
             if (*end || end == val || !(timeout > 0) || timeout > 1e6)
                 return usage("--timeout wants a positive number of seconds, not", val);
+            continue;
+        }
+        if (!strcmp(argv[i], "--verbose")) {
+            verbose = 1;
             continue;
         }
         if (!strncmp(argv[i], "--level=", 8)) {
@@ -123,7 +128,7 @@ int cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
             cJSON_AddItemToArray(nodes, cJSON_CreateString(argv[i]));
         }
     }
-    struct pst st = {.sub = argv[0], .timeout = timeout};
+    struct pst st = {.sub = argv[0], .timeout = timeout, .verbose = verbose};
     struct logs lg = {.st = &st, .nodes = nodes};
     aemp_guard *reach = NULL;
     int rc = start_anon(&st);

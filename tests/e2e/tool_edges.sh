@@ -107,6 +107,9 @@ err_has "stats --watch NODE: message" "aemp: stats: cannot reach n9 within 5 s: 
 timed expect_status "logs NOSUCHNODE, nobody there" 1 timeout 20 "$AEMP" logs --timeout 2 NOSUCHNODE
 took_at_most "logs NOSUCHNODE: bounded" 4
 err_has "logs NOSUCHNODE: message" "aemp: logs: cannot reach NOSUCHNODE within 2 s: $NOSEED"
+expect_status "logs --verbose, nobody there" 1 timeout 20 "$AEMP" logs --verbose --timeout 1 NOSUCHNODE
+grep -q "<7> node anon/.* configured" "$T_DIR/last.err" && pass "logs --verbose: its node's log lines" \
+    || fail "logs --verbose: its node's log lines" "$(cat "$T_DIR/last.err")"
 timed expect_status "logs, nobody there" 1 timeout 20 "$AEMP" logs --timeout=1
 took_at_most "logs: bounded" 3
 err_has "logs: message" "aemp: logs: cannot reach the seeds within 1 s: $NOSEED"
