@@ -192,7 +192,7 @@ static int help_one(const char *name)
 
 static int is_help(const char *a)
 {
-    return !strcmp(a, "--help") || !strcmp(a, "-h");
+    return a && (!strcmp(a, "--help") || !strcmp(a, "-h"));
 }
 
 /* A protocol subcommand's arguments ask for its usage: --help or -h where

@@ -1,7 +1,6 @@
 /* cal.c - timers (after) and remote procedure calls (cal): send a message
  * with a fresh reply port appended and call back once with the first reply,
  * a timeout, or the reason the destination died. */
-#include <assert.h>
 #include "core.h"
 
 #include <event2/event.h>
@@ -20,10 +19,9 @@ struct timer {
     cJSON *msg;
 };
 
-/* Take `t` out of the node's list and free it. */
-static void timer_free(struct timer *t)
+/* Take `t` out of the list of `c` (its node's) and free it. */
+static void timer_free_in(struct node_core *c, struct timer *t)
 {
-    struct node_core *c = t->node->core;
     if (t->prev) t->prev->next = t->next;
     else c->timers = t->next;
     if (t->next) t->next->prev = t->prev;
@@ -31,6 +29,11 @@ static void timer_free(struct timer *t)
     free(t->port);
     cJSON_Delete(t->msg);
     free(t);
+}
+
+static void timer_free(struct timer *t)
+{
+    timer_free_in(t->node->core, t);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -225,9 +228,6 @@ void cal_free_all(aemp_node *node)
         free(call);
     }
     /* Their guards become inert in aemp_node_free(). */
-    while (c->timers) {
-        struct timer *t = c->timers;
-        assert(t->node->core == c); /* timer_free unlinks it from its node's list */
-        timer_free(t);
-    }
+    while (c->timers)
+        timer_free_in(c, c->timers);
 }

@@ -154,7 +154,7 @@ int aemp_configure_args(aemp_node *node, const cJSON *args, char *err, size_t er
     const cJSON *it = args ? args->child : NULL;
     const char *profile = NULL;
     if (cJSON_GetArraySize(args) % 2) {
-        if (!cJSON_IsString(it) || !*it->valuestring) {
+        if (!it || !cJSON_IsString(it) || !*it->valuestring) {
             snprintf(err, errlen,
                      "configure: with an odd number of arguments the first is the profile "
                      "name, a string");

@@ -6,7 +6,6 @@
  * An index by node (struct nodeidx) holds the lists of each node's ports and
  * the mon1 monitors each node holds on our ports, so that a node going down
  * costs the work of that node's monitors only, however many others exist. */
-#include <assert.h>
 #include "core.h"
 #include "transport.h"
 
@@ -177,14 +176,19 @@ static void monitor_free(struct monitor *m)
     free(m);
 }
 
-static void unlink_monitor(struct monitor *m)
+/* Take `m` off `l`, its own list. */
+static void unlink_monitor_in(struct monlist *l, struct monitor *m)
 {
-    struct monlist *l = m->list;
     idx_del_remote(m);
     if (m->prev) m->prev->next = m->next;
     else l->head = m->next;
     if (m->next) m->next->prev = m->prev;
     m->next = m->prev = NULL;
+}
+
+static void unlink_monitor(struct monitor *m)
+{
+    unlink_monitor_in(m->list, m);
 }
 
 /* ["", TAG, PORTNAME] to node `nodeid`. */
@@ -323,8 +327,7 @@ void mon_fire(aemp_node *node, const char *port, const cJSON *reason)
     l->firing = 1;
     struct monitor *m;
     while ((m = l->head)) {
-        assert(m->list == l);
-        unlink_monitor(m);
+        unlink_monitor_in(l, m);
         guard_detach(m->guard);
         run_monitor(node, m, l->port, reason);
         monitor_free(m);
@@ -423,8 +426,7 @@ void mon_free_all(aemp_node *node)
         struct monlist *l = v;
         while (l->head) {
             struct monitor *m = l->head;
-            assert(m->list == l); /* unlink_monitor takes it off its own list */
-            unlink_monitor(m);
+            unlink_monitor_in(l, m);
             monitor_free(m);
         }
         idx_del_list(l);

@@ -39,7 +39,7 @@ static cJSON *rest(const cJSON *from)
 /* snd PORTID, MSG... from here; `m` is the PORTID element (borrowed). */
 static void relay(aemp_node *node, const cJSON *m)
 {
-    if (cJSON_IsString(m)) aemp_snd(node, m->valuestring, rest(m->next));
+    if (m && cJSON_IsString(m)) aemp_snd(node, m->valuestring, rest(m->next));
 }
 
 /* The one eval request a C node answers: what 1.30's `aemp restart NODE`

@@ -7,7 +7,6 @@
  *
  * Built on the public API (spawn, rcv, snd, mon, mon_nodes) plus the
  * transport's address book. */
-#include <assert.h>
 #include "global.h"
 #include "global_int.h"
 
@@ -183,15 +182,20 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
 
 /* --------------------------------------- the rendezvous port we serve */
 
-static void fwd_free(struct fwd *f)
+/* Take `f` out of the list of `g` (its owner's) and free it. */
+static void fwd_free_in(struct global *g, struct fwd *f)
 {
-    struct global *g = f->g;
     if (f->prev) f->prev->next = f->next;
     else g->fwds = f->next;
     if (f->next) f->next->prev = f->prev;
     free(f->nodeid);
     cJSON_Delete(f->addrs);
     free(f);
+}
+
+static void fwd_free(struct fwd *f)
+{
+    fwd_free_in(f->g, f);
 }
 
 /* 1-3 s after a node told us its addresses: pass them on to every node that
@@ -318,10 +322,9 @@ static void peer_node_down(aemp_node *node, const char *nodeid, const cJSON *rea
     aemp_kil(node, pc->self, NULL);
 }
 
-static void peerctx_release(void *ud)
+/* Take `pc` out of the list of `g` (its owner's) and free it. */
+static void peerctx_free_in(struct global *g, struct peerctx *pc)
 {
-    struct peerctx *pc = ud;
-    struct global *g = pc->g;
     if (pc->prev) pc->prev->next = pc->next;
     else g->pcs = pc->next;
     if (pc->next) pc->next->prev = pc->prev;
@@ -329,6 +332,12 @@ static void peerctx_release(void *ud)
     free(pc->nodeid);
     free(pc->self);
     free(pc);
+}
+
+static void peerctx_release(void *ud)
+{
+    struct peerctx *pc = ud;
+    peerctx_free_in(pc->g, pc);
 }
 
 /* AnyEvent::MP::Global::connect(VERSION, NODE), spawned on us by NODE. */
@@ -425,18 +434,14 @@ static void global_free(struct aemp_node *node)
     strmap_free(&g->seedme);
     strmap_free(&g->up);
     while (g->pcs) {
-        struct peerctx *pc = g->pcs;
-        assert(pc->g == g); /* peerctx_release unlinks it from its owner's list */
-        guard_detach(pc->mon);
-        peerctx_release(pc);
+        guard_detach(g->pcs->mon);
+        peerctx_free_in(g, g->pcs);
     }
     groups_free(g);
     while (g->fwds) {
-        struct fwd *f = g->fwds;
-        assert(f->g == g); /* fwd_free unlinks it from its owner's list */
-        guard_detach(f->timer);
-        aemp_guard_free(f->timer);
-        fwd_free(f);
+        guard_detach(g->fwds->timer);
+        aemp_guard_free(g->fwds->timer);
+        fwd_free_in(g, g->fwds);
     }
     guard_detach(g->nodemon);
     aemp_guard_free(g->nodemon);

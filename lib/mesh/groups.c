@@ -6,7 +6,6 @@
 #include "global.h"
 #include "global_int.h"
 
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,9 +146,10 @@ static void broadcast_reg(struct global *g, const char *tag, const char *group, 
     }
 }
 
-static void reg_remove(struct reg *r, int announce)
+/* Take `r` out of the list of `g` (its owner's), tell the mesh when
+ * `announce`, and free it. */
+static void reg_remove_in(struct global *g, struct reg *r, int announce)
 {
-    struct global *g = r->g;
     if (r->prev) r->prev->next = r->next;
     else g->regs = r->next;
     if (r->next) r->next->prev = r->prev;
@@ -165,6 +165,11 @@ static void reg_remove(struct reg *r, int announce)
     free(r->group);
     free(r->port);
     free(r);
+}
+
+static void reg_remove(struct reg *r, int announce)
+{
+    reg_remove_in(r->g, r, announce);
 }
 
 static void reg_port_died(aemp_node *node, const char *port, const cJSON *reason, void *ud)
@@ -245,13 +250,19 @@ static void gmon_install(aemp_node *node, void *ud)
     }
 }
 
-static void gmon_free(struct gmon *w)
+/* Take `w` out of the watchers of `gr` (its group) and free it. */
+static void gmon_free_in(struct group *gr, struct gmon *w)
 {
     if (w->prev) w->prev->next = w->next;
-    else w->gr->mons = w->next;
+    else gr->mons = w->next;
     if (w->next) w->next->prev = w->prev;
     free(w->group);
     free(w);
+}
+
+static void gmon_free(struct gmon *w)
+{
+    gmon_free_in(w->gr, w);
 }
 
 static void gmon_cancel(aemp_guard *guard)
@@ -303,10 +314,8 @@ cJSON *groups_local_object(struct global *g)
 void groups_free(struct global *g)
 {
     while (g->regs) {
-        struct reg *r = g->regs;
-        assert(r->g == g); /* reg_remove unlinks it from its owner's list */
-        guard_detach(r->mon); /* its monitor goes with the core's */
-        reg_remove(r, 0);
+        guard_detach(g->regs->mon); /* its monitor goes with the core's */
+        reg_remove_in(g, g->regs, 0);
     }
     size_t it = 0;
     const char *k;
@@ -315,11 +324,10 @@ void groups_free(struct global *g)
         struct group *gr = v;
         while (gr->mons) {
             struct gmon *w = gr->mons;
-            assert(w->gr == gr); /* gmon_free unlinks it from its group's list */
             guard_detach(w->delay); /* its timer goes with the core's */
             aemp_guard_free(w->delay);
             guard_detach(w->user);
-            gmon_free(w);
+            gmon_free_in(gr, w);
         }
         cJSON_Delete(gr->members);
         free(gr);

@@ -177,8 +177,11 @@ static int bound_port(struct evconnlistener *l)
     struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
     if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len)) return 0;
-    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
 }
 
 int start_listeners(struct transport *t, const cJSON *binds, char *err, size_t errlen)

@@ -228,6 +228,16 @@ static int queue_room(struct peer *p, size_t len)
     return 0;
 }
 
+/* A message was queued for `p`, which has no connection: dial it if that
+ * has not begun. The status for the sender is taken first: the first try
+ * may report the node down and forget `p`. */
+static int queued_dial(struct peer *p)
+{
+    int busy = flow_busy(p);
+    peer_connect_start(p);
+    return busy ? AEMP_BUSY : 0;
+}
+
 /* A message whose long plain string runs are written from where they are
  * (framing_buf's refs): it lives until the last of them is written. */
 struct held_msg {
@@ -325,20 +335,18 @@ static int send_text(struct transport *t, const char *nodeid, const char *name, 
         *b = (struct framing_buf){0};
         if (p->conn) {
             conn_write_owned(p->conn, text, len);
-        } else {
-            if (evbuffer_add_reference(p->queue, text, len, outblocks_back, t->outblocks))
-                outblocks_back(text, len, t->outblocks);
-            peer_connect_start(p);
+            return flow_busy(p) ? AEMP_BUSY : 0;
         }
-        return flow_busy(p) ? AEMP_BUSY : 0;
+        if (evbuffer_add_reference(p->queue, text, len, outblocks_back, t->outblocks))
+            outblocks_back(text, len, t->outblocks);
+        return queued_dial(p);
     }
     if (p->conn) {
         conn_write(p->conn, b->data, b->len);
-    } else {
-        evbuffer_add(p->queue, b->data, b->len);
-        peer_connect_start(p);
+        return flow_busy(p) ? AEMP_BUSY : 0;
     }
-    return flow_busy(p) ? AEMP_BUSY : 0;
+    evbuffer_add(p->queue, b->data, b->len);
+    return queued_dial(p);
 }
 
 int transport_send(struct transport *t, const char *nodeid, cJSON *msg)

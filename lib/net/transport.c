@@ -7,7 +7,6 @@
  * path in conn_out.c.
  *
  * Reads hand everything that arrived to the framing reader at once. */
-#include <assert.h>
 #include "transport_int.h"
 
 #include "config.h"
@@ -28,9 +27,9 @@
 
 /* ------------------------------------------------------------ closing */
 
-void conn_free(struct conn *c)
+/* Free `c`, taking it out of the list of `t` (its transport's). */
+static void conn_free_in(struct transport *t, struct conn *c)
 {
-    struct transport *t = c->t;
     admit_done(c);
     dirty_unlink(c);
     if (c->prev) c->prev->next = c->next;
@@ -55,6 +54,11 @@ void conn_free(struct conn *c)
     free(c->peer_id);
     free(c->dataconn_id);
     free(c);
+}
+
+void conn_free(struct conn *c)
+{
+    conn_free_in(c->t, c);
 }
 
 /* Close one connection for `cause`, counted (stats.c), with a logged reason.
@@ -748,11 +752,8 @@ int transport_start(struct transport **out, const struct transport_conf *conf, c
 void transport_free(struct transport *t)
 {
     if (!t) return;
-    while (t->conns) {
-        struct conn *c = t->conns;
-        assert(c->t == t); /* conn_free unlinks it from its transport's list */
-        conn_free(c);
-    }
+    while (t->conns)
+        conn_free_in(t, t->conns);
     admit_free(t);
     flow_free(t);
     probe_clock_free(t);

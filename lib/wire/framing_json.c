@@ -746,12 +746,14 @@ static int parse_value(struct parser *ps, cJSON **itemp)
         return parse_string(ps, itemp, NULL);
     case '[':
     case '{': {
-        cJSON *it = new_item(c == '[' ? cJSON_Array : cJSON_Object, 0);
+        cJSON *it = *itemp = new_item(c == '[' ? cJSON_Array : cJSON_Object, 0);
         if (!it) return P_NOMEM;
         ps->p++;
         int rc = parse_list(ps, it, c == '{');
-        if (rc) cJSON_Delete(it);
-        else *itemp = it;
+        if (rc) {
+            cJSON_Delete(it);
+            *itemp = NULL;
+        }
         return rc;
     }
     case 'n': return parse_word(ps, "null", 4, cJSON_NULL, itemp);
