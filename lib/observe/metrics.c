@@ -4,6 +4,7 @@
  * downs are counted here as they happen. */
 #include "metrics.h"
 
+#include "dataconn.h"
 #include "logcatcher.h"
 #include "global.h"
 #include "procstat.h"
@@ -355,6 +356,15 @@ void metrics_render(struct metrics *m, struct evbuffer *out)
     one(out, "aemp_monitors", "gauge", "Local ports with monitors on them.",
         num(st, "monitored_ports"));
     render_groups(m, out);
+    unsigned long long dc_open, dc_opened, dc_in, dc_out;
+    dataconn_figures(m->node, &dc_open, &dc_opened, &dc_in, &dc_out);
+    one(out, "aemp_dataconns", "gauge", "Data connections in use.", (double)dc_open);
+    one(out, "aemp_dataconns_opened_total", "counter", "Data connections handed to their users.",
+        (double)dc_opened);
+    one(out, "aemp_dataconn_received_bytes_total", "counter",
+        "Bytes received on data connections (after TLS).", (double)dc_in);
+    one(out, "aemp_dataconn_sent_bytes_total", "counter",
+        "Bytes sent on data connections (before TLS).", (double)dc_out);
     one(out, "aemp_log_lines_dropped_total", "counter",
         "Log lines the log catcher dropped (queue full or a catcher behind).",
         (double)logcatcher_dropped(m->node));

@@ -107,6 +107,16 @@ static struct dataconns *dcs_of(aemp_node *node)
     return builtin_state(node, &dataconn_builtin);
 }
 
+void dataconn_figures(aemp_node *node, unsigned long long *open, unsigned long long *opened,
+                      unsigned long long *in, unsigned long long *out)
+{
+    struct dataconns *d = dcs_of(node);
+    *open = d ? dcio_count(&d->io, NULL) : 0;
+    *opened = d ? d->io.opened : 0;
+    *in = d ? d->io.bytes_in : 0;
+    *out = d ? d->io.bytes_out : 0;
+}
+
 /* The same, made when missing (NULL when out of memory). */
 static struct dataconns *dcs(aemp_node *node)
 {

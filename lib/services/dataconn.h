@@ -15,4 +15,10 @@ struct core_builtin;
  * AnyEvent::MP::DataConn::*; its pending state goes with the node. */
 extern const struct core_builtin dataconn_builtin;
 
+/* The data connections of `node` for the metrics: *open in use now,
+ * *opened since the start, user bytes *in and *out through them. */
+struct aemp_node;
+void dataconn_figures(struct aemp_node *node, unsigned long long *open, unsigned long long *opened,
+                      unsigned long long *in, unsigned long long *out);
+
 #endif

@@ -65,11 +65,16 @@ static enum bufferevent_filter_result f_in(struct evbuffer *src, struct evbuffer
 {
     (void)mode;
     struct dcio_live *l = ctx;
-    if (!l->tls) return move(src, dst, lim);
-    char err[256];
     size_t before = evbuffer_get_length(dst);
+    if (!l->tls) {
+        enum bufferevent_filter_result r = move(src, dst, lim);
+        if (l->set) l->set->bytes_in += evbuffer_get_length(dst) - before;
+        return r;
+    }
+    char err[256];
     int rc = tls_read(l->tls, dst, err, sizeof err);
     int got = evbuffer_get_length(dst) > before;
+    if (l->set) l->set->bytes_in += evbuffer_get_length(dst) - before;
     /* close_notify is a clean end: the socket's EOF reports it. */
     if (rc && !tls_peer_closed(l->tls)) {
         aemp_log(6, "data connection with %s: %s", l->peer, err);
@@ -87,9 +92,10 @@ static enum bufferevent_filter_result f_out(struct evbuffer *src, struct evbuffe
     /* Only what the socket side has room for (lim: room below its mark):
      * the rest waits in the user's output buffer, where the user's
      * watermarks see it. */
-    if (!l->tls) return move(src, dst, lim);
     size_t n = evbuffer_get_length(src);
     if (lim >= 0 && n > (size_t)lim) n = (size_t)lim;
+    if (l->set) l->set->bytes_out += n;
+    if (!l->tls) return move(src, dst, lim);
     if (!n) return BEV_NEED_MORE;
     struct evbuffer *chunk = evbuffer_new();
     if (!chunk) return BEV_ERROR;
@@ -151,6 +157,7 @@ struct bufferevent *dcio_user_bev(struct dcio_set *s, const char *peer, int coun
     }
     l->user = u;
     l->set = s;
+    s->opened++;
     l->next = s->live;
     if (l->next) l->next->prev = l;
     s->live = l;

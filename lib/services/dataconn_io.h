@@ -20,6 +20,8 @@ struct dcio_set {
     aemp_node *node;              /* borrowed */
     struct dcio_live *live;       /* handed to a user, not yet freed by it */
     struct dcio_closing *closing; /* in aemp_dataconn_close() */
+    unsigned long long opened;    /* connections handed to users */
+    unsigned long long bytes_in, bytes_out; /* user bytes through them (after TLS) */
 };
 
 /* Bulk reads and writes on a socket bufferevent. */

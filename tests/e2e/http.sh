@@ -92,6 +92,22 @@ counted() { [ "$(closed auth_failed)" -gt "${a0:-0}" ]; }
 wait_for 10 counted && pass "a wrong secret: aemp_connections_closed_total{cause=\"auth_failed\"} $a0 -> $(closed auth_failed)" ||
     fail "auth_failed counted" "$(get "http://127.0.0.1:$H0/metrics" | grep closed_total)"
 
+# data connections: a file streamed to a node with `aemp put`
+H2=$(free_port)
+mkdir -p "$T_DIR/in"
+start_bg "$T_DIR/c.log" "$AEMP" run nodeid C binds 127.0.0.1:0 http "127.0.0.1:$H2" \
+    services "[[\"aemp::put\",\"$T_DIR/in\"]]"
+C_PID=$BG_PID
+head -c 200000 /dev/urandom >"$T_DIR/file.bin"
+c_ready() { [ "$(code "http://127.0.0.1:$H2/readyz")" = 200 ]; }
+wait_for 20 c_ready
+expect_status "aemp put a 200 KB file to C" 0 "$AEMP" put --timeout 20 C aemp::put "$T_DIR/file.bin"
+dc() { get "http://127.0.0.1:$H2/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+[ "$(dc aemp_dataconns_opened_total)" -ge 1 ] && [ "$(dc aemp_dataconn_received_bytes_total)" -ge 200000 ] &&
+    pass "C's metrics: a data connection, $(dc aemp_dataconn_received_bytes_total) bytes received" ||
+    fail "data connection metrics" "$(get "http://127.0.0.1:$H2/metrics" | grep dataconn)"
+stop_pid "$C_PID"
+
 # ---- bounds: nothing a client does stops A serving its peers
 fds() { ls "/proc/$A_PID/fd" | wc -l; }
 fd0=$(fds)
