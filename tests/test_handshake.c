@@ -602,6 +602,19 @@ static void test_check_auth_refusals(void)
     cJSON_Delete(fr);
 }
 
+/* What a peer's close during the handshake most likely means, by stage. */
+static void test_refusal_cause(void)
+{
+    CHECK(strstr(hs_refusal_cause(HS_AWAIT_GREETING, 0), "before its greeting: not an aemp node"));
+    CHECK(strstr(hs_refusal_cause(HS_IN_TLS, 0), "does not trust our certificate"));
+    CHECK(strstr(hs_refusal_cause(HS_AWAIT_AUTH, 0),
+                 "most likely because it offers no auth method our auth_accept lists"));
+    const char *both = hs_refusal_cause(HS_AWAIT_AUTH, 1);
+    CHECK(strstr(both, "refused our greeting") && strstr(both, "framing_format") &&
+          !strstr(both, "most likely"));
+    CHECK(hs_refusal_cause((enum hs_stage)99, 0)[0] == 0);
+}
+
 T_MAIN(T(test_hmac_vectors), T(test_cleartext), T(test_tls_vectors), T(test_tls_anon),
        T(test_transcripts), T(test_bad_greetings), T(test_good_greetings), T(test_build_greeting),
-       T(test_nonce), T(test_choose), T(test_check_auth_refusals))
+       T(test_nonce), T(test_choose), T(test_check_auth_refusals), T(test_refusal_cause))
