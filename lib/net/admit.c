@@ -140,8 +140,8 @@ static struct conn *oldest_silent(struct transport *t, const char *host)
     for (struct conn *o = t->conns; o; o = o->next)
         if (o->preauth_host && !o->probation && !o->dead && o->state == C_GREET && !o->r1 &&
             now - o->since >= age && (!host || !strcmp(o->preauth_host, host)) &&
-            (!best || o->since < best->since))
-            best = o;
+            (!best || o->since < best->since) && !conn_unread(o))
+            best = o; /* unread bytes: it greeted, we are the slow ones */
     return best;
 }
 

@@ -14,8 +14,10 @@
  *    aemp-c nodes the end with the smaller node ID probes at M/2 and the
  *    other only at 3M/4, which the first end's probe normally prevents
  *    (a 1.30 peer never probes, so we probe it at M/2);
- *  - after M without hearing from it, the connection is closed and the
- *    node reported down with transport_error NODE "peer timed out" -
+ *  - after M without hearing from it, once our probe had M/2 to be
+ *    answered (so at 5M/4 for the end that probes at 3M/4), the
+ *    connection is closed and the node reported down with
+ *    transport_error NODE "peer timed out" -
  *    unless bytes from it wait unread on the socket: a peer that sends is
  *    alive, answered or not;
  *  - silence is counted in our own running time: a heartbeat timer notes
@@ -190,12 +192,20 @@ void probe_tick(struct conn *c)
         probe_heard(c); /* it sends: alive; the read event follows */
         idle = 0;
     }
-    if (idle >= m) {
+    /* Down only when silent for M and our probe had M/2 to be answered
+     * (the end that probes at 3M/4 waits until 5M/4; the other end, which
+     * probed at M/2, has closed by then anyway if the peer is gone). */
+    double asked = c->probe_sent > c->last_heard ? own_now(t) - c->probe_sent : 0;
+    if (idle >= m && asked >= m / 2) {
         conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
         return;
     }
-    if (idle >= after && c->probe_sent <= c->last_heard) send_probe(c);
+    if (idle >= after && c->probe_sent <= c->last_heard) {
+        send_probe(c);
+        asked = 0;
+    }
     double next = idle < after ? after - idle : m - idle;
+    if (idle >= after && m / 2 - asked > next) next = m / 2 - asked;
     /* Listener-less nodes also write "[]" after M of not writing (1.30). */
     if (!has_listeners(t)) {
         double widle = now - c->last_write;

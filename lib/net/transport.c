@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 /* ------------------------------------------------------------ closing */
 
@@ -112,6 +113,13 @@ void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fm
     if (c->dataconn_id && c->outgoing && c->t->dcops)
         c->t->dcops->dial_failed(c->t->dcctx, c->dataconn_id, why);
     if (!c->busy) conn_free(c);
+}
+
+int conn_unread(struct conn *c)
+{
+    int n = 0;
+    evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 /* ------------------------------------------------------------- handshake */
@@ -565,6 +573,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (c->probation) {
         conn_close(c, CONN_TIMED_OUT, 5, "no greeting within %g s while too many connections from its host are "
                    "in the handshake", admit_probation_grace(t));
+        return;
+    }
+    if (c->state != C_UP && c->state != C_CONNECTING && !c->hs_extended && conn_unread(c)) {
+        /* its next step waits for us to read it: our loop is late (a
+         * saturated machine), so give it one more period, once */
+        c->hs_extended = 1;
+        arm_timer(c, t->handshake_timeout);
         return;
     }
     if (c->state != C_UP) {

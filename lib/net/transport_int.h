@@ -65,6 +65,7 @@ struct conn {
     char *dataconn_id;           /* a data connection (dataconn.c): its ID */
     char *preauth_host;          /* incoming, not yet up: counted under this host (admit.c) */
     int probation;               /* past a pre-auth cap: no greeting from us until it greets */
+    int hs_extended;             /* the handshake timeout was extended once (we were late) */
     double since;                /* incoming: when it was accepted */
     int doomed;                  /* over the high-water mark, no progress: closes at the flush */
     double progress_at;          /* backlog: when the socket last took STALL_BYTES (conn_out.c) */
@@ -176,6 +177,9 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
                        struct seed *seed);
 /* Send our two greeting lines (an accepted connection starts here). */
 void send_greeting(struct conn *c);
+/* 1 when bytes from the peer wait in the kernel, not yet read by us (our
+ * loop is late: the peer is not the slow one). */
+int conn_unread(struct conn *c);
 /* Close one connection: `cause` (conn_cause.h) is counted, the reason
  * (printf `fmt`) logged at `level` (see transport.c). The one way a
  * connection closes. */
