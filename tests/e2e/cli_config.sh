@@ -1,7 +1,7 @@
 #!/bin/bash
 # cli_config.sh - the aemp configuration subcommands, driven through the built
 # binary in a temporary HOME; asserts on the config file and exit statuses.
-T_LIMIT=120
+T_LIMIT=300
 . "$(dirname "$0")/lib.sh"
 
 RC="$PERL_ANYEVENT_MP_RC"
