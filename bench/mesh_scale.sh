@@ -159,7 +159,7 @@ else
 fi
 # events for nodes that did not die, after the kill too
 false_after=$(cat "${survivors[@]}" | grep '^WATCH \(down\|fired\) ' |
-    awk '{print $3}' | sed 's/#.*//' | grep -vxF -f <(echo "$vic_re") | wc -l)
+    awk '{print $3}' | sed 's/#.*//' | grep -cvxF -f <(echo "$vic_re"))
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# $N nodes, monitor_timeout $MT, idle window $IDLE s${CPUS:+, all on CPUs $CPUS}," \

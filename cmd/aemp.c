@@ -137,6 +137,7 @@ static const struct subcmd *find_exact(const char *name)
 /* NAME, else the alias: X for setX, and 1.x's clrX for delX. */
 static const struct subcmd *find_subcmd(const char *name)
 {
+    if (!name) return NULL;
     const struct subcmd *s = find_exact(name);
     char alt[128];
     if (s) return s;

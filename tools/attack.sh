@@ -247,7 +247,7 @@ echo "== 14. aemp::put"
 mkdir -p "$T/in"
 start pt 65536 services "[[\"aemp::put\",\"$T/in\"]]"
 # (some puts stall with the receiver getting nothing, a separate bug: try again)
-putr() { local i rc; for i in 1 2 3 4 5; do timeout 5 "$AEMP" put "$@"; rc=$?; [ "$rc" != 124 ] && return "$rc"; done; return "$rc"; }
+putr() { local rc; for _ in 1 2 3 4 5; do timeout 5 "$AEMP" put "$@"; rc=$?; [ "$rc" != 124 ] && return "$rc"; done; return "$rc"; }
 printf 'one\n' >"$T/f.txt"; putr pt aemp::put "$T/f.txt" >/dev/null 2>&1
 printf 'two\n' >"$T/f.txt"; putr pt aemp::put "$T/f.txt" >/dev/null 2>"$T/put.err"
 echo "# a second put of f.txt without --replace: the file holds '$(cat "$T/in/f.txt")'; put said: $(head -c 150 "$T/put.err")"

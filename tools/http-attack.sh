@@ -40,7 +40,7 @@ apid=$!
 pids+=($!)
 for _ in $(seq 100); do "$aemp" cal --timeout 1 A info >/dev/null 2>&1 && break; sleep 0.2; done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$apid/status"; }
-fds() { ls "/proc/$apid/fd" | wc -l; }
+fds() { find "/proc/$apid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 echo "before: RSS $(rss) kB, $(fds) descriptors"
 rss0=$(rss)
 python3 - "$http" >"$tmp/attack.out" <<'PY' &

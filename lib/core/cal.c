@@ -22,8 +22,8 @@ struct timer {
 /* Take `t` out of the list of `c` (its node's) and free it. */
 static void timer_free_in(struct node_core *c, struct timer *t)
 {
-    if (t->prev) t->prev->next = t->next;
-    else c->timers = t->next;
+    if (c->timers == t) c->timers = t->next; /* the head */
+    else if (t->prev) t->prev->next = t->next;
     if (t->next) t->next->prev = t->prev;
     event_free(t->ev);
     free(t->port);
@@ -142,8 +142,8 @@ struct call {
 /* Finish the call once: release the limit, kill the reply port, report. */
 static void call_unlink(aemp_node *node, struct call *c)
 {
-    if (c->prev) c->prev->next = c->next;
-    else node->core->calls = c->next;
+    if (node->core->calls == c) node->core->calls = c->next; /* the head */
+    else if (c->prev) c->prev->next = c->next;
     if (c->next) c->next->prev = c->prev;
 }
 
@@ -228,6 +228,8 @@ void cal_free_all(aemp_node *node)
         free(call);
     }
     /* Their guards become inert in aemp_node_free(). */
-    while (c->timers)
-        timer_free_in(c, c->timers);
+    while (c->timers) {
+        struct timer *t = c->timers;
+        timer_free_in(c, t);
+    }
 }

@@ -158,8 +158,8 @@ void aemp_guard_free(aemp_guard *guard)
     if (guard->node) {
         if (guard->target) guard->cancel(guard);
         struct node_core *c = guard->node->core;
-        if (guard->prev) guard->prev->next = guard->next;
-        else c->guards = guard->next;
+        if (c->guards == guard) c->guards = guard->next; /* the head */
+        else if (guard->prev) guard->prev->next = guard->next;
         if (guard->next) guard->next->prev = guard->prev;
     }
     free(guard);
@@ -180,8 +180,8 @@ static void monitor_free(struct monitor *m)
 static void unlink_monitor_in(struct monlist *l, struct monitor *m)
 {
     idx_del_remote(m);
-    if (m->prev) m->prev->next = m->next;
-    else l->head = m->next;
+    if (l->head == m) l->head = m->next; /* the head */
+    else if (m->prev) m->prev->next = m->next;
     if (m->next) m->next->prev = m->prev;
     m->next = m->prev = NULL;
 }

@@ -114,7 +114,7 @@ void nodeport_handle(aemp_node *node, const char *srcnode, const cJSON *msg)
     } else if (!strcmp(tag, "up_nodes") || !strcmp(tag, "known_nodes")) {
         cJSON *list = tag[0] == 'u' ? aemp_up_nodes(node) : aemp_known_nodes(node);
         /* The reply carries the IDs as separate elements, like 1.30. */
-        if (!list || !cJSON_IsString(a)) {
+        if (!list || !a || !cJSON_IsString(a)) {
             cJSON_Delete(list);
             return;
         }

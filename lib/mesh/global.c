@@ -185,8 +185,8 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
 /* Take `f` out of the list of `g` (its owner's) and free it. */
 static void fwd_free_in(struct global *g, struct fwd *f)
 {
-    if (f->prev) f->prev->next = f->next;
-    else g->fwds = f->next;
+    if (g->fwds == f) g->fwds = f->next; /* the head */
+    else if (f->prev) f->prev->next = f->next;
     if (f->next) f->next->prev = f->prev;
     free(f->nodeid);
     cJSON_Delete(f->addrs);
@@ -325,8 +325,8 @@ static void peer_node_down(aemp_node *node, const char *nodeid, const cJSON *rea
 /* Take `pc` out of the list of `g` (its owner's) and free it. */
 static void peerctx_free_in(struct global *g, struct peerctx *pc)
 {
-    if (pc->prev) pc->prev->next = pc->next;
-    else g->pcs = pc->next;
+    if (g->pcs == pc) g->pcs = pc->next; /* the head */
+    else if (pc->prev) pc->prev->next = pc->next;
     if (pc->next) pc->next->prev = pc->prev;
     aemp_guard_free(pc->mon);
     free(pc->nodeid);
@@ -434,14 +434,16 @@ static void global_free(struct aemp_node *node)
     strmap_free(&g->seedme);
     strmap_free(&g->up);
     while (g->pcs) {
-        guard_detach(g->pcs->mon);
-        peerctx_free_in(g, g->pcs);
+        struct peerctx *pc = g->pcs;
+        guard_detach(pc->mon);
+        peerctx_free_in(g, pc);
     }
     groups_free(g);
     while (g->fwds) {
-        guard_detach(g->fwds->timer);
-        aemp_guard_free(g->fwds->timer);
-        fwd_free_in(g, g->fwds);
+        struct fwd *f = g->fwds;
+        guard_detach(f->timer);
+        aemp_guard_free(f->timer);
+        fwd_free_in(g, f);
     }
     guard_detach(g->nodemon);
     aemp_guard_free(g->nodemon);

@@ -150,8 +150,8 @@ static void broadcast_reg(struct global *g, const char *tag, const char *group, 
  * `announce`, and free it. */
 static void reg_remove_in(struct global *g, struct reg *r, int announce)
 {
-    if (r->prev) r->prev->next = r->next;
-    else g->regs = r->next;
+    if (g->regs == r) g->regs = r->next; /* the head */
+    else if (r->prev) r->prev->next = r->next;
     if (r->next) r->next->prev = r->prev;
     guard_detach(r->user);
     aemp_guard_free(r->mon);
@@ -253,8 +253,8 @@ static void gmon_install(aemp_node *node, void *ud)
 /* Take `w` out of the watchers of `gr` (its group) and free it. */
 static void gmon_free_in(struct group *gr, struct gmon *w)
 {
-    if (w->prev) w->prev->next = w->next;
-    else gr->mons = w->next;
+    if (gr->mons == w) gr->mons = w->next; /* the head */
+    else if (w->prev) w->prev->next = w->next;
     if (w->next) w->next->prev = w->prev;
     free(w->group);
     free(w);
@@ -314,8 +314,9 @@ cJSON *groups_local_object(struct global *g)
 void groups_free(struct global *g)
 {
     while (g->regs) {
-        guard_detach(g->regs->mon); /* its monitor goes with the core's */
-        reg_remove_in(g, g->regs, 0);
+        struct reg *r = g->regs;
+        guard_detach(r->mon); /* its monitor goes with the core's */
+        reg_remove_in(g, r, 0);
     }
     size_t it = 0;
     const char *k;

@@ -33,8 +33,8 @@ static void conn_free_in(struct transport *t, struct conn *c)
 {
     admit_done(c);
     dirty_unlink(c);
-    if (c->prev) c->prev->next = c->next;
-    else t->conns = c->next;
+    if (t->conns == c) t->conns = c->next; /* the head */
+    else if (c->prev) c->prev->next = c->next;
     if (c->next) c->next->prev = c->prev;
     if (c->tls) tls_free(c->tls);
     if (c->rev) event_free(c->rev); /* before the socket closes */

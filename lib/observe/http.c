@@ -71,8 +71,8 @@ static double now_s(struct obs *o)
 
 static void conn_unlink(struct obs *o, struct conn *c)
 {
-    if (c->prev) c->prev->next = c->next;
-    else o->conns = c->next;
+    if (o->conns == c) o->conns = c->next; /* the head */
+    else if (c->prev) c->prev->next = c->next;
     if (c->next) c->next->prev = c->prev;
     o->nconns--;
     bufferevent_decref(c->bev);
@@ -327,22 +327,24 @@ static void obs_free(struct obs *o)
 
 static void bound_text(struct evhttp_bound_socket *bs, char *buf, size_t len)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
     char h[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET6) {
+        if (ss.ss_family == AF_INET6 && sl >= sizeof(struct sockaddr_in6)) {
             struct sockaddr_in6 *a = (void *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof h);
             port = ntohs(a->sin6_port);
             snprintf(buf, len, "[%s]:%d", h, port);
             return;
         }
-        struct sockaddr_in *a = (void *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, h, sizeof h);
-        port = ntohs(a->sin_port);
+        if (ss.ss_family == AF_INET && sl >= sizeof(struct sockaddr_in)) {
+            struct sockaddr_in *a = (void *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, h, sizeof h);
+            port = ntohs(a->sin_port);
+        }
     }
     snprintf(buf, len, "%s:%d", h, port);
 }

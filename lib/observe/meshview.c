@@ -90,8 +90,8 @@ static double monitor_timeout(aemp_node *node)
 {
     const cJSON *cfg = aemp_node_config(node);
     const cJSON *mt = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "monitor_timeout") : NULL;
-    if (cJSON_IsNumber(mt)) return mt->valuedouble;
-    if (cJSON_IsString(mt)) return atof(mt->valuestring);
+    if (mt && cJSON_IsNumber(mt)) return mt->valuedouble;
+    if (mt && cJSON_IsString(mt)) return atof(mt->valuestring);
     return 30;
 }
 

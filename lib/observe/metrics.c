@@ -47,8 +47,8 @@ static double expiry(struct metrics *m)
     const cJSON *cfg = aemp_node_config(m->node);
     const cJSON *mt = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "monitor_timeout") : NULL;
     double t = 30;
-    if (cJSON_IsNumber(mt) && mt->valuedouble > 0) t = mt->valuedouble;
-    else if (cJSON_IsString(mt) && atof(mt->valuestring) > 0) t = atof(mt->valuestring);
+    if (mt && cJSON_IsNumber(mt) && mt->valuedouble > 0) t = mt->valuedouble;
+    else if (mt && cJSON_IsString(mt) && atof(mt->valuestring) > 0) t = atof(mt->valuestring);
     return 5 * t > 60 ? 5 * t : 60;
 }
 

@@ -733,6 +733,21 @@ static int parse_list(struct parser *ps, cJSON *it, int members)
     }
 }
 
+/* Free a tree this parser made and never handed out (an error part-way).
+ * Each of its nodes is one block (string values and kept digits live in
+ * it, marked cJSON_IsReference); only keys are blocks of their own. What
+ * it hands out is freed by cJSON_Delete as usual. */
+static void tree_free(cJSON *it)
+{
+    while (it) {
+        cJSON *next = it->next;
+        tree_free(it->child);
+        free(it->string);
+        free(it);
+        it = next;
+    }
+}
+
 /* One value at ps->p (whitespace skipped). On error *itemp is NULL and
  * everything allocated is freed. */
 static int parse_value(struct parser *ps, cJSON **itemp)
@@ -751,7 +766,7 @@ static int parse_value(struct parser *ps, cJSON **itemp)
         ps->p++;
         int rc = parse_list(ps, it, c == '{');
         if (rc) {
-            cJSON_Delete(it);
+            tree_free(it);
             *itemp = NULL;
         }
         return rc;
