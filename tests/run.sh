@@ -60,5 +60,13 @@ else
     echo "fuzz build failed"; failed=$((failed + 1))
 fi
 
+echo "== static analysis (tools/analyze.sh: scan-build, cppcheck, shellcheck)"
+if bash tools/analyze.sh >build-analyze.log 2>&1; then
+    echo "ok - analyze"; passed=$((passed + 1))
+else
+    echo "not ok - analyze (build-analyze.log)"; grep -E 'warning|error|^In |findings' build-analyze.log | head -40
+    failed=$((failed + 1))
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
