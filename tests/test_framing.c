@@ -652,7 +652,7 @@ static void test_invalid_utf8_refused(void)
     };
     static const char *const good[] = {
         "[\"x\",\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xef\xbf\xbf \xf4\x8f\xbf\xbf\"]",
-        "[\"x\",\"a\xc0\x80" "b\"]",
+        "[\"x\",\"a\xc0\x80\x62\"]", /* a U+0000 b (\x62: no hex digit may follow \x80) */
         "[\"x\",\"\xed\x9f\xbf\xee\x80\x80\"]", /* U+D7FF U+E000 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
