@@ -788,7 +788,7 @@ void transport_free(struct transport *t)
     }
     free(t->seeds);
     if (t->seed_tick) event_free(t->seed_tick);
-    if (t->dns) evdns_base_free(t->dns, 0);
+    if (t->dns) evdns_base_free(t->dns, 1); /* fail pending look-ups: their bufferevents are released */
     if (t->wflush) event_free(t->wflush);
     tls_creds_free(t->creds);
     cJSON_Delete(t->listen_addrs);
