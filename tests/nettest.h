@@ -60,6 +60,19 @@ static inline int json_is(const cJSON *a, const char *text)
     return eq;
 }
 
+/* The authentication and framing lists of a test node: offers
+ * tls_md6_64_256 and hmac_md6_64_256, accepts those and tls_anon and
+ * cleartext, json framing. */
+static inline void add_auth(cJSON *cfg)
+{
+    const char *offer[] = {"tls_md6_64_256", "hmac_md6_64_256"};
+    const char *accept[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"};
+    const char *framing[] = {"json"};
+    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(offer, 2));
+    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(accept, 4));
+    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+}
+
 /* A node on `base` with ID `id`, listening on an ephemeral port of
  * 127.0.0.1 when `listen`, seeded with `seed` (an address or NULL). */
 static inline aemp_node *mknode(struct event_base *base, const char *id, int listen, const char *seed,
@@ -75,12 +88,7 @@ static inline aemp_node *mknode(struct event_base *base, const char *id, int lis
     if (cert) cJSON_AddStringToObject(cfg, "cert", cert);
     cJSON_AddNumberToObject(cfg, "monitor_timeout", mt);
     cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
-    const char *offer[] = {"tls_md6_64_256", "hmac_md6_64_256"};
-    const char *accept[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"};
-    const char *framing[] = {"json"};
-    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(offer, 2));
-    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(accept, 4));
-    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+    add_auth(cfg);
     aemp_node *n = aemp_node_new(base);
     char err[256];
     int rc = aemp_configure_effective(n, cfg, err, sizeof err);
@@ -98,6 +106,21 @@ static inline const char *addr_of(aemp_node *n)
     snprintf(buf, sizeof buf, "%s", cJSON_GetArrayItem(a, 0)->valuestring);
     cJSON_Delete(a);
     return buf;
+}
+
+/* Reply to the last element (a port ID) with the message minus that element. */
+static inline int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
+{
+    (void)self;
+    (void)ud;
+    int n = cJSON_GetArraySize(msg);
+    const cJSON *last = cJSON_GetArrayItem(msg, n - 1);
+    if (n < 1 || !cJSON_IsString(last)) return 0;
+    cJSON *reply = cJSON_CreateArray();
+    for (int i = 0; i < n - 1; i++)
+        cJSON_AddItemToArray(reply, cJSON_Duplicate(cJSON_GetArrayItem(msg, i), 1));
+    aemp_snd(node, last->valuestring, reply);
+    return 0;
 }
 
 struct rec {

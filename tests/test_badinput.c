@@ -9,9 +9,8 @@
 #define T_TIMEOUT 60
 #include "aemp.h"
 #include "handshake.h"
-#include "t.h"
+#include "nettest.h"
 #include "node.h"
-#include "transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,51 +42,19 @@ struct monres {
 };
 static struct monres client_mon;
 
-static double now(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
 /* ------------------------------------------------------- the children */
-
-static void add_auth(cJSON *cfg)
-{
-    const char *offer[] = {"tls_md6_64_256", "hmac_md6_64_256"};
-    const char *accept[] = {"tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"};
-    const char *framing[] = {"json"};
-    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(offer, 2));
-    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(accept, 4));
-    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
-}
-
-/* Reply to the last element (a port ID) with the message minus that element. */
-static int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
-{
-    (void)self;
-    (void)ud;
-    int n = cJSON_GetArraySize(msg);
-    const cJSON *last = cJSON_GetArrayItem(msg, n - 1);
-    if (n < 1 || !cJSON_IsString(last)) return 0;
-    cJSON *reply = cJSON_CreateArray();
-    for (int i = 0; i < n - 1; i++)
-        cJSON_AddItemToArray(reply, cJSON_Duplicate(cJSON_GetArrayItem(msg, i), 1));
-    aemp_snd(node, last->valuestring, reply);
-    return 0;
-}
 
 static int in_child;
 static int child_seed_port; /* > 0: the next child has no listener and this seed */
 
-static void on_term(evutil_socket_t fd, short what, void *arg)
+static inline void on_term(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     aemp_node_stop(arg);
 }
 
-static void child_main(const char *id, int wfd)
+static inline void child_main(const char *id, int wfd)
 {
     in_child = 1;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -136,7 +103,7 @@ static void child_main(const char *id, int wfd)
     exit(0);
 }
 
-static pid_t spawn_node(const char *id, int *port)
+static inline pid_t spawn_node(const char *id, int *port)
 {
     int pfd[2];
     if (pipe(pfd)) return -1;
@@ -156,7 +123,7 @@ static pid_t spawn_node(const char *id, int *port)
     return pid;
 }
 
-static void reap(pid_t *pid)
+static inline void reap(pid_t *pid)
 {
     if (*pid > 0) {
         kill(*pid, SIGKILL);
@@ -165,7 +132,7 @@ static void reap(pid_t *pid)
     }
 }
 
-static void cleanup(void)
+static inline void cleanup(void)
 {
     if (in_child) return;
     reap(&target_pid);
@@ -176,7 +143,7 @@ static void cleanup(void)
     cbase = NULL;
 }
 
-static void on_alarm(int sig)
+static inline void on_alarm(int sig)
 {
     (void)sig;
     static const char m[] = "# test_badinput: timeout\n";
@@ -188,36 +155,10 @@ static void on_alarm(int sig)
 
 /* ------------------------------------------------------ the good client */
 
-struct until {
-    struct event_base *base;
-    int *flag;
-    int want;
-    double deadline;
-};
+static inline void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud);
+static inline int good_ping_port(const char *port);
 
-static void poll_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct until *u = arg;
-    if ((u->flag && *u->flag >= u->want) || now() > u->deadline) event_base_loopbreak(u->base);
-}
-
-static int run_until(int *flag, int want, double seconds)
-{
-    struct until u = {cbase, flag, want, now() + seconds};
-    struct event *ev = event_new(cbase, -1, EV_PERSIST, poll_cb, &u);
-    struct timeval tv = {0, 1000};
-    event_add(ev, &tv);
-    event_base_dispatch(cbase);
-    event_free(ev);
-    return flag && *flag >= want;
-}
-
-static void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud);
-static int good_ping_port(const char *port);
-
-static void setup(void)
+static inline void setup(void)
 {
     static int done;
     if (done) return;
@@ -263,7 +204,7 @@ struct calres {
     cJSON *reply, *error;
 };
 
-static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+static inline void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
 {
     (void)node;
     struct calres *c = ud;
@@ -274,7 +215,7 @@ static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, vo
 
 /* One call to PORT from the good client: 1 when the reply is exactly
  * ["ping", N] for a fresh N. */
-static int good_ping_port(const char *port)
+static inline int good_ping_port(const char *port)
 {
     static int seq;
     int n = ++seq;
@@ -283,7 +224,7 @@ static int good_ping_port(const char *port)
     cJSON_AddItemToArray(m, cJSON_CreateString("ping"));
     cJSON_AddItemToArray(m, cJSON_CreateNumber(n));
     aemp_cal(client, port, m, 3, cal_done, &c);
-    run_until(&c.calls, 1, 4);
+    run_until(cbase, &c.calls, 1, 4);
     int ok = c.calls == 1 && c.reply && cJSON_GetArraySize(c.reply) == 2 &&
              cJSON_IsString(cJSON_GetArrayItem(c.reply, 0)) &&
              !strcmp(cJSON_GetArrayItem(c.reply, 0)->valuestring, "ping") &&
@@ -303,7 +244,7 @@ static int good_ping_port(const char *port)
 }
 
 /* The target process is alive and serves the good client. */
-static int target_ok(void)
+static inline int target_ok(void)
 {
     int st = 0;
     if (target_pid <= 0) return 0;
@@ -333,7 +274,7 @@ struct raw {
  * default). The connect itself may take a while on a busy machine (a full
  * accept queue drops SYNs, which TCP resends after a second): it gets 10 s;
  * reads and writes then time out after 0.1 s. */
-static int raw_connect_from(struct raw *r, int port, int src)
+static inline int raw_connect_from(struct raw *r, int port, int src)
 {
     r->len = 0;
     r->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -375,12 +316,12 @@ static int raw_connect_from(struct raw *r, int port, int src)
     return 0;
 }
 
-static int raw_connect(struct raw *r, int port)
+static inline int raw_connect(struct raw *r, int port)
 {
     return raw_connect_from(r, port, 1);
 }
 
-static void raw_close(struct raw *r)
+static inline void raw_close(struct raw *r)
 {
     if (r->fd >= 0) close(r->fd);
     r->fd = -1;
@@ -389,13 +330,13 @@ static void raw_close(struct raw *r)
 /* Let the good client node run while the raw attacker waits: a node whose
  * loop does not run for monitor_timeout is a stopped node, and its peers
  * rightly report it down ("peer timed out"). */
-static void pump(void)
+static inline void pump(void)
 {
     if (cbase) event_base_loop(cbase, EVLOOP_NONBLOCK);
 }
 
 /* Send everything (short of errors: a closing peer is fine here). */
-static void raw_send(struct raw *r, const char *data, size_t len)
+static inline void raw_send(struct raw *r, const char *data, size_t len)
 {
     double deadline = now() + 3;
     while (len && now() < deadline) {
@@ -410,14 +351,14 @@ static void raw_send(struct raw *r, const char *data, size_t len)
     }
 }
 
-static void raw_sends(struct raw *r, const char *s)
+static inline void raw_sends(struct raw *r, const char *s)
 {
     raw_send(r, s, strlen(s));
 }
 
 /* Read one line (without LF, CR kept) into out[outlen] within `secs`: 1 ok,
  * 0 on timeout/EOF/error. */
-static int raw_line(struct raw *r, char *out, size_t outlen, double secs)
+static inline int raw_line(struct raw *r, char *out, size_t outlen, double secs)
 {
     double deadline = now() + secs;
     for (;;) {
@@ -442,7 +383,7 @@ static int raw_line(struct raw *r, char *out, size_t outlen, double secs)
 
 /* Read (and keep, as far as room allows) whatever arrives until the peer
  * closes: the seconds it took, or -1 when still open after `secs`. */
-static double raw_wait_closed(struct raw *r, double secs)
+static inline double raw_wait_closed(struct raw *r, double secs)
 {
     double t0 = now(), deadline = t0 + secs;
     char scratch[4096];
@@ -461,13 +402,13 @@ static double raw_wait_closed(struct raw *r, double secs)
 }
 
 /* Wait `secs` for data: 1 when the connection is still open at the end. */
-static int raw_still_open(struct raw *r, double secs)
+static inline int raw_still_open(struct raw *r, double secs)
 {
     return raw_wait_closed(r, secs) < 0;
 }
 
 /* A greeting from a fresh attacker node ID: L gets "l1\nl2\n". */
-static void our_greeting(char *nodeid, size_t idlen, char *L, size_t Llen)
+static inline void our_greeting(char *nodeid, size_t idlen, char *L, size_t Llen)
 {
     ++atk_seq;
     if (force_id) snprintf(nodeid, idlen, "%s", force_id);
@@ -485,7 +426,7 @@ static void our_greeting(char *nodeid, size_t idlen, char *L, size_t Llen)
 
 /* Connect and do the greeting exchange: 0 ok with L (ours) and R (target's)
  * filled. */
-static int raw_greet(struct raw *r, char *L, char *R, size_t len)
+static inline int raw_greet(struct raw *r, char *L, char *R, size_t len)
 {
     char id[32], l1[HS_MAX_LINE + 1], l2[HS_MAX_LINE + 1];
     if (raw_connect(r, target_port)) return -1;
@@ -499,7 +440,7 @@ static int raw_greet(struct raw *r, char *L, char *R, size_t len)
 /* Full handshake: greeting plus auth line with a correct token (or a wrong
  * one when `bad_token`); reads the target's auth line when the token is
  * correct. 0 ok. */
-static int raw_auth(struct raw *r, int bad_token)
+static inline int raw_auth(struct raw *r, int bad_token)
 {
     char L[3 * HS_MAX_LINE], R[3 * HS_MAX_LINE], err[256];
     if (raw_greet(r, L, R, sizeof L)) return -1;
@@ -542,7 +483,7 @@ static int raw_auth(struct raw *r, int bad_token)
 
 /* Assert the target closes r within `secs` (and, with min > 0, not before
  * `min` seconds), then that the node still serves. */
-static void expect_closed(struct raw *r, double min, double secs)
+static inline void expect_closed(struct raw *r, double min, double secs)
 {
     double t = raw_wait_closed(r, secs);
     if (t < 0) fprintf(stderr, "# connection still open after %g s\n", secs);
@@ -563,7 +504,7 @@ static void test_good_client_baseline(void)
     /* a message to a port that does not exist gets no reply */
     struct calres c = {0};
     aemp_cal(client, "target#nosuch", cJSON_Parse("[\"x\"]"), 0.5, cal_done, &c);
-    run_until(&c.calls, 1, 2);
+    run_until(cbase, &c.calls, 1, 2);
     CHECK(c.calls == 1 && !c.reply && c.error);
     cJSON_Delete(c.reply);
     cJSON_Delete(c.error);
@@ -831,7 +772,7 @@ static void test_unknown_port_keeps_connection(void)
  * on its connection fires it. */
 /* Send `msg` on the authenticated raw connection r (node ID atk-N) and then
  * an echo probe: 1 when the probe's reply comes back on r. */
-static int probe_after(struct raw *r, const char *msg)
+static inline int probe_after(struct raw *r, const char *msg)
 {
     static int pseq;
     char m[256], want[64];
@@ -858,7 +799,7 @@ static int probe_after(struct raw *r, const char *msg)
 
 /* probe_after() each of `msgs`; 0 at the first that closes the connection
  * or goes unanswered. */
-static int probe_all(struct raw *r, const char *const *msgs, size_t n)
+static inline int probe_all(struct raw *r, const char *const *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!probe_after(r, msgs[i])) {
@@ -1093,7 +1034,7 @@ static void test_deep_nesting(void)
     CHECK(target_ok());
 }
 
-static void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud)
+static inline void mon_cb(aemp_node *node, const char *port, const cJSON *reason, void *ud)
 {
     (void)node;
     (void)port;
@@ -1111,7 +1052,7 @@ static void test_kill9_peer_fires_monitor(void)
     CHECK(aemp_node_is_up(client, "victim"));
     struct monres m = {0};
     aemp_mon(client, "victim#echo", mon_cb, &m, NULL);
-    run_until(NULL, 0, 0.2);
+    run_until(cbase, NULL, 0, 0.2);
     CHECK_INT(m.calls, 0);
     double t0 = now();
     CHECK(victim_pid > 0); /* never kill(-1, ...) */
@@ -1121,7 +1062,7 @@ static void test_kill9_peer_fires_monitor(void)
     CHECK_INT(waitpid(victim_pid, &st, 0), victim_pid);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     victim_pid = -1;
-    CHECK(run_until(&m.calls, 1, MT + 1));
+    CHECK(run_until(cbase, &m.calls, 1, MT + 1));
     CHECK_INT(m.calls, 1);
     double took = m.calls ? m.at - t0 : -1;
     printf("# monitor fired after %.3f s\n", took);

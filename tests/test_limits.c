@@ -35,21 +35,6 @@ static void count_downs(aemp_node *node, const char *nodeid, int up, const cJSON
     if (!up) node_downs++;
 }
 
-/* Reply to the last element (a port ID) with the message minus that element. */
-static int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
-{
-    (void)self;
-    (void)ud;
-    int n = cJSON_GetArraySize(msg);
-    const cJSON *last = cJSON_GetArrayItem(msg, n - 1);
-    if (n < 1 || !cJSON_IsString(last)) return 0;
-    cJSON *reply = cJSON_CreateArray();
-    for (int i = 0; i < n - 1; i++)
-        cJSON_AddItemToArray(reply, cJSON_Duplicate(cJSON_GetArrayItem(msg, i), 1));
-    aemp_snd(node, last->valuestring, reply);
-    return 0;
-}
-
 /* A message nested 1,000 deep is refused alone: the link stays up, no
  * monitor fires, and the next message on the same link is delivered. */
 static void test_deep_message_keeps_link(void)
