@@ -14,16 +14,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static int on_message(void *ud, cJSON *msg)
+/* One message from the peer goes up to the kernel (or is the answer to
+ * our probe). */
+static void hand_up(struct conn *c, cJSON *msg)
 {
-    struct conn *c = ud;
-    if (c->dead) {
-        cJSON_Delete(msg);
-        return 1;
-    }
     if (probe_is_answer(c, msg)) {
         cJSON_Delete(msg);
-        return 0;
+        return;
     }
     c->peer->stats.msgs_in++;
     c->t->stats.msgs_in++;
@@ -31,7 +28,24 @@ static int on_message(void *ud, cJSON *msg)
     c->t->from = c->peer; /* queues it makes are charged to it (qbudget.c) */
     c->t->ops->deliver(c->t->ctx, c->peer_id, msg);
     c->t->from = saved;
-    return c->dead;
+}
+
+/* Decode data[0..len) (the framing reader returns each message: it never
+ * calls up) and hand every message up, until the connection closes. */
+static void read_messages(struct conn *c, const char *data, size_t len)
+{
+    char err[256];
+    size_t off = 0;
+    while (off < len && !c->dead) {
+        size_t used;
+        cJSON *msg;
+        int rc = framing_reader_next(c->reader, data + off, len - off, &used, &msg, err,
+                                     sizeof err);
+        off += used;
+        if (rc < 0) conn_close(c, CONN_PROTOCOL, 5, "protocol error: %s", err);
+        if (rc <= 0) break;
+        hand_up(c, msg);
+    }
 }
 
 /* Log texts the reader refused one by one since the last call. */
@@ -57,7 +71,6 @@ static void log_refused(struct conn *c)
 /* Feed everything in `in` to the framing reader. */
 void conn_read_frames(struct conn *c, struct evbuffer *in)
 {
-    char err[256];
     int n = evbuffer_peek(in, -1, NULL, NULL, 0);
     if (n <= 0) return;
     struct evbuffer_iovec stackv[16], *v = n <= 16 ? stackv : malloc((size_t)n * sizeof *v);
@@ -67,10 +80,8 @@ void conn_read_frames(struct conn *c, struct evbuffer *in)
     for (int i = 0; i < n && !c->dead; i++) {
         c->peer->stats.bytes_in += v[i].iov_len; /* before its messages run */
         c->t->stats.bytes_in += v[i].iov_len;
-        int rc = framing_reader_feed(c->reader, v[i].iov_base, v[i].iov_len, on_message, c, err,
-                                     sizeof err);
+        read_messages(c, v[i].iov_base, v[i].iov_len);
         total += v[i].iov_len;
-        if (rc < 0) conn_close(c, CONN_PROTOCOL, 5, "protocol error: %s", err);
     }
     log_refused(c);
     if (v != stackv) free(v);
@@ -99,7 +110,6 @@ void conn_read_more(struct conn *c)
         t->rbuf_busy = 1;
     }
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    char err[256];
     for (size_t turn = 0; !c->dead && turn < READ_TURN_MAX;) {
         ssize_t n = recv(fd, buf, size, 0);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -111,9 +121,8 @@ void conn_read_more(struct conn *c)
         turn += (size_t)n;
         c->peer->stats.bytes_in += (size_t)n;
         t->stats.bytes_in += (size_t)n;
-        int rc = framing_reader_feed(c->reader, buf, (size_t)n, on_message, c, err, sizeof err);
-        if (rc < 0) conn_close(c, CONN_PROTOCOL, 5, "protocol error: %s", err);
-        if (rc || (size_t)n < size) break; /* stopped, or the socket is drained */
+        read_messages(c, buf, (size_t)n);
+        if ((size_t)n < size) break; /* the socket is drained */
     }
     if (buf == t->rbuf) t->rbuf_busy = 0;
     if (!c->dead) log_refused(c);

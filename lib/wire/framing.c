@@ -226,7 +226,7 @@ cJSON *framing_parse(const char *text, size_t len)
     return msg;
 }
 
-static int hand_over(cJSON *msg, framing_msg_fn fn, void *ud, char *err, size_t errlen);
+static int check(cJSON *msg, cJSON **out, char *err, size_t errlen);
 
 /* Report an invalid text (or ENOMEM) in err; returns the error code. */
 static int bad_text(const char *p, size_t len, int rc, char *err, size_t errlen)
@@ -240,14 +240,14 @@ static int bad_text(const char *p, size_t len, int rc, char *err, size_t errlen)
     return AEMP_EPROTO;
 }
 
-/* Parse one complete text p[0..len) and hand it to fn. Returns 0 to go on,
- * 1 when fn asked to stop, AEMP_EPROTO (message in err) when the text is not
- * valid JSON or not an array starting with a string. Keepalives ([]) are
- * dropped without calling fn. A text nesting deeper than FRAMING_MAX_DEPTH
- * is refused on its own (counted in r->refused), and so is one with a
- * string that is not valid UTF-8 (r->refused_utf8): the stream goes on. */
-static int deliver(struct framing_reader *r, const char *p, size_t len, framing_msg_fn fn,
-                   void *ud, char *err, size_t errlen)
+/* Parse one complete text p[0..len). Returns 1 with the message in *out, 0
+ * when there is none (a keepalive [], or a text refused on its own: one
+ * nesting deeper than FRAMING_MAX_DEPTH, counted in r->refused, or one with
+ * a string that is not valid UTF-8, r->refused_utf8: the stream goes on),
+ * AEMP_EPROTO (message in err) when the text is not valid JSON or not an
+ * array starting with a string. */
+static int parse_text(struct framing_reader *r, const char *p, size_t len, cJSON **out,
+                      char *err, size_t errlen)
 {
     if (r->too_deep) {
         r->refused++;
@@ -265,13 +265,13 @@ static int deliver(struct framing_reader *r, const char *p, size_t len, framing_
         rc = AEMP_EPROTO;
     }
     if (rc) return bad_text(p, len, rc, err, errlen);
-    return hand_over(msg, fn, ud, err, errlen);
+    return check(msg, out, err, errlen);
 }
 
-/* Check a parsed text and hand it to fn. Returns 0 to go on, 1 when fn
- * asked to stop, AEMP_EPROTO (message in err) when it is not an array
- * starting with a string. Keepalives ([]) are dropped without calling fn. */
-static int hand_over(cJSON *msg, framing_msg_fn fn, void *ud, char *err, size_t errlen)
+/* Check a parsed text (taken). Returns 1 with it in *out, 0 for a keepalive
+ * ([], dropped), AEMP_EPROTO (message in err) when it is not an array
+ * starting with a string. */
+static int check(cJSON *msg, cJSON **out, char *err, size_t errlen)
 {
     if (!cJSON_IsArray(msg)) {
         cJSON_Delete(msg);
@@ -287,14 +287,16 @@ static int hand_over(cJSON *msg, framing_msg_fn fn, void *ud, char *err, size_t 
         set_err(err, errlen, "a message's first element is not a port name string");
         return AEMP_EPROTO;
     }
-    return fn(ud, msg) ? 1 : 0;
+    *out = msg;
+    return 1;
 }
 
-/* Consume s[0..n). On return *used is how many bytes were consumed (all of
- * them unless fn asked to stop: then those after the stopping text remain).
- * Returns 0, 1 (stopped) or AEMP_EPROTO/AEMP_ENOMEM. */
-static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn fn, void *ud,
-               char *err, size_t errlen, size_t *used)
+/* Consume s[0..n) up to the end of the next message. *used is how many
+ * bytes were consumed (all of them when there is no complete message).
+ * Returns 1 with the message in *out, 0 when the bytes held none (or only
+ * the start of one, kept), or AEMP_EPROTO/AEMP_ENOMEM. */
+static int next(struct framing_reader *r, const char *s, size_t n, size_t *used, cJSON **out,
+                char *err, size_t errlen)
 {
     size_t i = 0;
     int rc = 0;
@@ -321,7 +323,7 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
             cJSON *msg = NULL;
             rc = framing_parse_value(s + i, lim, &msg, &len);
             if (rc == 0) {
-                rc = hand_over(msg, fn, ud, err, errlen);
+                rc = check(msg, out, err, errlen);
                 i += len;
                 if (rc) break;
                 continue;
@@ -359,14 +361,14 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
         }
         r->in_text = 0;
         if (r->blen == 0) { /* the whole text is in this chunk (too deep) */
-            rc = deliver(r, s + start, end - start, fn, ud, err, errlen);
+            rc = parse_text(r, s + start, end - start, out, err, errlen);
         } else {
             if (append(&r->buf, &r->blen, &r->bcap, s + i, end - i)) {
                 set_err(err, errlen, "out of memory buffering a message");
                 rc = AEMP_ENOMEM;
                 break;
             }
-            rc = deliver(r, r->buf, r->blen, fn, ud, err, errlen);
+            rc = parse_text(r, r->buf, r->blen, out, err, errlen);
             r->blen = 0;
             /* A big text passed: give its buffer back, unless it is small
              * enough to keep hot for the next (a fresh one costs a page
@@ -384,6 +386,21 @@ static int run(struct framing_reader *r, const char *s, size_t n, framing_msg_fn
     return rc;
 }
 
+/* The next message; see framing.h. */
+int framing_reader_next(struct framing_reader *r, const char *data, size_t len, size_t *used,
+                        cJSON **msg, char *err, size_t errlen)
+{
+    *msg = NULL;
+    *used = 0;
+    if (r->failed) {
+        set_err(err, errlen, "the message stream already failed");
+        return AEMP_EPROTO;
+    }
+    int rc = len ? next(r, data, len, used, msg, err, errlen) : 0;
+    if (rc < 0) r->failed = 1;
+    return rc;
+}
+
 /* Feed bytes; see framing.h. Bytes left after a stop are kept in `rest` and
  * processed first on the next feed (which may pass len 0 just to resume). */
 int framing_reader_feed(struct framing_reader *r, const char *data, size_t len, framing_msg_fn fn,
@@ -393,27 +410,40 @@ int framing_reader_feed(struct framing_reader *r, const char *data, size_t len, 
         set_err(err, errlen, "the message stream already failed");
         return AEMP_EPROTO;
     }
-    size_t used = 0;
-    int rc;
+    const char *s = data;
+    size_t n = len;
+    char *held = NULL;
     if (r->rlen) {
         /* Earlier bytes wait: process them together with the new ones. The
-         * rest buffer is detached while run() works on it. */
+         * rest buffer is detached while it is worked on. */
         if (append(&r->rest, &r->rlen, &r->rcap, data, len)) {
             set_err(err, errlen, "out of memory buffering the message stream");
             r->failed = 1;
             return AEMP_ENOMEM;
         }
-        char *s = r->rest;
-        size_t n = r->rlen;
+        s = held = r->rest;
+        n = r->rlen;
         r->rlen = 0;
-        rc = run(r, s, n, fn, ud, err, errlen, &used);
-        if (rc == 1) {
-            memmove(s, s + used, n - used);
-            r->rlen = n - used;
+    }
+    size_t off = 0;
+    int rc = 0;
+    while (off < n) {
+        size_t used;
+        cJSON *msg = NULL;
+        rc = next(r, s + off, n - off, &used, &msg, err, errlen);
+        off += used;
+        if (rc <= 0) break;
+        rc = 0;
+        if (fn(ud, msg)) {
+            rc = 1;
+            break;
         }
-    } else {
-        rc = run(r, data, len, fn, ud, err, errlen, &used);
-        if (rc == 1 && append(&r->rest, &r->rlen, &r->rcap, data + used, len - used)) {
+    }
+    if (rc == 1) {
+        if (held) {
+            memmove(held, held + off, n - off);
+            r->rlen = n - off;
+        } else if (append(&r->rest, &r->rlen, &r->rcap, s + off, n - off)) {
             set_err(err, errlen, "out of memory buffering the message stream");
             rc = AEMP_ENOMEM;
         }

@@ -30,6 +30,19 @@ void framing_reader_free(struct framing_reader *r);
 int framing_reader_feed(struct framing_reader *r, const char *data, size_t len,
                         framing_msg_fn fn, void *ud, char *err, size_t errlen);
 
+/* The pull form the transport reads with (the reader never calls up): take
+ * bytes from data[0..len) up to the end of the next message. *used gets
+ * the bytes consumed (all of them when they complete no message; the start
+ * of an unfinished text is kept by the reader); the caller passes the rest
+ * again, after whatever it does with the message. Returns 1 with *msg (taken
+ * by the caller; an array starting with a string), 0 when the bytes held no
+ * message (whitespace, keepalives, texts refused one by one, an unfinished
+ * text), or AEMP_EPROTO/AEMP_ENOMEM with a message in `err` as
+ * framing_reader_feed. Do not mix with framing_reader_feed on one reader
+ * after feed was stopped by `fn`. */
+int framing_reader_next(struct framing_reader *r, const char *data, size_t len, size_t *used,
+                        cJSON **msg, char *err, size_t errlen);
+
 /* How many texts were refused so far without failing the stream (nested
  * deeper than FRAMING_MAX_DEPTH); the caller logs when it grows. */
 size_t framing_reader_refused(const struct framing_reader *r);
