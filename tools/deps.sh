@@ -7,6 +7,7 @@
 #                                tests/run.sh, .ci/run): clang and its
 #                                sanitizer/libFuzzer runtimes, procps, iproute2,
 #                                the static analysers (tools/analyze.sh),
+#                                gdb (tests/msgpath.sh),
 #                                prometheus, chromium and curl (the tests of
 #                                the "http" monitoring listener)
 #
@@ -16,7 +17,7 @@
 set -eu
 build_pkgs="build-essential meson ninja-build pkg-config libevent-dev libcjson-dev
             libgnutls28-dev libsodium-dev libsystemd-dev python3"
-test_pkgs="clang libclang-rt-14-dev procps iproute2 clang-tools-14 cppcheck shellcheck
+test_pkgs="clang libclang-rt-14-dev procps iproute2 clang-tools-14 cppcheck shellcheck gdb
            prometheus chromium curl"
 
 pkgs=$build_pkgs

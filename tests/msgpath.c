@@ -1,0 +1,47 @@
+/* msgpath.c - two nodes in one process send one message over 127.0.0.1:
+ * node B to port "sink" of node A. tests/msgpath.sh runs this under gdb and
+ * reads the call stacks of the message's way down (msgpath_send ->
+ * aemp_snd -> ... -> the framing's encoder, the socket write) and up (the
+ * framing's decoder, msgpath_received) to check that it enters each layer
+ * of lib/ once. Exits 0 when the message arrived. */
+#include "nettest.h"
+
+#include <stdio.h>
+
+static int received;
+
+/* A's port callback: the top of the read side's stack. */
+__attribute__((noinline)) static int msgpath_received(aemp_node *node, const char *self,
+                                                      const cJSON *msg, void *ud)
+{
+    received++;
+    return 0;
+}
+
+/* The bottom of the send side's stack. */
+__attribute__((noinline)) static int msgpath_send(aemp_node *b)
+{
+    return aemp_snd(b, "A#sink", cJSON_Parse("[\"hello\", 1]"));
+}
+
+static void test_msgpath(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode(base, "A", 1, NULL, "msgpath-secret", NULL, 10);
+    aemp_node *b = mknode(base, "B", 0, addr_of(a), "msgpath-secret", NULL, 10);
+    CHECK_INT(aemp_rcv(a, "A#sink", NULL, msgpath_received, NULL), 0);
+    int up = 0;
+    for (double end = now() + 20; !up && now() < end;) {
+        run_until(base, NULL, 1, 0.05);
+        up = aemp_node_is_up(b, "A");
+    }
+    CHECK(up);
+    CHECK_INT(msgpath_send(b), 0);
+    run_until(base, &received, 1, 20);
+    CHECK_INT(received, 1);
+    aemp_node_free(b);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+T_MAIN(T(test_msgpath))
