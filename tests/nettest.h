@@ -9,6 +9,7 @@
 #include "transport.h"
 
 #include <event2/event.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 
 static inline double now(void)
@@ -73,6 +74,19 @@ static inline void add_auth(cJSON *cfg)
     cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
 }
 
+/* A node on `base` configured with `cfg` (taken and freed); a failed
+ * configuration is a failed check. */
+static inline aemp_node *mknode_cfg(struct event_base *base, const char *id, cJSON *cfg)
+{
+    aemp_node *n = aemp_node_new(base);
+    char err[256];
+    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
+    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
+    CHECK_INT(rc, 0);
+    cJSON_Delete(cfg);
+    return n;
+}
+
 /* A node on `base` with ID `id`, listening on an ephemeral port of
  * 127.0.0.1 when `listen`, seeded with `seed` (an address or NULL). */
 static inline aemp_node *mknode(struct event_base *base, const char *id, int listen, const char *seed,
@@ -89,13 +103,61 @@ static inline aemp_node *mknode(struct event_base *base, const char *id, int lis
     cJSON_AddNumberToObject(cfg, "monitor_timeout", mt);
     cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
     add_auth(cfg);
-    aemp_node *n = aemp_node_new(base);
-    char err[256];
-    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
-    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
-    CHECK_INT(rc, 0);
-    cJSON_Delete(cfg);
-    return n;
+    return mknode_cfg(base, id, cfg);
+}
+
+/* A node with max_message_size `maxmsg` (its output bound: 4 x that, at
+ * least 16 MB), hmac_md6_64_256 only, listening on 127.0.0.1 when `seed`
+ * is NULL, else seeded with it. */
+static inline aemp_node *mknode_max(struct event_base *base, const char *id, const char *seed,
+                                    double maxmsg)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "nodeid", id);
+    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
+    if (!seed) cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
+    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
+    if (seed) cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
+    cJSON_AddStringToObject(cfg, "secret", "s3cret");
+    cJSON_AddNumberToObject(cfg, "monitor_timeout", 30);
+    cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
+    cJSON_AddNumberToObject(cfg, "max_message_size", maxmsg);
+    const char *auth[] = {"hmac_md6_64_256"}, *framing[] = {"json"};
+    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(auth, 1));
+    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(auth, 1));
+    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
+    return mknode_cfg(base, id, cfg);
+}
+
+/* mknode_max with max_message_size 1 MB (output bound: 16 MB). */
+static inline aemp_node *mknode_small(struct event_base *base, const char *id, const char *seed)
+{
+    return mknode_max(base, id, seed, 1 << 20);
+}
+
+/* A fresh ["xxx...x"] of 64 KB (the string 65,535 x's). */
+static inline cJSON *blob_msg(void)
+{
+    static char *blob;
+    if (!blob) {
+        blob = malloc(65536);
+        memset(blob, 'x', 65535);
+        blob[65535] = 0;
+    }
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString(blob));
+    return m;
+}
+
+/* At least 4,096 descriptors when the hard limit allows (tests that open
+ * hundreds of connections). */
+static inline void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* The first listen address of `n` (static buffer). */

@@ -18,49 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MSG_BYTES 65536
+#define MSG_BYTES 65536 /* a blob_msg() (nettest.h) */
 #define TOTAL (512u << 20)
 #define NMSG (TOTAL / MSG_BYTES)
-
-/* A node with max_message_size 1 MB (output bound: 16 MB), listening on
- * 127.0.0.1 when seed is NULL. */
-static aemp_node *mknode_flow(struct event_base *base, const char *id, const char *seed)
-{
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddStringToObject(cfg, "nodeid", id);
-    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
-    if (!seed) cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
-    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
-    if (seed) cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
-    cJSON_AddStringToObject(cfg, "secret", "s3cret");
-    cJSON_AddNumberToObject(cfg, "monitor_timeout", 30);
-    cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
-    cJSON_AddNumberToObject(cfg, "max_message_size", 1 << 20);
-    const char *auth[] = {"hmac_md6_64_256"}, *framing[] = {"json"};
-    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(auth, 1));
-    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(auth, 1));
-    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
-    aemp_node *n = aemp_node_new(base);
-    char err[256];
-    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
-    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
-    CHECK_INT(rc, 0);
-    cJSON_Delete(cfg);
-    return n;
-}
-
-static cJSON *big_msg(void)
-{
-    static char *blob;
-    if (!blob) {
-        blob = malloc(MSG_BYTES);
-        memset(blob, 'x', MSG_BYTES - 1);
-        blob[MSG_BYTES - 1] = 0;
-    }
-    cJSON *m = cJSON_CreateArray();
-    cJSON_AddItemToArray(m, cJSON_CreateString(blob));
-    return m;
-}
 
 /* The receiver: "sink" counts messages; ["count", REPLY] answers [COUNT]. */
 static int sink_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
@@ -85,7 +45,7 @@ static pid_t start_receiver(const char *id, const char *seed)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         alarm(280);
         struct event_base *cb = event_base_new();
-        aemp_node *b = mknode_flow(cb, id, seed);
+        aemp_node *b = mknode_small(cb, id, seed);
         static long count;
         char port[128];
         snprintf(port, sizeof port, "%s#sink", id);
@@ -136,7 +96,7 @@ static long receiver_count(struct event_base *base, aemp_node *a, const char *po
 static void test_fast_sender_not_dropped(void)
 {
     struct event_base *base = event_base_new();
-    aemp_node *a = mknode_flow(base, "flow-a", NULL);
+    aemp_node *a = mknode_small(base, "flow-a", NULL);
     char seed[128];
     snprintf(seed, sizeof seed, "%s", addr_of(a));
     pid_t pid = start_receiver("flow-b", seed);
@@ -151,7 +111,7 @@ static void test_fast_sender_not_dropped(void)
     dl = t0 + 200;
     while (!d.downs && sent < NMSG && now() < dl) {
         while (sent < NMSG && transport_pending(a->transport, "flow-b") < (48u << 20)) {
-            aemp_snd(a, "flow-b#sink", big_msg());
+            aemp_snd(a, "flow-b#sink", blob_msg());
             sent++;
         }
         size_t q = transport_pending(a->transport, "flow-b");
@@ -197,7 +157,7 @@ static void pump(struct sender *s)
 {
     s->in_pump = 1;
     while (s->sent < s->n) {
-        int rc = aemp_snd(s->node, s->dest, big_msg());
+        int rc = aemp_snd(s->node, s->dest, blob_msg());
         CHECK(rc == 0 || rc == AEMP_BUSY);
         s->sent++;
         size_t q = aemp_queued(s->node, s->dest);
@@ -219,7 +179,7 @@ static void pump(struct sender *s)
 static void test_flow_controlled_sender(void)
 {
     struct event_base *base = event_base_new();
-    aemp_node *a = mknode_flow(base, "flow-c", NULL);
+    aemp_node *a = mknode_small(base, "flow-c", NULL);
     CHECK_INT(aemp_flow_marks(a, 4u << 20, 1u << 20), 0);
     CHECK_INT(aemp_flow_marks(a, 1, 2), AEMP_EINVAL);
     char seed[128];
@@ -266,13 +226,13 @@ static void count_drain(aemp_node *node, const char *nodeid, void *ud)
 static void test_drain_waiters(void)
 {
     struct event_base *base = event_base_new();
-    aemp_node *a = mknode_flow(base, "flow-e", NULL);
+    aemp_node *a = mknode_small(base, "flow-e", NULL);
     CHECK_INT(aemp_on_drain(a, "", count_drain, NULL), AEMP_EINVAL);
     CHECK_INT(aemp_on_drain(a, "x#y", NULL, NULL), AEMP_EINVAL);
     int local = 0, unknown = 0, cancelled = 0;
     char *lp = aemp_port(a);
     aemp_rcv(a, lp, NULL, sink_rcv, &(long){0});
-    for (int i = 0; i < 400; i++) CHECK_INT(aemp_snd(a, lp, big_msg()), 0); /* 25 MB local */
+    for (int i = 0; i < 400; i++) CHECK_INT(aemp_snd(a, lp, blob_msg()), 0); /* 25 MB local */
     CHECK_INT(aemp_queued(a, lp), 0);
     CHECK_INT(aemp_on_drain(a, lp, count_drain, &local), 0);
     CHECK_INT(aemp_on_drain(a, "nowhere", count_drain, &unknown), 0);
@@ -298,7 +258,7 @@ static void test_drain_waiters(void)
     aemp_mon_nodes(a, down_rec, &d, &g);
     int rc = 0, n = 0;
     while (rc != AEMP_BUSY && n < 1000) {
-        rc = aemp_snd(a, "flow-f#sink", big_msg());
+        rc = aemp_snd(a, "flow-f#sink", blob_msg());
         n++;
     }
     CHECK_INT(rc, AEMP_BUSY);
@@ -330,7 +290,7 @@ static void test_drain_waiters(void)
 static void test_free_with_output_pending(void)
 {
     struct event_base *base = event_base_new();
-    aemp_node *a = mknode_flow(base, "flow-g", NULL);
+    aemp_node *a = mknode_small(base, "flow-g", NULL);
     char seed[128];
     snprintf(seed, sizeof seed, "%s", addr_of(a));
     pid_t pid = start_receiver("flow-h", seed);

@@ -201,28 +201,6 @@ static void test_log_catcher_cannot_loop(void)
 
 /* ------------------------------------------------------ ghost queues */
 
-/* A node like mknode's with max_message_size `maxmsg`. */
-static aemp_node *mknode_max(struct event_base *base, const char *id, const char *seed,
-                             double maxmsg)
-{
-    char cfgtext[768];
-    snprintf(cfgtext, sizeof cfgtext,
-             "{\"nodeid\":\"%s\",\"binds\":[%s],\"seeds\":[%s%s%s],\"secret\":\"s3cret\","
-             "\"monitor_timeout\":30,\"connect_interval\":0.2,\"max_message_size\":%.0f,"
-             "\"auth_offer\":[\"hmac_md6_64_256\"],\"auth_accept\":[\"hmac_md6_64_256\"],"
-             "\"framing_format\":[\"json\"]}",
-             id, seed ? "" : "\"127.0.0.1:0\"", seed ? "\"" : "", seed ? seed : "",
-             seed ? "\"" : "", maxmsg);
-    cJSON *cfg = cJSON_Parse(cfgtext);
-    aemp_node *n = aemp_node_new(base);
-    char err[256];
-    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
-    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
-    CHECK_INT(rc, 0);
-    cJSON_Delete(cfg);
-    return n;
-}
-
 static double queued_bytes(aemp_node *n)
 {
     cJSON *st = aemp_stats(n);

@@ -250,15 +250,6 @@ static void dial_many(struct event_base *base, int *fds, int n, int port, int fi
     }
 }
 
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
-        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 /* Count connections the node greeted and those it closed without a word,
  * running the loop until each is one or the other. A refused connection is
  * never greeted, so this does not depend on timing (a greeted one may
@@ -588,47 +579,6 @@ static void down_rec(aemp_node *node, const char *nodeid, int up, const cJSON *r
     snprintf(d->reason, sizeof d->reason, "%s", cJSON_IsString(text) ? text->valuestring : "?");
 }
 
-/* A node with max_message_size 1 MB listening on 127.0.0.1 (output bound:
- * 16 MB). */
-static aemp_node *mknode_small(struct event_base *base, const char *id, const char *seed)
-{
-    cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddStringToObject(cfg, "nodeid", id);
-    cJSON *binds = cJSON_AddArrayToObject(cfg, "binds");
-    if (!seed) cJSON_AddItemToArray(binds, cJSON_CreateString("127.0.0.1:0"));
-    cJSON *seeds = cJSON_AddArrayToObject(cfg, "seeds");
-    if (seed) cJSON_AddItemToArray(seeds, cJSON_CreateString(seed));
-    cJSON_AddStringToObject(cfg, "secret", "s3cret");
-    cJSON_AddNumberToObject(cfg, "monitor_timeout", 30);
-    cJSON_AddNumberToObject(cfg, "connect_interval", 0.2);
-    cJSON_AddNumberToObject(cfg, "max_message_size", 1 << 20);
-    const char *auth[] = {"hmac_md6_64_256"}, *framing[] = {"json"};
-    cJSON_AddItemToObject(cfg, "auth_offer", cJSON_CreateStringArray(auth, 1));
-    cJSON_AddItemToObject(cfg, "auth_accept", cJSON_CreateStringArray(auth, 1));
-    cJSON_AddItemToObject(cfg, "framing_format", cJSON_CreateStringArray(framing, 1));
-    aemp_node *n = aemp_node_new(base);
-    char err[256];
-    int rc = aemp_configure_effective(n, cfg, err, sizeof err);
-    if (rc) fprintf(stderr, "# configure %s: %s\n", id, err);
-    CHECK_INT(rc, 0);
-    cJSON_Delete(cfg);
-    return n;
-}
-
-/* A 64 KB message for `port`. */
-static cJSON *big_msg(void)
-{
-    static char *blob;
-    if (!blob) {
-        blob = malloc(65536);
-        memset(blob, 'x', 65535);
-        blob[65535] = 0;
-    }
-    cJSON *m = cJSON_CreateArray();
-    cJSON_AddItemToArray(m, cJSON_CreateString(blob));
-    return m;
-}
-
 /* A peer that stops reading (SIGSTOP) is dropped once 16 MB of output wait
  * (4 x max_message_size, at least 16 MB) and its socket took nothing for
  * min(monitor_timeout, 10 s), with a reason saying so; before the bound
@@ -660,7 +610,7 @@ static void test_output_high_water_mark(void)
     size_t sent = 0;
     dl = now() + 20;
     while (!d.downs && sent < (24u << 20) && now() < dl) {
-        for (int i = 0; i < 16; i++) aemp_snd(a, "hwm-b#sink", big_msg());
+        for (int i = 0; i < 16; i++) aemp_snd(a, "hwm-b#sink", blob_msg());
         sent += 16 * 65536;
         run_until(base, NULL, 0, 0.01);
     }
@@ -707,7 +657,7 @@ static void test_connecting_queue_bound(void)
     aemp_mon(a, "q-ghost#p", rec_mon, &m, NULL);
     double t0 = now();
     for (int i = 0; i < 400 && !d.downs; i++) { /* 25 MB */
-        aemp_snd(a, "q-ghost#p", big_msg());
+        aemp_snd(a, "q-ghost#p", blob_msg());
         if (i % 50 == 0) run_until(base, NULL, 0, 0.01);
     }
     run_until(base, &m.calls, 1, 5);
