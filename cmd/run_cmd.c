@@ -20,7 +20,9 @@ static void on_signal(evutil_socket_t fd, short what, void *ud)
     aemp_node_stop(st->node);
 }
 
-int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
+/* Configure and run the node from ARGV (ARGV[0] the subcommand; no `--`,
+ * no misplaced options left). */
+static int run_node(struct cmd_ctx *ctx, int argc, char **argv)
 {
     struct pst st = {.sub = argv[0]};
     char err[512] = "";
@@ -119,5 +121,34 @@ out:
     cJSON_Delete(eff);
     cJSON_Delete(kv);
     if (watchdog_node_end() && rc == EXIT_OK) watchdog_reexec(); /* returns on failure */
+    return rc;
+}
+
+int cmd_run(struct cmd_ctx *ctx, int argc, char **argv)
+{
+    struct pst st = {.sub = argv[0]};
+    /* A word beginning with '-' (not a number) before `--` is a misplaced
+     * option, not a profile or value (`aemp run nodeid -x` starts no node
+     * named -x); `--` itself is dropped. */
+    char **words = calloc((size_t)argc + 1, sizeof *words);
+    if (!words) return msg(&st, EXIT_FAIL, "out of memory");
+    int n = 0, literal = 0;
+    words[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        if (!literal && !strcmp(argv[i], "--")) {
+            literal = 1;
+            continue;
+        }
+        if (!literal && cmd_looks_like_option(argv[i])) {
+            free(words);
+            return msg(&st, EXIT_USAGE,
+                       "'%s' is not an option of run; a profile or value beginning with '-' goes "
+                       "after `--` (aemp run -- ... %s)",
+                       argv[i], argv[i]);
+        }
+        words[n++] = argv[i];
+    }
+    int rc = run_node(ctx, n, words);
+    free(words);
     return rc;
 }

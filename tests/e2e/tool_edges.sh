@@ -47,6 +47,15 @@ expect_status "setsecret -- -x" 0 "$AEMP" setsecret -- -x
 expect_status "the secret -x" 0 "$AEMP" showconfig
 grep -q '"secret" : "-x"' "$T_DIR/last.out" && pass "setsecret -- -x stores -x" \
     || fail "setsecret -- -x stores -x" "$(grep secret "$T_DIR/last.out")"
+for args in "nodeid -x" "-x" "profile -x" "-x nodeid n1"; do
+    # shellcheck disable=SC2086
+    expect_status "run $args: bad usage, no node" 2 timeout 10 "$AEMP" run $args
+    err_has "run $args: message" "aemp: run: '-x' is not an option of run; a profile or value beginning with '-' goes after \`--\` (aemp run -- ... -x)"
+done
+# after `--` -x is a value: the next pair's check speaks (no node starts)
+expect_status "run -- nodeid -x monitor_timeout -5" 2 timeout 10 "$AEMP" run -- nodeid -x monitor_timeout -5
+err_has "run -- nodeid -x: -x taken, -5 refused by its check" \
+    "aemp: run: \"monitor_timeout\" must be a number of seconds above 0, not -5"
 expect_status "a negative number is a value (refused by its check)" 2 "$AEMP" setmonitor_timeout -5
 err_has "negative number: its check's message" \
     "aemp: setmonitor_timeout: \"monitor_timeout\" must be a number of seconds above 0, not -5"
