@@ -29,7 +29,7 @@
 /* ------------------------------------------------------------ closing */
 
 /* Free `c`, taking it out of the list of `t` (its transport's). */
-static void conn_free_in(struct transport *t, struct conn *c)
+void conn_free_in(struct transport *t, struct conn *c)
 {
     admit_done(c);
     dirty_unlink(c);
@@ -124,11 +124,7 @@ int conn_unread(struct conn *c)
 
 /* ------------------------------------------------------------- handshake */
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg);
-static void read_cb(struct bufferevent *bev, void *arg);
-static void event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void arm_timer(struct conn *c, double s)
+void conn_arm_timer(struct conn *c, double s)
 {
     struct timeval tv = tv_of(s);
     evtimer_add(c->timer, &tv);
@@ -153,7 +149,7 @@ void send_greeting(struct conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "%s\n%s\n", c->l1, c->nonce);
     c->state = C_GREET;
-    arm_timer(c, t->handshake_timeout);
+    conn_arm_timer(c, t->handshake_timeout);
 }
 
 /* Read one line of at most HS_MAX_LINE bytes from `in`: 1 with *line (new
@@ -345,7 +341,7 @@ static void dataconn_handoff(struct conn *c)
     c->bev = NULL;
     c->tls = NULL;
     c->plain_in = NULL;
-    c->dead = 1; /* freed when the callback around process() ends (c->busy) */
+    c->dead = 1; /* freed when the callback around conn_process() ends (c->busy) */
     if (c->t->dcops) {
         c->t->dcops->ready(c->t->dcctx, c->dataconn_id, c->peer_id, bev, tls, plain);
     } else { /* nobody takes data connections */
@@ -428,7 +424,7 @@ void conn_announce(struct conn *c)
 }
 
 /* Process what arrived, in whatever state the connection is. */
-static void process(struct conn *c)
+void conn_process(struct conn *c)
 {
     struct evbuffer *raw = bufferevent_get_input(c->bev);
     char err[256];
@@ -453,7 +449,7 @@ static void process(struct conn *c)
             send_greeting(c);
             if (c->dead) return;
         }
-        arm_timer(c, c->t->handshake_timeout); /* progress */
+        conn_arm_timer(c, c->t->handshake_timeout); /* progress */
         on_greeting(c);
     }
     if (c->dead) return;
@@ -501,13 +497,13 @@ static void process(struct conn *c)
     }
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
     if (!probe_stale(c)) {
         if (c->state == C_UP) probe_heard(c);
-        process(c);
+        conn_process(c);
     }
     c->busy--;
     if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
@@ -528,7 +524,7 @@ static const char *closed_cause(const struct conn *c)
     return hs_refusal_cause(HS_AWAIT_AUTH, accept_own);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
@@ -539,7 +535,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         send_greeting(c);
     } else if (what & BEV_EVENT_EOF) {
         /* Process what came with the EOF first. */
-        process(c);
+        conn_process(c);
         if (c->outgoing && c->state == C_GREET && !c->r1)
             conn_close(c, CONN_REFUSED, 5,
                        "connection closed by the peer before its greeting: it refuses "
@@ -566,7 +562,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
 }
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
+void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     struct transport *t = c->t;
@@ -579,7 +575,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         /* its next step waits for us to read it: our loop is late (a
          * saturated machine), so give it one more period, once */
         c->hs_extended = 1;
-        arm_timer(c, t->handshake_timeout);
+        conn_arm_timer(c, t->handshake_timeout);
         return;
     }
     if (c->state != C_UP) {
@@ -599,7 +595,7 @@ struct conn *conn_new(struct transport *t, struct bufferevent *bev)
     if (!c) return NULL;
     c->t = t;
     c->bev = bev;
-    c->timer = evtimer_new(t->base, timer_cb, c);
+    c->timer = evtimer_new(t->base, conn_timer_cb, c);
     if (!c->timer) {
         free(c);
         return NULL;
@@ -607,7 +603,7 @@ struct conn *conn_new(struct transport *t, struct bufferevent *bev)
     c->next = t->conns;
     if (c->next) c->next->prev = c;
     t->conns = c;
-    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setcb(bev, conn_read_cb, write_cb, conn_event_cb, c);
     bufferevent_enable(bev, EV_READ);
     /* Output goes out from wflush_cb; libevent's write event (on by default:
      * two epoll_ctl calls and a wakeup per message) only for a backlog. A
@@ -643,7 +639,7 @@ struct conn *conn_dial(struct transport *t, const char *addr, const char *want_i
     c->seed = seed;
     if (seed) seed->dialing = 1;
     c->state = C_CONNECTING;
-    arm_timer(c, t->monitor_timeout);
+    conn_arm_timer(c, t->monitor_timeout);
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
     char numeric[300];

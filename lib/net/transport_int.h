@@ -170,6 +170,17 @@ static inline int has_secret(const struct transport *t)
 
 /* ---- transport.c: connection lifecycle, handshake ---- */
 
+/* (Re)start the connection's timer: `s` seconds of handshake or dial. */
+void conn_arm_timer(struct conn *c, double s);
+/* The connection's bufferevent callbacks and timer (installed by
+ * conn_new): reads in the handshake (and of a TLS connection once up),
+ * connect/EOF/errors, the handshake timeout or the probe's tick. */
+void conn_read_cb(struct bufferevent *bev, void *arg);
+void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+/* Process what arrived, in whatever state the connection is. */
+void conn_process(struct conn *c);
+
 /* A new connection on `bev` (taken), reading, in the transport's list. */
 struct conn *conn_new(struct transport *t, struct bufferevent *bev);
 /* Start an outgoing connection to `addr`. */
@@ -186,6 +197,8 @@ int conn_unread(struct conn *c);
 void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void conn_free(struct conn *c);
+/* The same for `c` in the list of `t` (its transport: teardown loops). */
+void conn_free_in(struct transport *t, struct conn *c);
 
 /* ---- conn_in.c: reading an up connection ---- */
 
