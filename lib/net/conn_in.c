@@ -1,7 +1,7 @@
 /* conn_in.c - the read path of an up connection: bytes from the socket (or
  * from TLS) into the framing reader, each message to the node, with the
  * counters and the liveness probe's bookkeeping. The handshake's reads are
- * transport.c's. */
+ * conn_hs.c's. */
 #include "transport_int.h"
 
 #include "framing.h"

@@ -20,9 +20,13 @@
  * Nodes that do not hold (Perl 1.30 takes the newest authenticated
  * connection and reports the old one's node down) get one candidate at a
  * time from us: their second greeting is refused while a first one is in
- * its handshake, so they never see two authenticated connections. */
+ * its handshake, so they never see two authenticated connections.
+ *
+ * The chosen connection is announced here (conn_announce): it becomes the
+ * node's, its queue goes out, the kernel hears the node is up. */
 #include "transport_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void pick_add(struct peer *p, struct conn *c)
@@ -113,4 +117,78 @@ void pick_authed(struct conn *c)
     event_del(c->timer); /* a candidate still in its handshake bounds the wait */
     bufferevent_disable(c->bev, EV_READ); /* read once announced */
     pick_settle(c->cand);
+}
+
+/* ------------------------------------------------------------- up */
+
+void conn_announce(struct conn *c)
+{
+    struct transport *t = c->t;
+    struct peer *p = peer_get(t, c->peer_id, 1);
+    if (!p) {
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
+        return;
+    }
+    if (p->conn) {
+        conn_close(c, CONN_REPLACED, 7, "already connected to %s", p->id);
+        return;
+    }
+    c->reader = framing_reader_new(t->max_msg);
+    if (!c->reader) {
+        conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
+        return;
+    }
+    c->state = C_UP;
+    c->peer = p;
+    p->conn = c;
+    p->stats.connects++;
+    t->stats.connects++;
+    p->up_since = now_of(t);
+    admit_done(c);
+    peer_stop_connecting(p);
+    if (c->outgoing && c->addr) addrs_add_unique(p->addrs, c->addr);
+    if (c->seed) {
+        free(c->seed->nodeid);
+        c->seed->nodeid = strdup(p->id);
+        c->seed->dialing = 0;
+        p->is_seed = 1;
+        c->seed = NULL;
+    }
+    event_del(c->timer);
+    probe_start(c);
+    if (c->untrusted) aemp_log(5, "node %s is connected untrusted (tls_anon)", p->id);
+    /* Messages queued while connecting go out first. */
+    size_t qlen = evbuffer_get_length(p->queue);
+    if (qlen) {
+        if (c->tls) {
+            evbuffer_add_buffer(c->plain_out, p->queue);
+            event_active(c->flush_ev, 0, 0);
+        } else {
+            bufferevent_write_buffer(c->bev, p->queue);
+        }
+        qbudget_release(p); /* the bytes count against the connection now */
+        c->last_write = now_of(t);
+    }
+    aemp_log(7, "connected to %s (%s, %s)", p->id, c->addr ? c->addr : "?",
+             c->use_tls ? "TLS" : "no TLS");
+    /* An up cleartext connection reads its socket itself (conn_in.c); a
+     * TLS one reads through the bufferevent and GnuTLS. */
+    if (!c->tls && !c->rev) {
+        c->rev = event_new(t->base, bufferevent_getfd(c->bev), EV_READ | EV_PERSIST,
+                           conn_up_read_cb, c);
+        if (c->rev && event_add(c->rev, NULL)) {
+            event_free(c->rev);
+            c->rev = NULL;
+        }
+    }
+    if (!c->rev) bufferevent_enable(c->bev, EV_READ);
+    /* What came after the auth line while the connection was held (our
+     * read event, not a deferred bufferevent callback: a node freed before
+     * that ran would leak the bufferevent it holds). */
+    if (c->rev && evbuffer_get_length(bufferevent_get_input(c->bev)))
+        event_active(c->rev, EV_READ, 1);
+    else if (evbuffer_get_length(bufferevent_get_input(c->bev)) ||
+             (c->plain_in && evbuffer_get_length(c->plain_in)))
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    t->ops->node_up(t->ctx, p->id);
 }

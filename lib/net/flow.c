@@ -7,7 +7,7 @@
  * mark waits for the node (peer.c asks flow_busy). A waiter is due once the
  * node's queue is at or below the low-water mark: when written output is
  * taken off the connection (conn_out.c's out_cb calls flow_check), when the
- * node goes down and its queue is dropped (transport.c, peer.c), or at once
+ * node goes down and its queue is dropped (conn.c, peer.c), or at once
  * when it is below already. Due waiters are called from the loop (a
  * zero-timeout event), never inside a send or a write. Nothing goes on the
  * wire. */

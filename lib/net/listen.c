@@ -1,6 +1,6 @@
 /* listen.c - addresses ("host:port" text, wildcard binds) and the listeners
  * on the configured binds; an accepted connection goes to the handshake
- * driver in transport.c. */
+ * in conn_hs.c. */
 #include "transport_int.h"
 
 #include "config.h"
@@ -101,7 +101,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         send_greeting(c);
         return;
     }
-    /* on probation: ours goes out when its greeting is in (transport.c) */
+    /* on probation: ours goes out when its greeting is in (conn_hs.c) */
     c->state = C_GREET;
     struct timeval tv = tv_of(admit_probation_grace(t));
     evtimer_add(c->timer, &tv);

@@ -1,7 +1,5 @@
-/* transport_int.h - the state shared by the transport modules (not public):
- * transport.c (connection lifecycle and handshake driver), conn_out.c (the
- * write path), peer.c (per-node records, send queues, dialing, seeds) and
- * listen.c (addresses and listeners). */
+/* transport_int.h - the state shared by the transport modules of net/ (not
+ * public); each section below names the file whose functions it declares. */
 #ifndef AEMP_TRANSPORT_INT_H
 #define AEMP_TRANSPORT_INT_H
 
@@ -75,7 +73,7 @@ struct conn {
     double probe_sent;           /* when we last sent a probe, 0: never */
     double dup_at;               /* a second node called with the peer's ID */
     int dup_warned;
-    struct event *rev;           /* up, cleartext: our own read event (transport.c) */
+    struct event *rev;           /* up, cleartext: our own read event (conn_in.c) */
     char auth_sent[32];          /* the auth method of the auth line we sent, or "" */
 };
 
@@ -132,7 +130,7 @@ struct transport {
     struct evdns_base *dns;
     struct framing_buf out;   /* the encoder's scratch (peer.c) */
     struct framing_ref out_refs[8]; /* its runs written by reference */
-    char *rbuf;               /* large reads of up connections (transport.c) */
+    char *rbuf;               /* large reads of up connections (conn_in.c) */
     int rbuf_busy;
     struct conn *dirty;       /* connections with output to write this turn */
     char self_nonce[HS_NONCE_LEN + 1]; /* nonce of our last dial to ourselves */
@@ -168,7 +166,7 @@ static inline int has_secret(const struct transport *t)
     return t->secret && *t->secret;
 }
 
-/* ---- transport.c: connection lifecycle, handshake ---- */
+/* ---- conn.c: the life of one connection; conn_hs.c: its handshake ---- */
 
 /* (Re)start the connection's timer: `s` seconds of handshake or dial. */
 void conn_arm_timer(struct conn *c, double s);
@@ -192,7 +190,7 @@ void send_greeting(struct conn *c);
  * loop is late: the peer is not the slow one). */
 int conn_unread(struct conn *c);
 /* Close one connection: `cause` (conn_cause.h) is counted, the reason
- * (printf `fmt`) logged at `level` (see transport.c). The one way a
+ * (printf `fmt`) logged at `level` (see conn.c). The one way a
  * connection closes. */
 void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -236,11 +234,7 @@ void peer_try(struct peer *p);
 /* Dial every configured seed not yet up (the seed_tick timer). */
 void seed_tick_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Announce `c` (authenticated, chosen) as the node's connection: queued
- * messages go out, the node is reported up. */
-void conn_announce(struct conn *c);
-
-/* ---- conn_pick.c: which connection to a node survives ---- */
+/* ---- conn_pick.c: which connection to a node survives, announcing it ---- */
 
 /* `c` passed the greeting of node `p`: it is a candidate until it is up or
  * closed. */
@@ -252,6 +246,10 @@ int pick_has_authed(const struct peer *p);
 /* `c` is authenticated: hold it, or announce the winner when no candidate
  * of its node is still in its handshake. */
 void pick_authed(struct conn *c);
+
+/* Announce `c` (authenticated, chosen) as the node's connection: queued
+ * messages go out, the node is reported up. */
+void conn_announce(struct conn *c);
 
 /* ---- probe.c: is the peer of an up connection still there? ---- */
 

@@ -7,7 +7,7 @@
  * has seen the _expect. A then dials one of B's announced listen addresses
  * with an "aemp-dataconn" greeting carrying dataconn_id=ID; if B has no
  * listeners, A asks B to dial A instead (_connect ID A). The connection is
- * authenticated exactly like a node connection (transport.c); afterwards
+ * authenticated exactly like a node connection (conn_hs.c); afterwards
  * B calls FUNC(ARGS..., connection) and A its callback. A side that gives
  * up kills P with ["AnyEvent::MP::DataConn", TEXT], so the other side
  * learns it too.
