@@ -160,6 +160,14 @@ static inline void raise_fd_limit(void)
     }
 }
 
+/* Run the loop until `a` sees node `id` up, at most `seconds`: 1 when up. */
+static inline int wait_up(struct event_base *base, aemp_node *a, const char *id, double seconds)
+{
+    double dl = now() + seconds;
+    while (!aemp_node_is_up(a, id) && now() < dl) run_until(base, NULL, 0, 0.05);
+    return aemp_node_is_up(a, id);
+}
+
 /* The first listen address of `n` (static buffer). */
 static inline const char *addr_of(aemp_node *n)
 {
@@ -183,6 +191,26 @@ static inline int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, 
         cJSON_AddItemToArray(reply, cJSON_Duplicate(cJSON_GetArrayItem(msg, i), 1));
     aemp_snd(node, last->valuestring, reply);
     return 0;
+}
+
+/* A node-down recorder for aemp_mon_nodes: counts downs, keeps the last
+ * node and the reason's text. */
+struct downrec {
+    int downs;
+    char reason[256];
+    char node[64];
+};
+
+static inline void down_rec(aemp_node *node, const char *nodeid, int up, const cJSON *reason,
+                            void *ud)
+{
+    (void)node;
+    struct downrec *d = ud;
+    if (up) return;
+    d->downs++;
+    snprintf(d->node, sizeof d->node, "%s", nodeid);
+    const cJSON *text = cJSON_GetArrayItem(reason, 2);
+    snprintf(d->reason, sizeof d->reason, "%s", cJSON_IsString(text) ? text->valuestring : "?");
 }
 
 struct rec {

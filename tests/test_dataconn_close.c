@@ -111,9 +111,7 @@ static void stream(const char *secret, const char *cert, int one_node)
     struct sink_fn f = {0};
     struct source s = {0};
     CHECK_INT(aemp_dataconn_register(b, "test::sink", sink_start, &f), 0);
-    int never = 0;
-    for (int i = 0; i < 200 && !aemp_node_is_up(a, "dcc-b"); i++)
-        run_until(base, &never, 1, 0.05);
+    wait_up(base, a, "dcc-b", 10);
     CHECK_INT(aemp_dataconn_connect(a, "dcc-b", 10, "test::sink", NULL, source_up, &s), 0);
     CHECK(run_until(base, &s.closed, 1, 60));
     CHECK_INT(s.up, 1);
@@ -156,15 +154,21 @@ static void keep_start(aemp_node *node, struct bufferevent *bev, const cJSON *ar
     kept = bev;
 }
 
+/* dcc-b with the function test::keep, and dcc-a seeded with it (returned),
+ * seeing it up. */
+static aemp_node *keep_pair(struct event_base *base, aemp_node **b)
+{
+    *b = mknode(base, "dcc-b", 1, NULL, "s3cret", NULL, 10);
+    aemp_node *a = mknode(base, "dcc-a", 1, addr_of(*b), "s3cret", NULL, 10);
+    aemp_dataconn_register(*b, "test::keep", keep_start, NULL);
+    wait_up(base, a, "dcc-b", 10);
+    return a;
+}
+
 static void test_a_node_freed_while_closing_calls_nothing(void)
 {
     struct event_base *base = event_base_new();
-    aemp_node *b = mknode(base, "dcc-b", 1, NULL, "s3cret", NULL, 10);
-    aemp_node *a = mknode(base, "dcc-a", 1, addr_of(b), "s3cret", NULL, 10);
-    aemp_dataconn_register(b, "test::keep", keep_start, NULL);
-    int never = 0;
-    for (int i = 0; i < 200 && !aemp_node_is_up(a, "dcc-b"); i++)
-        run_until(base, &never, 1, 0.05);
+    aemp_node *b, *a = keep_pair(base, &b);
     struct source s = {0};
     aemp_dataconn_connect(a, "dcc-b", 10, "test::keep", NULL, source_up, &s);
     /* the close waits (30 s) for a receiver that reads nothing */
@@ -195,12 +199,7 @@ static void short_up(aemp_node *node, struct bufferevent *bev, const char *error
 static void test_close_reports_a_timeout(void)
 {
     struct event_base *base = event_base_new();
-    aemp_node *b = mknode(base, "dcc-b", 1, NULL, "s3cret", NULL, 10);
-    aemp_node *a = mknode(base, "dcc-a", 1, addr_of(b), "s3cret", NULL, 10);
-    aemp_dataconn_register(b, "test::keep", keep_start, NULL);
-    int never = 0;
-    for (int i = 0; i < 200 && !aemp_node_is_up(a, "dcc-b"); i++)
-        run_until(base, &never, 1, 0.05);
+    aemp_node *b, *a = keep_pair(base, &b);
     struct source s = {0};
     double t0 = now();
     aemp_dataconn_connect(a, "dcc-b", 10, "test::keep", NULL, short_up, &s);

@@ -68,12 +68,17 @@ static void tally_free(struct tally *t)
         bufferevent_free(t->bev[i]);
 }
 
-static void up_both(struct event_base *base, aemp_node *a, const char *bid)
+/* dcl-b with the function test::hold (keeping into h), and dcl-a and dcl-c
+ * seeded with it and seeing it up. */
+static void three_nodes(struct event_base *base, aemp_node **a, aemp_node **b, aemp_node **c,
+                        struct hold *h)
 {
-    int never = 0;
-    for (int i = 0; i < 200 && !aemp_node_is_up(a, bid); i++)
-        run_until(base, &never, 1, 0.05);
-    CHECK(aemp_node_is_up(a, bid));
+    *b = mknode(base, "dcl-b", 1, NULL, "s3cret", NULL, 10);
+    *a = mknode(base, "dcl-a", 1, addr_of(*b), "s3cret", NULL, 10);
+    *c = mknode(base, "dcl-c", 1, addr_of(*b), "s3cret", NULL, 10);
+    CHECK_INT(aemp_dataconn_register(*b, "test::hold", hold_start, h), 0);
+    CHECK(wait_up(base, *a, "dcl-b", 10));
+    CHECK(wait_up(base, *c, "dcl-b", 10));
 }
 
 /* A time request answered: everything sent before it was handled. */
@@ -95,13 +100,9 @@ static void test_held_connections_count_toward_a_share_until_freed(void)
 {
     rlim_t old = limit_fds(FDS);
     struct event_base *base = event_base_new();
-    aemp_node *b = mknode(base, "dcl-b", 1, NULL, "s3cret", NULL, 10);
-    aemp_node *a = mknode(base, "dcl-a", 1, addr_of(b), "s3cret", NULL, 10);
-    aemp_node *c = mknode(base, "dcl-c", 1, addr_of(b), "s3cret", NULL, 10);
+    aemp_node *a, *b, *c;
     struct hold h = {0};
-    CHECK_INT(aemp_dataconn_register(b, "test::hold", hold_start, &h), 0);
-    up_both(base, a, "dcl-b");
-    up_both(base, c, "dcl-b");
+    three_nodes(base, &a, &b, &c, &h);
     /* 40 stalled connections from one node: its share is taken, no more */
     struct tally t = {0};
     for (int i = 0; i < 40; i++)
@@ -162,13 +163,9 @@ static void test_a_departed_node_leaves_no_expectations(void)
 {
     rlim_t old = limit_fds(FDS);
     struct event_base *base = event_base_new();
-    aemp_node *b = mknode(base, "dcl-b", 1, NULL, "s3cret", NULL, 10);
-    aemp_node *a = mknode(base, "dcl-a", 1, addr_of(b), "s3cret", NULL, 10);
-    aemp_node *c = mknode(base, "dcl-c", 1, addr_of(b), "s3cret", NULL, 10);
+    aemp_node *a, *b, *c;
     struct hold h = {0};
-    aemp_dataconn_register(b, "test::hold", hold_start, &h);
-    up_both(base, a, "dcl-b");
-    up_both(base, c, "dcl-b");
+    three_nodes(base, &a, &b, &c, &h);
     /* 300 expectations for an hour: one node's share is kept, the rest
      * refused at once */
     struct rec r = {0};
@@ -193,7 +190,7 @@ static void test_a_departed_node_leaves_no_expectations(void)
         run_until(base, &never, 1, 0.05);
     CHECK(!aemp_node_is_up(b, "dcl-a"));
     a = mknode(base, "dcl-a", 1, addr_of(b), "s3cret", NULL, 10);
-    up_both(base, a, "dcl-b");
+    CHECK(wait_up(base, a, "dcl-b", 10));
     struct rec r2 = {0};
     expect_many(a, "dcl-b", SHARE, &r2);
     CHECK(sync_with(base, a, "dcl-b"));

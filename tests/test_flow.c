@@ -37,8 +37,10 @@ static int sink_rcv(aemp_node *node, const char *self, const cJSON *msg, void *u
     return 0;
 }
 
-static pid_t start_receiver(const char *id, const char *seed)
+static pid_t start_receiver(struct event_base *base, aemp_node *a, const char *id)
 {
+    char seed[128];
+    snprintf(seed, sizeof seed, "%s", addr_of(a));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -53,21 +55,8 @@ static pid_t start_receiver(const char *id, const char *seed)
         aemp_node_run(b);
         _exit(0);
     }
+    CHECK(wait_up(base, a, id, 10));
     return pid;
-}
-
-struct downrec {
-    int downs;
-    char reason[256];
-};
-
-static void down_rec(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud)
-{
-    struct downrec *d = ud;
-    if (up) return;
-    d->downs++;
-    const cJSON *text = cJSON_GetArrayItem(reason, 2);
-    snprintf(d->reason, sizeof d->reason, "%s", cJSON_IsString(text) ? text->valuestring : "?");
 }
 
 static void count_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
@@ -97,12 +86,8 @@ static void test_fast_sender_not_dropped(void)
 {
     struct event_base *base = event_base_new();
     aemp_node *a = mknode_small(base, "flow-a", NULL);
-    char seed[128];
-    snprintf(seed, sizeof seed, "%s", addr_of(a));
-    pid_t pid = start_receiver("flow-b", seed);
-    double t0 = now(), dl = t0 + 10;
-    while (!aemp_node_is_up(a, "flow-b") && now() < dl) run_until(base, NULL, 0, 0.05);
-    CHECK(aemp_node_is_up(a, "flow-b"));
+    pid_t pid = start_receiver(base, a, "flow-b");
+    double t0, dl;
     struct downrec d = {0};
     aemp_guard *g = NULL;
     aemp_mon_nodes(a, down_rec, &d, &g);
@@ -182,12 +167,8 @@ static void test_flow_controlled_sender(void)
     aemp_node *a = mknode_small(base, "flow-c", NULL);
     CHECK_INT(aemp_flow_marks(a, 4u << 20, 1u << 20), 0);
     CHECK_INT(aemp_flow_marks(a, 1, 2), AEMP_EINVAL);
-    char seed[128];
-    snprintf(seed, sizeof seed, "%s", addr_of(a));
-    pid_t pid = start_receiver("flow-d", seed);
-    double t0 = now(), dl = t0 + 10;
-    while (!aemp_node_is_up(a, "flow-d") && now() < dl) run_until(base, NULL, 0, 0.05);
-    CHECK(aemp_node_is_up(a, "flow-d"));
+    pid_t pid = start_receiver(base, a, "flow-d");
+    double t0;
     struct downrec d = {0};
     aemp_guard *g = NULL;
     aemp_mon_nodes(a, down_rec, &d, &g);
@@ -246,12 +227,7 @@ static void test_drain_waiters(void)
     CHECK_INT(unknown, 1);
     CHECK_INT(cancelled, 0);
 
-    char seed[128];
-    snprintf(seed, sizeof seed, "%s", addr_of(a));
-    pid_t pid = start_receiver("flow-f", seed);
-    double dl = now() + 10;
-    while (!aemp_node_is_up(a, "flow-f") && now() < dl) run_until(base, NULL, 0, 0.05);
-    CHECK(aemp_node_is_up(a, "flow-f"));
+    pid_t pid = start_receiver(base, a, "flow-f");
     kill(pid, SIGSTOP);
     struct downrec d = {0};
     aemp_guard *g = NULL;
@@ -291,12 +267,7 @@ static void test_free_with_output_pending(void)
 {
     struct event_base *base = event_base_new();
     aemp_node *a = mknode_small(base, "flow-g", NULL);
-    char seed[128];
-    snprintf(seed, sizeof seed, "%s", addr_of(a));
-    pid_t pid = start_receiver("flow-h", seed);
-    double dl = now() + 10;
-    while (!aemp_node_is_up(a, "flow-h") && now() < dl) run_until(base, NULL, 0, 0.05);
-    CHECK(aemp_node_is_up(a, "flow-h"));
+    pid_t pid = start_receiver(base, a, "flow-h");
     kill(pid, SIGSTOP);
     static char text[200000];
     memset(text, 'y', sizeof text - 1);

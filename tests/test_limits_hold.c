@@ -27,23 +27,6 @@
 
 /* ------------------------------------------- what peers can make us hold */
 
-struct downrec {
-    int downs;
-    char reason[256];
-    char node[64];
-};
-
-static void down_rec(aemp_node *node, const char *nodeid, int up, const cJSON *reason, void *ud)
-{
-    (void)node;
-    struct downrec *d = ud;
-    if (up) return;
-    d->downs++;
-    snprintf(d->node, sizeof d->node, "%s", nodeid);
-    const cJSON *text = cJSON_GetArrayItem(reason, 2);
-    snprintf(d->reason, sizeof d->reason, "%s", cJSON_IsString(text) ? text->valuestring : "?");
-}
-
 /* A peer that stops reading (SIGSTOP) is dropped once 16 MB of output wait
  * (4 x max_message_size, at least 16 MB) and its socket took nothing for
  * min(monitor_timeout, 10 s), with a reason saying so; before the bound
@@ -65,15 +48,13 @@ static void test_output_high_water_mark(void)
         aemp_node_run(b);
         _exit(0);
     }
-    double dl = now() + 10;
-    while (!aemp_node_is_up(a, "hwm-b") && now() < dl) run_until(base, NULL, 0, 0.05);
-    CHECK(aemp_node_is_up(a, "hwm-b"));
+    CHECK(wait_up(base, a, "hwm-b", 10));
     kill(pid, SIGSTOP);
     struct downrec d = {0};
     aemp_guard *g = NULL;
     aemp_mon_nodes(a, down_rec, &d, &g);
     size_t sent = 0;
-    dl = now() + 20;
+    double dl = now() + 20;
     while (!d.downs && sent < (24u << 20) && now() < dl) {
         for (int i = 0; i < 16; i++) aemp_snd(a, "hwm-b#sink", blob_msg());
         sent += 16 * 65536;
@@ -163,8 +144,7 @@ static void test_reflection_bounded(void)
     struct event_base *base = event_base_new();
     aemp_node *a = mknode(base, "refl-a", 1, NULL, "s3cret", NULL, 30);
     aemp_node *b = mknode(base, "refl-b", 0, addr_of(a), "s3cret", NULL, 30);
-    double dl = now() + 5;
-    while (!aemp_node_is_up(b, "refl-a") && now() < dl) run_until(base, NULL, 0, 0.05);
+    wait_up(base, b, "refl-a", 5);
     struct accepts ac = {socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), 0};
     struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
