@@ -251,7 +251,7 @@ static int check_list(const char *key, enum shape shape, const char *what, const
             char *j = cJSON_PrintUnformatted(v);
             snprintf(err, errlen, "\"%s\" must be a list (%s), like [%s], not a string", key, what,
                      j ? j : "...");
-            free(j);
+            cJSON_free(j);
             return AEMP_ECONFIG;
         }
         char want[128];
@@ -365,7 +365,7 @@ int config_check_value(const char *key, const cJSON *v, char *err, size_t errlen
                          t);
             else
                 bad(err, errlen, key, "a log level 0 to 9", v);
-            free(t);
+            cJSON_free(t);
             return AEMP_ECONFIG;
         }
         return 0;
@@ -493,7 +493,7 @@ cJSON *config_framings_read(const cJSON *framing_format, char *err, size_t errle
                  "framing_format %s leaves no framing this node reads: it reads only json "
                  "(add \"json\", or remove the key for the default [\"json\"])",
                  j ? j : "(none)");
-        free(j);
+        cJSON_free(j);
         cJSON_Delete(out);
         return NULL;
     }

@@ -762,5 +762,5 @@ void core_trace(aemp_node *node, const char *what, const char *peer, const cJSON
     log_always(9, "%s %s %s %s", what, what[0] == 's' ? "to" : "from", peer,
                text ? text : "?");
     if (mute) logtap_mute(0);
-    free(text);
+    cJSON_free(text);
 }

@@ -37,7 +37,7 @@ static void apply_loglevel(const cJSON *cfg)
     if (d < 0 || d > 9 || d != (int)d || (end && *end)) {
         char *t = cJSON_PrintUnformatted(v);
         aemp_log(5, "loglevel %s ignored: use 0 (nothing) to 9 (trace)", t ? t : "?");
-        free(t);
+        cJSON_free(t);
         return;
     }
     aemp_log_set_level((int)d);
@@ -111,14 +111,14 @@ static int start_new_services(aemp_node *node, cJSON *running, const cJSON *now,
             aemp_log(6, "reload: started service %s", name ? name : "?");
             cJSON_AddItemToArray(running, cJSON_Duplicate(e, 1));
         }
-        free(name);
+        cJSON_free(name);
     }
     cJSON_ArrayForEach(e, running)
     if (count_equal(running, e, e) > count_equal(now, e, NULL)) {
         char *name = cJSON_PrintUnformatted(e);
         aemp_log(5, "reload: service %s is no longer configured; it runs until the node restarts",
                  name ? name : "?");
-        free(name);
+        cJSON_free(name);
     }
     return first;
 }
@@ -155,7 +155,7 @@ static int reload_effective(aemp_node *node, const cJSON *now, char *err, size_t
         }
         char *s = cJSON_PrintUnformatted(seeds);
         aemp_log(6, "reload: seeds now %s", s ? s : "[]");
-        free(s);
+        cJSON_free(s);
         cfg_set(node, "seeds", seeds);
     }
 

@@ -213,7 +213,7 @@ static void reply_json(struct evhttp_request *req, cJSON *j)
         evbuffer_add(b, s, strlen(s));
         evbuffer_add(b, "\n", 1);
     }
-    free(s);
+    cJSON_free(s);
     reply(req, 200, "OK", "application/json", b);
     if (b) evbuffer_free(b);
 }
@@ -443,7 +443,7 @@ static int observe_start(aemp_node *node, char *err, size_t errlen)
     char *at = cJSON_PrintUnformatted(o->addrs);
     aemp_log(5, "http: serving /metrics, /healthz, /readyz, /stats.json, /mesh.json and / on %s",
              at ? at : "?");
-    free(at);
+    cJSON_free(at);
     return 0;
 }
 

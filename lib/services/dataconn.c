@@ -333,7 +333,7 @@ static void on_port_death(aemp_node *node, const char *port, const cJSON *reason
     else {
         char *t = cJSON_PrintUnformatted(reason);
         snprintf(why, sizeof why, "%s: %s", dc->peer, t ? t : "port died");
-        free(t);
+        cJSON_free(t);
     }
     free(dc->port); /* dead already: nothing to kill */
     dc->port = NULL;

@@ -418,12 +418,12 @@ static inline void skip_ws(struct parser *ps)
         ps->p++;
 }
 
-/* A node with `extra` bytes after it. Fields are set one by one: GCC turns
- * malloc + memset of the same size into calloc, which glibc serves without
- * its per-thread cache (several times slower for these small blocks). */
+/* A node with `extra` bytes after it, from cJSON's allocator (its hooks,
+ * cJSON_InitHooks: cJSON_Delete frees the node with them). Fields are set
+ * one by one, not by a calloc-like clearing of the whole block. */
 static cJSON *new_item(int type, size_t extra)
 {
-    cJSON *it = malloc(sizeof *it + extra);
+    cJSON *it = cJSON_malloc(sizeof *it + extra);
     if (it) {
         it->next = it->prev = it->child = NULL;
         it->type = type;
@@ -581,7 +581,7 @@ static int parse_string(struct parser *ps, cJSON **itemp, char **keyp)
     char *out;
     cJSON *it = NULL;
     if (keyp) {
-        out = malloc(n + 1);
+        out = cJSON_malloc(n + 1);
     } else {
         it = new_item(cJSON_String | cJSON_IsReference, n + 1);
         out = it ? (char *)(it + 1) : NULL;
@@ -591,7 +591,7 @@ static int parse_string(struct parser *ps, cJSON **itemp, char **keyp)
     if (escaped) len = unescape(s, n, out);
     else memcpy(out, s, n);
     if (len < 0) {
-        free(keyp ? (void *)out : (void *)it);
+        cJSON_free(keyp ? (void *)out : (void *)it);
         return P_BAD;
     }
     out[len] = 0;
@@ -708,7 +708,7 @@ static int parse_list(struct parser *ps, cJSON *it, int members)
         }
         if (!rc) rc = parse_value(ps, &v);
         if (rc) {
-            free(key);
+            cJSON_free(key);
             return rc;
         }
         v->string = key;
@@ -742,8 +742,8 @@ static void tree_free(cJSON *it)
     while (it) {
         cJSON *next = it->next;
         tree_free(it->child);
-        free(it->string);
-        free(it);
+        cJSON_free(it->string);
+        cJSON_free(it);
         it = next;
     }
 }

@@ -18,12 +18,12 @@ int aemp_json_set_int64(cJSON *item, int64_t v)
     if (!cJSON_IsNumber(item)) return AEMP_EINVAL;
     char tmp[24];
     int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    char *digits = malloc((size_t)n + 1);
+    char *digits = cJSON_malloc((size_t)n + 1); /* cJSON_Delete frees it */
     if (!digits) return AEMP_ENOMEM;
     memcpy(digits, tmp, (size_t)n + 1);
     /* the parser's digits live in the item's own block (cJSON_IsReference):
      * not freed here; the new ones are the item's to free */
-    if (!(item->type & cJSON_IsReference)) free(item->valuestring);
+    if (!(item->type & cJSON_IsReference)) cJSON_free(item->valuestring);
     item->type &= ~cJSON_IsReference;
     item->valuestring = digits;
     item->valuedouble = (double)v;
