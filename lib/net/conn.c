@@ -57,9 +57,9 @@ void conn_free(struct conn *c)
 }
 
 /* Close one connection for `cause`, counted (stats.c), with a logged reason.
- * An authenticated connection takes its node down with it (monitors fire
- * with transport_error). Safe inside this connection's own callbacks: the
- * memory goes when they end. */
+ * An authenticated connection takes its node down with it (peer.c's
+ * peer_conn_closed; monitors fire with transport_error). Safe inside this
+ * connection's own callbacks: the memory goes when they end. */
 void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fmt, ...)
 {
     if (c->dead) return;
@@ -91,19 +91,7 @@ void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fm
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     }
     if (c->rev) event_del(c->rev);
-    if (c->cand) {
-        struct peer *cp = c->cand;
-        pick_drop(c);
-        peer_maybe_forget(c->t, cp);
-    }
-    c->peer = NULL; /* the peer may be forgotten below */
-    if (p && p->conn == c) {
-        p->conn = NULL;
-        evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
-        qbudget_release(p);
-        c->t->ops->node_down(c->t->ctx, p->id, why);
-        peer_maybe_forget(c->t, p);
-    }
+    peer_conn_closed(c, why);
     if (c->dataconn_id && c->outgoing && c->t->dcops)
         c->t->dcops->dial_failed(c->t->dcctx, c->dataconn_id, why);
     if (!c->busy) conn_free(c);

@@ -314,10 +314,7 @@ void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
-    if (!probe_stale(c)) {
-        if (c->state == C_UP) probe_heard(c);
-        conn_process(c);
-    }
+    if (c->state != C_UP || conn_in_arrived(c)) conn_process(c);
     c->busy--;
     if (c->dead && !c->busy) conn_free(c); /* an outer frame (conn_dial) frees it */
 }

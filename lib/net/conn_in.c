@@ -14,6 +14,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+int conn_in_arrived(struct conn *c)
+{
+    if (probe_stale(c)) {
+        conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
+        return 0;
+    }
+    probe_heard(c);
+    return 1;
+}
+
 /* One message from the peer goes up to the kernel (or is the answer to
  * our probe). */
 static void hand_up(struct conn *c, cJSON *msg)
@@ -136,8 +146,7 @@ void conn_up_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
-    if (!probe_stale(c)) {
-        probe_heard(c);
+    if (conn_in_arrived(c)) {
         struct evbuffer *in = bufferevent_get_input(c->bev);
         if (evbuffer_get_length(in)) conn_read_frames(c, in);
         conn_read_more(c);

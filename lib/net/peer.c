@@ -64,6 +64,29 @@ void peer_maybe_forget(struct transport *t, struct peer *p)
     peer_free(p);
 }
 
+/* `c` closed (conn_close, for `why`): no longer a candidate of its node;
+ * when it was the node's connection, the node goes down: its queue is
+ * dropped and the kernel told. With peer_fail below, the one place a node
+ * goes down. */
+void peer_conn_closed(struct conn *c, const char *why)
+{
+    struct transport *t = c->t;
+    struct peer *p = c->peer;
+    if (c->cand) {
+        struct peer *cp = c->cand;
+        pick_drop(c);
+        peer_maybe_forget(t, cp);
+    }
+    c->peer = NULL; /* the peer may be forgotten below */
+    if (p && p->conn == c) {
+        p->conn = NULL;
+        evbuffer_drain(p->queue, evbuffer_get_length(p->queue));
+        qbudget_release(p);
+        t->ops->node_down(t->ctx, p->id, why);
+        peer_maybe_forget(t, p);
+    }
+}
+
 /* The node could not be reached: drop its queue and fire the monitors of
  * its ports. It is not up (peer_try runs only without a connection; a lost
  * connection reported the node down when it closed). After

@@ -225,9 +225,7 @@ void probe_heard(struct conn *c)
 
 int probe_stale(struct conn *c)
 {
-    if (c->state != C_UP || own_now(c->t) - c->last_heard < c->t->monitor_timeout) return 0;
-    conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
-    return 1;
+    return c->state == C_UP && own_now(c->t) - c->last_heard >= c->t->monitor_timeout;
 }
 
 int probe_is_answer(struct conn *c, const cJSON *msg)

@@ -200,6 +200,11 @@ void conn_free_in(struct transport *t, struct conn *c);
 
 /* ---- conn_in.c: reading an up connection ---- */
 
+/* Bytes arrived on up connection `c`: 1 when they may be read (the peer
+ * was heard, probe.c), 0 when it closed instead (silent for more than
+ * monitor_timeout: "peer timed out"). */
+int conn_in_arrived(struct conn *c);
+
 /* Feed everything in `in` to the connection's framing reader. */
 void conn_read_frames(struct conn *c, struct evbuffer *in);
 /* Read what else waits on an up cleartext socket, in large reads. */
@@ -231,6 +236,9 @@ void peer_stop_connecting(struct peer *p);
 void peer_free(struct peer *p);
 void peer_maybe_forget(struct transport *t, struct peer *p);
 void peer_try(struct peer *p);
+/* `c` closes (conn_close) for `why`: the node's side of it (a candidate
+ * dropped; the node down when `c` was its connection). */
+void peer_conn_closed(struct conn *c, const char *why);
 /* Dial every configured seed not yet up (the seed_tick timer). */
 void seed_tick_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -264,8 +272,9 @@ void probe_start(struct conn *c);
 void probe_tick(struct conn *c);
 /* Something arrived on `c`. */
 void probe_heard(struct conn *c);
-/* Data arrived after more than monitor_timeout of silence: closes `c`
- * ("peer timed out") and returns 1. */
+/* 1 when `c` is up and was silent for more than monitor_timeout: data
+ * arriving now is not delivered (the peer has given up on us; the reader
+ * closes, conn_in_arrived). */
 int probe_stale(struct conn *c);
 /* 1 when `msg` is the answer to a probe (consumed by the caller). */
 int probe_is_answer(struct conn *c, const cJSON *msg);
