@@ -108,6 +108,23 @@ dc() { get "http://127.0.0.1:$H2/metrics" | awk -v n="$1" '$1 == n {print $2}'; 
     fail "data connection metrics" "$(get "http://127.0.0.1:$H2/metrics" | grep dataconn)"
 stop_pid "$C_PID"
 
+# a node whose seed does not answer is alive (/healthz) but not ready (/readyz 503)
+H3=$(free_port)
+NOSEED=$(free_port)
+expect_status "profile d: a seed nobody listens on" 0 "$AEMP" profile d setseeds "127.0.0.1:$NOSEED"
+start_bg "$T_DIR/d.log" "$AEMP" run profile d nodeid D binds 127.0.0.1:0 http "127.0.0.1:$H3"
+D_PID=$BG_PID
+d_alive() { [ "$(get "http://127.0.0.1:$H3/healthz")" = ok ]; }
+if wait_for 20 d_alive; then
+    [ "$(code "http://127.0.0.1:$H3/readyz")" = 503 ] &&
+        [ "$(get "http://127.0.0.1:$H3/readyz")" = "not ready: no contact with a seed or another node yet" ] &&
+        pass "no seed answers: /readyz 503 saying why" ||
+        fail "/readyz 503 without a seed" "$(code "http://127.0.0.1:$H3/readyz") $(get "http://127.0.0.1:$H3/readyz")"
+else
+    fail "D serves /healthz" "$(cat "$T_DIR/d.log")"
+fi
+stop_pid "$D_PID"
+
 # ---- bounds: nothing a client does stops A serving its peers
 fds() { ls "/proc/$A_PID/fd" | wc -l; }
 fd0=$(fds)
