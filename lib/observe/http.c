@@ -79,17 +79,14 @@ static void conn_unlink(struct obs *o, struct conn *c)
     free(c);
 }
 
-/* End a connection now. evhttp made itself the callback argument of the
- * bufferevent it was given (its connection), so the connection is freed
- * through evhttp's own call, which closes the socket. */
+/* End a connection now: its socket is shut down under evhttp, which reads
+ * the end (or fails its next write) and frees its connection itself, the
+ * socket closed with the last reference. */
 static void conn_shut(struct conn *c)
 {
-    bufferevent_data_cb rd, wr;
-    bufferevent_event_cb ev;
-    void *evcon = NULL;
-    bufferevent_getcb(c->bev, &rd, &wr, &ev, &evcon);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
     c->shut = 1;
-    if ((rd || ev) && evcon) evhttp_connection_free(evcon);
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
 }
 
 /* Drop the connections evhttp has closed; end those past their deadline
