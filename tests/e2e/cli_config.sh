@@ -5,8 +5,6 @@ T_LIMIT=300
 . "$(dirname "$0")/lib.sh"
 
 RC="$PERL_ANYEVENT_MP_RC"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 
 # jq PYEXPR [FILE]: evaluate a Python expression over the parsed JSON `j`
 # (the config file by default) and print the result.

@@ -5,8 +5,6 @@
 # configuration file, subcommands, keys and options from the binary.
 T_LIMIT=60
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 script=$(cd "$(dirname "$0")/../../completions" && pwd)/aemp.bash
 
 "$AEMP" profile web binds 127.0.0.1:4040 profile db parent web >/dev/null ||

@@ -6,8 +6,6 @@
 # file (only names that exist; only framings we read offered).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 
 P1=$(free_port)
 expect_status "config" 0 "$AEMP" gensecret profile seed2 nodeid s2 binds "127.0.0.1:$P1" \

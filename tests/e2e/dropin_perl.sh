@@ -9,8 +9,6 @@
 # AnyEvent::MP 1.30 is not installed (~/aemp-perl or $AEMP_PERL_LIB).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 require_perl
 PS=$(free_port)
 expect_status "config" 0 "$AEMP" gensecret setseeds "127.0.0.1:$PS" setconnect_interval 0.5

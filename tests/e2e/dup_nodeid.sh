@@ -8,9 +8,6 @@
 #    first twin stays connected all along.
 T_LIMIT=90
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
 PS=$(free_port)
 PS2=$(free_port)

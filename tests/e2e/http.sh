@@ -29,7 +29,6 @@ expect_status "delprofile y" 0 "$AEMP" delprofile y
 expect_status "seeds" 0 "$AEMP" setseeds "127.0.0.1:$PS"
 start_bg "$T_DIR/a.log" "$AEMP" run nodeid A binds "127.0.0.1:$PS" http "127.0.0.1:$H0"
 A_PID=$BG_PID
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 PING_SO="$AEMP_BUILD_DIR/tests/libsvc_ping.so"
 # B calls A every 100 ms and reports the slowest answer of each second
 start_bg "$T_DIR/b.log" "$AEMP" run nodeid B binds 127.0.0.1:0 http "$H1" \

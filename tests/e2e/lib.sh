@@ -8,6 +8,11 @@ set -u
 
 : "${AEMP_BIN:?AEMP_BIN must point at the built aemp binary}"
 AEMP="$AEMP_BIN"
+# The profiles and the build: meson's test environment names both; run by
+# hand, they are found beside this script and above $AEMP.
+: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../profiles" && pwd)}"
+export AEMP_PROFILE_DIR
+: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/aemp-test.XXXXXX")
 # Perl AnyEvent::MP 1.30 for the tests that talk to it: $AEMP_PERL_LIB, else
 # ~/aemp-perl of the real home (before HOME is replaced below).
@@ -99,6 +104,49 @@ stop_pid() {
     kill "-${2:-TERM}" "$1" 2>/dev/null
     wait "$1" 2>/dev/null
     return 0
+}
+
+# notify_listener SOCK LOG: a datagram socket at SOCK (a NOTIFY_SOCKET, as
+# systemd's) writing each datagram it gets as one line of LOG (its newlines
+# as " | "); returns 0 once the socket is there.
+notify_listener() {
+    : >"$2"
+    start_bg "$T_DIR/listener.log" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "a", buffering=1)
+while True:
+    out.write(s.recv(4096).decode().replace("\n", " | ") + "\n")
+' "$1" "$2"
+    wait_for 10 test -S "$1"
+}
+
+# need_svc_watch: SO is the svc_watch service (tests/e2e/svc_watch.c: a
+# stderr line per node up/down and monitor firing); the test ends, failed,
+# when it is not built.
+need_svc_watch() {
+    SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
+    if [ ! -f "$SO" ]; then
+        fail "svc_watch built" "$SO missing"
+        finish
+    fi
+}
+
+# start_mesh N SEEDPORT: `aemp run` nodes n0 .. n(N-1) at once, each with
+# the svc_watch service (need_svc_watch first), n0 listening on
+# 127.0.0.1:SEEDPORT, the others on ephemeral ports; logs in $T_DIR/nI.log,
+# PIDs in the array PIDS.
+start_mesh() {
+    local i bind svc="[\"$SO:svc_watch_init\"]"
+    export AEMP_WARNLEVEL=${AEMP_WARNLEVEL:-5}
+    PIDS=()
+    for i in $(seq 0 $(($1 - 1))); do
+        bind="127.0.0.1:0"
+        [ "$i" = 0 ] && bind="127.0.0.1:$2"
+        start_bg "$T_DIR/n$i.log" "$AEMP" run nodeid "n$i" binds "$bind" services "$svc"
+        PIDS+=("$BG_PID")
+    done
 }
 
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.

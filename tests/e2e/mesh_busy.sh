@@ -12,17 +12,10 @@
 # are started and reaped here, by PID.
 T_LIMIT=400
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
-SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
 N=${MESH_NODES:-60}
 IDLE=${MESH_IDLE:-15}
 
-if [ ! -f "$SO" ]; then
-    fail "svc_watch built" "$SO missing"
-    finish
-fi
+need_svc_watch
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 PS=$(free_port)
 expect_status "gensecret" 0 "$AEMP" gensecret
@@ -34,15 +27,7 @@ for _ in $(seq "$(nproc)"); do
     start_bg /dev/null nice -n "${MESH_BUSY_NICE:--10}" bash -c 'while :; do :; done'
 done
 
-SVC="[\"$SO:svc_watch_init\"]"
-export AEMP_WARNLEVEL=${AEMP_WARNLEVEL:-5}
-PIDS=()
-for i in $(seq 0 $((N - 1))); do
-    bind="127.0.0.1:0"
-    [ "$i" = 0 ] && bind="127.0.0.1:$PS"
-    start_bg "$T_DIR/n$i.log" "$AEMP" run nodeid "n$i" binds "$bind" services "$SVC"
-    PIDS+=("$BG_PID")
-done
+start_mesh "$N" "$PS"
 
 # nodes that have seen every other node come up
 meshed() {

@@ -10,16 +10,9 @@
 # MESH_NODES overrides the number of nodes.
 T_LIMIT=280
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
-SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
 N=${MESH_NODES:-40}
 
-if [ ! -f "$SO" ]; then
-    fail "svc_watch built" "$SO missing"
-    finish
-fi
+need_svc_watch
 PS=$(free_port)
 expect_status "gensecret" 0 "$AEMP" gensecret
 # monitor_timeout is long: on a busy machine a slow start must not count as
@@ -27,15 +20,7 @@ expect_status "gensecret" 0 "$AEMP" gensecret
 expect_status "seeds" 0 "$AEMP" setseeds "127.0.0.1:$PS" setmonitor_timeout 60 \
     setconnect_interval 1
 
-SVC="[\"$SO:svc_watch_init\"]"
-export AEMP_WARNLEVEL=${AEMP_WARNLEVEL:-5}
-PIDS=()
-for i in $(seq 0 $((N - 1))); do
-    bind="127.0.0.1:0"
-    [ "$i" = 0 ] && bind="127.0.0.1:$PS"
-    start_bg "$T_DIR/n$i.log" "$AEMP" run nodeid "n$i" binds "$bind" services "$SVC"
-    PIDS+=("$BG_PID")
-done
+start_mesh "$N" "$PS"
 
 # how many distinct nodes node $1 has seen come up
 ups() { grep '^WATCH up ' "$T_DIR/n$1.log" | awk '{print $3}' | sort -u | wc -l; }

@@ -6,9 +6,6 @@
 # is not installed (~/aemp-perl or $AEMP_PERL_LIB).
 T_LIMIT=240
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
 PERL_LIB=${AEMP_PERL_LIB:-$(eval echo "~$(id -un)")/aemp-perl/local/lib/perl5}
 if ! perl -I"$PERL_LIB" -MAnyEvent::MP -e 'exit($AnyEvent::MP::VERSION >= 1.30 ? 0 : 1)' 2>/dev/null; then

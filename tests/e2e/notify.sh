@@ -8,8 +8,6 @@
 # names it): lines carry <PRIORITY> and no timestamp.
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 unset AEMP_WARNLEVEL PERL_ANYEVENT_MP_WARNLEVEL NOTIFY_SOCKET JOURNAL_STREAM
 
 if ! ldd "$AEMP" 2>/dev/null | grep -q libsystemd; then
@@ -19,16 +17,7 @@ fi
 
 sock=$T_DIR/notify.sock
 nlog=$T_DIR/notify.log
-: >"$nlog"
-start_bg "$T_DIR/listener.log" python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-out = open(sys.argv[2], "a", buffering=1)
-while True:
-    out.write(s.recv(4096).decode().replace("\n", " | ") + "\n")
-' "$sock" "$nlog"
-wait_for 10 test -S "$sock" || { fail "notify listener" "$(cat "$T_DIR/listener.log")"; finish; }
+notify_listener "$sock" "$nlog" || { fail "notify listener" "$(cat "$T_DIR/listener.log")"; finish; }
 
 p1=$(free_port)
 p2=$(free_port)

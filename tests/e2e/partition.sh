@@ -15,9 +15,6 @@
 # and the veth pair have names unique to this run and are removed on exit.
 T_LIMIT=240
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
 M=3
 

@@ -7,8 +7,6 @@
 # greeting, not that it refused our secret.
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 P=$(free_port)
 expect_status "gensecret" 0 "$AEMP" gensecret

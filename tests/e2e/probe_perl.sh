@@ -8,9 +8,6 @@
 # AnyEvent::MP 1.30 is not installed (~/aemp-perl or $AEMP_PERL_LIB).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SO="$AEMP_BUILD_DIR/tests/libsvc_watch.so"
 require_perl
 M=2

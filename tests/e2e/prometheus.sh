@@ -14,7 +14,6 @@
 # prometheus.
 T_LIMIT=240
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SEQ_SO="$AEMP_BUILD_DIR/tests/libsvc_seq.so"
 PROM=$(command -v prometheus || true)
 if [ -z "$PROM" ]; then

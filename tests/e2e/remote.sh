@@ -8,9 +8,6 @@
 # complete and in order without a disconnect.
 T_LIMIT=180
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 SEQ_SO="$AEMP_BUILD_DIR/tests/libsvc_seq.so"
 N=100000
 

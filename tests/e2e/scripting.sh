@@ -6,9 +6,6 @@
 T_LIMIT=150
 . "$(dirname "$0")/lib.sh"
 
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 RECV_SO="$AEMP_BUILD_DIR/examples/libsimple_example_receiver.so"
 
 # json_is NAME PYEXPR WANT: parse every line of the last stdout as JSON

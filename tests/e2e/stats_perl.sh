@@ -6,8 +6,6 @@
 # installed (~/aemp-perl or $AEMP_PERL_LIB).
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 require_perl
 
 err_is() {

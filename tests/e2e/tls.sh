@@ -5,8 +5,6 @@
 # neither a secret nor a certificate refuses to start and says why.
 T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 
 port=$(free_port)
 good_rc=$PERL_ANYEVENT_MP_RC

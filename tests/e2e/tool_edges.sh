@@ -5,8 +5,6 @@
 T_LIMIT=200
 . "$(dirname "$0")/lib.sh"
 
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 RC="$PERL_ANYEVENT_MP_RC"
 
 expect_status "gensecret" 0 "$AEMP" gensecret
@@ -161,7 +159,6 @@ done
 # --- the systemd unit names its file: run the tool with the environment
 # systemd gives a system service (no HOME, USER or LOGNAME without User=,
 # PATH, and the unit's Environment= lines), read back from the built unit
-: "${AEMP_BUILD_DIR:=$(dirname "$(dirname "$AEMP")")}"
 UNIT="$AEMP_BUILD_DIR/systemd/aemp@.service"
 if [ -f "$UNIT" ]; then
     envs=$(sed -n 's/^Environment=//p' "$UNIT")

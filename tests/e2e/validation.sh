@@ -9,8 +9,6 @@ T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
 
 RC="$PERL_ANYEVENT_MP_RC"
-: "${AEMP_PROFILE_DIR:=$(cd "$(dirname "$0")/../../profiles" && pwd)}"
-export AEMP_PROFILE_DIR
 
 err_is() {
     local got

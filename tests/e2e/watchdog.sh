@@ -24,16 +24,7 @@ started_count() { grep -c 'node wd started (pid' "$log"; }
 # what the node tells a service manager (as notify.sh): from the child
 sock=$T_DIR/notify.sock
 nlog=$T_DIR/notify.log
-: >"$nlog"
-start_bg "$T_DIR/listener.log" python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-out = open(sys.argv[2], "a", buffering=1)
-while True:
-    out.write(s.recv(4096).decode().replace("\n", " | ") + "\n")
-' "$sock" "$nlog"
-wait_for 10 test -S "$sock"
+notify_listener "$sock" "$nlog"
 have_notify=0
 ldd "$AEMP" 2>/dev/null | grep -q libsystemd && have_notify=1
 
