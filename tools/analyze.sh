@@ -49,7 +49,7 @@ fi
 
 echo "== shellcheck"
 scripts=(tools/*.sh bench/*.sh tests/run.sh .ci/run completions/aemp.bash)
-if shellcheck -s bash "${scripts[@]}" >"$out/shellcheck.log" 2>&1; then
+if shellcheck -x -s bash "${scripts[@]}" >"$out/shellcheck.log" 2>&1; then
     echo "# shellcheck: no findings in ${#scripts[@]} scripts"
 else
     cat "$out/shellcheck.log"

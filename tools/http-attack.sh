@@ -11,24 +11,13 @@
 # start, handshake, call; its node-to-node part is a fraction of it).
 # Exits 1 if a cal failed, A died, or A's RSS grew by more than 20 MB.
 set -euo pipefail
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-[ -f "$repo/build/build.ninja" ] || meson setup "$repo/build" >/dev/null
-ninja -C "$repo/build" >/dev/null
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+tool_build
 [ -f "$repo/build/tests/libsvc_ping.so" ] || { echo "http-attack.sh: needs a build with tests (build/tests/libsvc_ping.so)" >&2; exit 1; }
-aemp=$repo/build/cmd/aemp
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/aemp-httpatk.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-export HOME=$tmp PERL_ANYEVENT_MP_RC=$tmp/aemp.json AEMP_PROFILE_DIR=$repo/profiles
-unset AEMP_RC
-free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free)
-http=$(free)
+tool_tmp httpatk
+port=$(free_port)
+http=$(free_port)
 "$aemp" gensecret seeds "127.0.0.1:$port" >/dev/null
 "$aemp" run nodeid A binds "127.0.0.1:$port" http "127.0.0.1:$http" 2>"$tmp/a.log" &
 pids+=($!)

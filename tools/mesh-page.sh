@@ -8,27 +8,16 @@
 # it started.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 out=${1:-$repo/docs/mesh-page.png}
 chromium=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$chromium" ] || { echo "mesh-page.sh: needs chromium (apt-get install chromium)" >&2; exit 1; }
-[ -f "$repo/build/build.ninja" ] || meson setup "$repo/build" >/dev/null
-ninja -C "$repo/build" >/dev/null
-aemp=$repo/build/cmd/aemp
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/aemp-page.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-export HOME=$tmp PERL_ANYEVENT_MP_RC=$tmp/aemp.json AEMP_PROFILE_DIR=$repo/profiles
-unset AEMP_RC AEMP_WARNLEVEL PERL_ANYEVENT_MP_WARNLEVEL
-free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free)
-http=$(free)
+tool_build
+tool_tmp page
+unset AEMP_WARNLEVEL PERL_ANYEVENT_MP_WARNLEVEL
+port=$(free_port)
+http=$(free_port)
 "$aemp" gensecret seeds "127.0.0.1:$port" setmonitor_timeout 5 \
     profile seed binds "127.0.0.1:$port" sethttp "127.0.0.1:$http" >/dev/null
 nodes=(seed web db worker cache)

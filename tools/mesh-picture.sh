@@ -7,25 +7,15 @@
 # build in build/ (made if missing). Stops every node it started.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 out=${1:-$repo/docs/mesh.svg}
 command -v dot >/dev/null || { echo "mesh-picture.sh: needs Graphviz's dot (apt-get install graphviz)" >&2; exit 1; }
-[ -f "$repo/build/build.ninja" ] || meson setup "$repo/build" >/dev/null
-ninja -C "$repo/build" >/dev/null
-aemp=$repo/build/cmd/aemp
+tool_build
+tool_tmp mesh
+unset AEMP_WARNLEVEL PERL_ANYEVENT_MP_WARNLEVEL
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/aemp-mesh.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-export HOME=$tmp PERL_ANYEVENT_MP_RC=$tmp/aemp.json AEMP_PROFILE_DIR=$repo/profiles
-unset AEMP_RC AEMP_WARNLEVEL PERL_ANYEVENT_MP_WARNLEVEL
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$aemp" gensecret seeds "127.0.0.1:$port" profile seed binds "127.0.0.1:$port" \
     profile aemp nodeid you >/dev/null    # the tracing client appears as "you"
 nodes=(seed web db worker)
