@@ -205,36 +205,32 @@ int config_check_addr(const char *key, const char *addr, char *err, size_t errle
     return 0;
 }
 
-/* A number > 0 (min 0: >= 0), or a string holding one. */
+/* The value of a number, or of a string holding nothing but one, in *d:
+ * 1; 0 for anything else. */
+static int as_number(const cJSON *v, double *d)
+{
+    if (cJSON_IsNumber(v)) {
+        *d = v->valuedouble;
+        return 1;
+    }
+    if (!cJSON_IsString(v)) return 0;
+    char *end = NULL;
+    *d = strtod(v->valuestring, &end);
+    return *v->valuestring && !*end;
+}
+
+/* A number > min_excl (or 0 when allow_zero), or a string holding one. */
 static int number_ok(const cJSON *v, double min_excl, int allow_zero)
 {
     double d;
-    if (cJSON_IsNumber(v)) {
-        d = v->valuedouble;
-    } else if (cJSON_IsString(v)) {
-        char *end = NULL;
-        d = strtod(v->valuestring, &end);
-        if (!*v->valuestring || *end) return 0;
-    } else {
-        return 0;
-    }
-    return d > min_excl || (allow_zero && d == 0);
+    return as_number(v, &d) && (d > min_excl || (allow_zero && d == 0));
 }
 
 /* A whole number 0..9, or a string holding one (as lib/mesh/reload.c reads it). */
 static int level_ok(const cJSON *v)
 {
     double d;
-    if (cJSON_IsNumber(v)) {
-        d = v->valuedouble;
-    } else if (cJSON_IsString(v)) {
-        char *end = NULL;
-        d = strtod(v->valuestring, &end);
-        if (!*v->valuestring || *end) return 0;
-    } else {
-        return 0;
-    }
-    return d >= 0 && d <= 9 && d == (int)d;
+    return as_number(v, &d) && d >= 0 && d <= 9 && d == (int)d;
 }
 
 static int bad(char *err, size_t errlen, const char *key, const char *want, const cJSON *v)
