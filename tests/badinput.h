@@ -367,16 +367,8 @@ static inline int raw_line(struct raw *r, char *out, size_t outlen, double secs)
 {
     double deadline = now() + secs;
     for (;;) {
-        char *nl = memchr(r->buf, '\n', r->len);
-        if (nl) {
-            size_t n = (size_t)(nl - r->buf);
-            if (n >= outlen) return 0;
-            memcpy(out, r->buf, n);
-            out[n] = 0;
-            memmove(r->buf, nl + 1, r->len - n - 1);
-            r->len -= n + 1;
-            return 1;
-        }
+        int got = buf_line(r->buf, &r->len, out, outlen);
+        if (got) return got > 0;
         if (now() > deadline || r->len == sizeof r->buf) return 0;
         pump();
         ssize_t k = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);

@@ -193,6 +193,22 @@ static inline int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, 
     return 0;
 }
 
+/* Take the first line of buf[0..*len) (without its LF) into out[outlen]
+ * and remove it from buf: 1; 0 when there is no whole line yet; -1 when
+ * the line does not fit into out. */
+static inline int buf_line(char *buf, size_t *len, char *out, size_t outlen)
+{
+    char *nl = memchr(buf, '\n', *len);
+    if (!nl) return 0;
+    size_t n = (size_t)(nl - buf);
+    if (n >= outlen) return -1;
+    memcpy(out, buf, n);
+    out[n] = 0;
+    memmove(buf, nl + 1, *len - n - 1);
+    *len -= n + 1;
+    return 1;
+}
+
 /* A node-down recorder for aemp_mon_nodes: counts downs, keeps the last
  * node and the reason's text. */
 struct downrec {

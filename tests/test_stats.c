@@ -70,16 +70,8 @@ static int raw_line(struct raw *r, char *out, size_t outlen, double secs)
 {
     double deadline = now() + secs;
     while (now() < deadline) {
-        char *nl = memchr(r->buf, '\n', r->len);
-        if (nl) {
-            size_t n = (size_t)(nl - r->buf);
-            if (n >= outlen) return 0;
-            memcpy(out, r->buf, n);
-            out[n] = 0;
-            memmove(r->buf, nl + 1, r->len - n - 1);
-            r->len -= n + 1;
-            return 1;
-        }
+        int got = buf_line(r->buf, &r->len, out, outlen);
+        if (got) return got > 0;
         if (raw_pull(r) < 0) return 0;
         run_until(base, NULL, 0, 0.002);
     }
