@@ -204,20 +204,6 @@ static inline void setup(void)
     CHECK_INT(aemp_mon(client, "target#echo", mon_cb, &client_mon, NULL), 0);
 }
 
-struct calres {
-    int calls;
-    cJSON *reply, *error;
-};
-
-static inline void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
-{
-    (void)node;
-    struct calres *c = ud;
-    c->calls++;
-    if (reply) c->reply = cJSON_Duplicate(reply, 1);
-    if (error) c->error = cJSON_Duplicate(error, 1);
-}
-
 /* One call to PORT from the good client: 1 when the reply is exactly
  * ["ping", N] for a fresh N. */
 static inline int good_ping_port(const char *port)

@@ -193,6 +193,24 @@ static inline int echo_rcv(aemp_node *node, const char *self, const cJSON *msg, 
     return 0;
 }
 
+/* An aemp_cal recorder: counts calls, keeps copies of the reply or the
+ * error (exactly one of them comes, or the check fails); the test frees
+ * them. */
+struct calres {
+    int calls;
+    cJSON *reply, *error;
+};
+
+static inline void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
+{
+    (void)node;
+    struct calres *c = ud;
+    c->calls++;
+    CHECK((reply == NULL) != (error == NULL));
+    if (reply) c->reply = cJSON_Duplicate(reply, 1);
+    if (error) c->error = cJSON_Duplicate(error, 1);
+}
+
 /* Take the first line of buf[0..*len) (without its LF) into out[outlen]
  * and remove it from buf: 1; 0 when there is no whole line yet; -1 when
  * the line does not fit into out. */

@@ -73,19 +73,6 @@ static void test_snd_mon_kil_spawn_between_two_nodes(void)
     event_base_free(base);
 }
 
-struct calres {
-    int calls;
-    cJSON *reply, *error;
-};
-
-static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
-{
-    struct calres *c = ud;
-    c->calls++;
-    if (reply) c->reply = cJSON_Duplicate(reply, 1);
-    if (error) c->error = cJSON_Duplicate(error, 1);
-}
-
 static void test_cal_node_port_across_nodes(void)
 {
     struct event_base *base = event_base_new();
