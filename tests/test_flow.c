@@ -1,7 +1,7 @@
 /* Flow control (issue 17, section 1): a sender faster than the network is
  * slowed, never cut off. A peer that reads is never dropped however much we
  * queue for it (only one that takes nothing for a stall period is:
- * test_limits' test_output_high_water_mark); aemp_snd says AEMP_BUSY once a
+ * test_limits_hold's test_output_high_water_mark); aemp_snd says AEMP_BUSY once a
  * node's queue is over the high-water mark, and aemp_on_drain calls back
  * when it is below the low-water mark again.
  *
