@@ -174,6 +174,16 @@ void write_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+/* A connection over the high-water mark whose socket took too little for
+ * a stall period (check_high_water) closes here, from the flush. */
+static void close_not_reading(struct conn *c)
+{
+    conn_close(c, CONN_NOT_READING, 4,
+               "the peer does not read: more than %zu bytes of output wait and it took "
+               "none for %g s",
+               admit_out_limit(c->t), admit_stall_time(c->t));
+}
+
 void wflush_cb(evutil_socket_t fd_, short what, void *arg)
 {
     struct transport *t = arg;
@@ -182,10 +192,7 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         dirty_unlink(c);
         if (c->dead || c->state == C_CONNECTING) continue;
         if (c->doomed) {
-            conn_close(c, CONN_NOT_READING, 4,
-                       "the peer does not read: more than %zu bytes of output wait "
-                       "and it took none for %g s",
-                       admit_out_limit(t), admit_stall_time(t));
+            close_not_reading(c);
             continue;
         }
         struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -213,11 +220,7 @@ void wflush_cb(evutil_socket_t fd_, short what, void *arg)
         c->backlog = 1;
         bufferevent_enable(c->bev, EV_WRITE);
         check_high_water(c);
-        if (c->doomed)
-            conn_close(c, CONN_NOT_READING, 4,
-                       "the peer does not read: more than %zu bytes of output wait and it "
-                       "took none for %g s",
-                       admit_out_limit(t), admit_stall_time(t));
+        if (c->doomed) close_not_reading(c);
     }
 }
 
