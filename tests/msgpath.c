@@ -3,10 +3,14 @@
  * reads the call stacks of the message's way down (msgpath_send ->
  * aemp_snd -> ... -> the framing's encoder, the socket write) and up (the
  * framing's decoder, msgpath_received) to check that it enters each layer
- * of lib/ once. Exits 0 when the message arrived. */
+ * of lib/ once; once with a shared secret, once over TLS (the name of the
+ * test as the first argument picks one). Exits 0 when the messages
+ * arrived. */
+#include "certgen.h"
 #include "nettest.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static int received;
 
@@ -24,11 +28,16 @@ __attribute__((noinline)) static int msgpath_send(aemp_node *b)
     return aemp_snd(b, "A#sink", cJSON_Parse("[\"hello\", 1]"));
 }
 
-static void test_msgpath(void)
+/* One message from B to A#sink, with a shared secret or (tls) over TLS
+ * with a generated certificate and no secret. */
+static void msgpath(int tls)
 {
+    char *pem = NULL, err[256];
+    if (tls) CHECK_INT(certgen_selfsigned("aemp-msgpath", &pem, err, sizeof err), 0);
+    const char *secret = tls ? NULL : "msgpath-secret";
     struct event_base *base = event_base_new();
-    aemp_node *a = mknode(base, "A", 1, NULL, "msgpath-secret", NULL, 10);
-    aemp_node *b = mknode(base, "B", 0, addr_of(a), "msgpath-secret", NULL, 10);
+    aemp_node *a = mknode(base, "A", 1, NULL, secret, pem, 10);
+    aemp_node *b = mknode(base, "B", 0, addr_of(a), secret, pem, 10);
     CHECK_INT(aemp_rcv(a, "A#sink", NULL, msgpath_received, NULL), 0);
     int up = 0;
     for (double end = now() + 20; !up && now() < end;) {
@@ -36,12 +45,24 @@ static void test_msgpath(void)
         up = aemp_node_is_up(b, "A");
     }
     CHECK(up);
+    received = 0;
     CHECK_INT(msgpath_send(b), 0);
     run_until(base, &received, 1, 20);
     CHECK_INT(received, 1);
     aemp_node_free(b);
     aemp_node_free(a);
     event_base_free(base);
+    free(pem);
 }
 
-T_MAIN(T(test_msgpath))
+static void test_msgpath_plain(void)
+{
+    msgpath(0);
+}
+
+static void test_msgpath_tls(void)
+{
+    msgpath(1);
+}
+
+T_MAIN(T(test_msgpath_plain), T(test_msgpath_tls))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # msgpath.sh - the message path enters each layer of lib/ once: node B
 # sends one message to a port of node A (tests/msgpath.c, two nodes in one
-# process over 127.0.0.1), and gdb prints the call stack at four points:
+# process over 127.0.0.1; once with a shared secret, once over TLS), and
+# gdb prints the call stack at four points:
 #   encode    the json framing's encoder (framing_write), inside aemp_snd
 #   write     the socket write (evbuffer_write, from the end-of-turn flush)
 #   decode    the json framing's parser (framing_parse_value), on A
@@ -122,58 +123,64 @@ commands 5
 end
 run
 GDB
-timeout 90 gdb -batch -nx -x "$tmp/trace.gdb" "$prog" > "$tmp/out" 2>&1
-if ! grep -q '^@@ ' "$tmp/out" && grep -qiE 'ptrace|Operation not permitted|could not trace' "$tmp/out"; then
-    echo "1..0 # SKIP gdb cannot trace here: $(grep -iE -m1 'ptrace|not permitted' "$tmp/out")"
+# trace MODE: run the test case test_msgpath_MODE under gdb into $tmp/MODE
+trace() {
+    timeout 90 gdb -batch -nx -x "$tmp/trace.gdb" --args "$prog" "test_msgpath_$1" > "$tmp/$1" 2>&1
+}
+trace plain
+if ! grep -q '^@@ ' "$tmp/plain" && grep -qiE 'ptrace|Operation not permitted|could not trace' "$tmp/plain"; then
+    echo "1..0 # SKIP gdb cannot trace here: $(grep -iE -m1 'ptrace|not permitted' "$tmp/plain")"
     exit 77
 fi
+trace tls
 
-# stack NAME: the backtrace gdb printed at point NAME
+# stack MODE NAME: the backtrace gdb printed at point NAME
 stack() {
-    awk -v want="@@ $1" '/^@@ / { on = ($0 == want); next } on && /^#/' "$tmp/out"
+    awk -v want="@@ $2" '/^@@ / { on = ($0 == want); next } on && /^#/' "$tmp/$1"
 }
 
-echo "1..6"
+echo "1..11"
 n=0
 fail=0
 
 # the checker itself: a callback stack with the framing calling back into
 # the transport (net wire net core) must fail
 n=$((n + 1))
-planted=$(stack callback | awk '{ print } /\/lib\/net\// && !done {
+planted=$(stack plain callback | awk '{ print } /\/lib\/net\// && !done {
     print "#90 0x0 in framing_reader_feed () at ../lib/wire/framing.c:1"
     print "#91 0x0 in conn_read_more () at ../lib/net/conn_in.c:1"; done = 1 }' | seq_of)
-if [ -n "$(stack callback)" ] && ! check planted "net core" "$planted" >/dev/null; then
+if [ -n "$(stack plain callback)" ] && ! check planted "net core" "$planted" >/dev/null; then
     echo "ok $n - the checker refuses a planted re-entry ($planted)"
 else
     echo "not ok $n - the checker passed a planted re-entry ('$planted')"
     fail=1
 fi
 
-n=$((n + 1))
-if grep -q '^ok 1 - test_msgpath' "$tmp/out"; then
-    echo "ok $n - the message arrived"
-else
-    echo "not ok $n - the message did not arrive (or the program failed):"
-    sed 's/^/# /' "$tmp/out" | tail -20
-    fail=1
-fi
-
-for point in "encode:core net wire" "write:net" "decode:net wire" "callback:net core"; do
-    name=${point%%:*} want=${point#*:}
+for mode in plain tls; do
     n=$((n + 1))
-    if [ -z "$(stack "$name")" ]; then
-        echo "not ok $n - $name: gdb stopped nowhere there (a function renamed? see the breakpoints in msgpath.sh)"
-        fail=1
-        continue
-    fi
-    seq=$(stack "$name" | seq_of)
-    if why=$(check "$name" "$want" "$seq"); then
-        echo "ok $n - $name: $seq"
+    if grep -q "^ok [0-9]* - test_msgpath_$mode\$" "$tmp/$mode"; then
+        echo "ok $n - $mode: the message arrived"
     else
-        echo "not ok $n - $why"
-        stack "$name" | sed 's/^/# /'
+        echo "not ok $n - $mode: the message did not arrive (or the program failed):"
+        sed 's/^/# /' "$tmp/$mode" | tail -20
         fail=1
     fi
+    for point in "encode:core net wire" "write:net" "decode:net wire" "callback:net core"; do
+        name=${point%%:*} want=${point#*:}
+        n=$((n + 1))
+        if [ -z "$(stack "$mode" "$name")" ]; then
+            echo "not ok $n - $mode $name: gdb stopped nowhere there (a function renamed? see the breakpoints in msgpath.sh)"
+            fail=1
+            continue
+        fi
+        seq=$(stack "$mode" "$name" | seq_of)
+        if why=$(check "$mode $name" "$want" "$seq"); then
+            echo "ok $n - $mode $name: $seq"
+        else
+            echo "not ok $n - $why"
+            stack "$mode" "$name" | sed 's/^/# /'
+            fail=1
+        fi
+    done
 done
 exit $fail
