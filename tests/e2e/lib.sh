@@ -204,6 +204,13 @@ sanitizer_reports() {
 # --- checks of the last expect_status command (its stdout and stderr are
 # $T_DIR/last.out and last.err) and of how long a `timed` command took.
 
+# err_is NAME WANT: the last command's stderr is exactly WANT.
+err_is() {
+    local got
+    got=$(cat "$T_DIR/last.err")
+    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stderr '$got', wanted '$2'"; fi
+}
+
 # out_is NAME WANT: the last command's stdout is exactly WANT.
 out_is() {
     local got

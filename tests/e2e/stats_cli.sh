@@ -10,11 +10,6 @@ T_LIMIT=150
 
 RECV_SO="$AEMP_BUILD_DIR/examples/libsimple_example_receiver.so"
 
-err_is() {
-    local got
-    got=$(cat "$T_DIR/last.err")
-    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stderr '$got', wanted '$2'"; fi
-}
 # pyjson NAME PYCODE: run PYCODE with `j` the list of JSON values, one per
 # line of the last stdout (fails if a line is not JSON); it asserts.
 pyjson() {

@@ -8,12 +8,6 @@ T_LIMIT=120
 . "$(dirname "$0")/lib.sh"
 require_perl
 
-err_is() {
-    local got
-    got=$(cat "$T_DIR/last.err")
-    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stderr '$got', wanted '$2'"; fi
-}
-
 expect_status "gensecret" 0 "$AEMP" gensecret
 PP=$(free_port)
 PC=$(free_port)

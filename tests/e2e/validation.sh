@@ -10,11 +10,6 @@ T_LIMIT=120
 
 RC="$PERL_ANYEVENT_MP_RC"
 
-err_is() {
-    local got
-    got=$(cat "$T_DIR/last.err")
-    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "stderr '$got', wanted '$2'"; fi
-}
 sum() { sha256sum "$RC" | cut -d' ' -f1; }
 # refused NAME STATUS MESSAGE CMD...: CMD exits STATUS, stderr is exactly
 # MESSAGE, nothing on stdout, and the configuration file is unchanged.
