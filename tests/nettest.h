@@ -45,7 +45,9 @@ static inline int run_until(struct event_base *base, int *flag, int want, double
 
 static inline cJSON *json(const char *text)
 {
-    return cJSON_Parse(text);
+    cJSON *j = cJSON_Parse(text);
+    if (!j) fprintf(stderr, "# bad JSON in test: %s\n", text);
+    return j;
 }
 
 static inline int json_is(const cJSON *a, const char *text)
@@ -247,27 +249,43 @@ static inline void down_rec(aemp_node *node, const char *nodeid, int up, const c
     snprintf(d->reason, sizeof d->reason, "%s", cJSON_IsString(text) ? text->valuestring : "?");
 }
 
+/* A recorder for receive and monitor callbacks. */
 struct rec {
     int calls;
-    cJSON *last;
-    int next; /* ordering check */
+    cJSON *last;    /* last message or reason */
+    int next;       /* ordering check */
+    char self[256]; /* $SELF seen in the last receive callback */
+    char port[256]; /* port argument of the last monitor callback */
+    int fail;       /* make the receive callback fail */
 };
+
+static inline void rec_set(struct rec *r, const cJSON *j)
+{
+    cJSON_Delete(r->last);
+    r->last = j ? cJSON_Duplicate(j, 1) : NULL;
+    r->calls++;
+}
 
 static inline int rec_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
 {
+    (void)self;
     struct rec *r = ud;
-    cJSON_Delete(r->last);
-    r->last = cJSON_Duplicate(msg, 1);
-    r->calls++;
+    const char *s = aemp_self(node);
+    snprintf(r->self, sizeof r->self, "%s", s ? s : "(null)");
+    rec_set(r, msg);
+    if (r->fail) {
+        aemp_fail(node, "boom %d", 42);
+        return -1;
+    }
     return 0;
 }
 
 static inline void rec_mon(aemp_node *node, const char *port, const cJSON *reason, void *ud)
 {
+    (void)node;
     struct rec *r = ud;
-    cJSON_Delete(r->last);
-    r->last = cJSON_Duplicate(reason, 1);
-    r->calls++;
+    snprintf(r->port, sizeof r->port, "%s", port);
+    rec_set(r, reason);
 }
 
 static inline void rec_free(struct rec *r)

@@ -3,111 +3,12 @@
  * One row of the semantics table per test; each uses a real node on a real
  * event loop and real callbacks. */
 #include "aemp.h"
+#include "nettest.h"
 #include "strmap.h"
-#include "t.h"
 
 #include <event2/event.h>
 #include <stdarg.h>
 #include <sys/time.h>
-
-/* ------------------------------------------------------------ helpers */
-
-static double now(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-struct until {
-    aemp_node *node;
-    int *flag;
-    int want;
-    double deadline;
-};
-
-static void poll_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct until *u = arg;
-    if ((u->flag && *u->flag >= u->want) || now() > u->deadline) aemp_node_stop(u->node);
-}
-
-/* Run the node's loop until *flag >= want or `seconds` passed (flag NULL:
- * just run for that long). Returns 1 when the flag was reached. */
-static int run_until(aemp_node *node, int *flag, int want, double seconds)
-{
-    struct until u = {node, flag, want, now() + seconds};
-    struct event *ev = event_new(aemp_node_base(node), -1, EV_PERSIST, poll_cb, &u);
-    struct timeval tv = {0, 1000};
-    event_add(ev, &tv);
-    aemp_node_run(node);
-    event_free(ev);
-    return flag && *flag >= want;
-}
-
-static cJSON *json(const char *text)
-{
-    cJSON *j = cJSON_Parse(text);
-    if (!j) fprintf(stderr, "# bad JSON in test: %s\n", text);
-    return j;
-}
-
-/* 1 when `a` prints as the JSON text `text`. */
-static int json_is(const cJSON *a, const char *text)
-{
-    if (!a) return 0;
-    cJSON *b = cJSON_Parse(text);
-    int eq = b && cJSON_Compare(a, b, 1);
-    if (!eq) {
-        char *s = cJSON_PrintUnformatted(a);
-        fprintf(stderr, "# got %s, want %s\n", s, text);
-        free(s);
-    }
-    cJSON_Delete(b);
-    return eq;
-}
-
-/* A recorder for receive and monitor callbacks. */
-struct rec {
-    int calls;
-    cJSON *last;     /* last message or reason */
-    char self[256];  /* $SELF seen in the last callback */
-    char port[256];  /* port argument of the last monitor callback */
-    int fail;        /* make the rcv callback fail */
-};
-
-static void rec_set(struct rec *r, const cJSON *j)
-{
-    cJSON_Delete(r->last);
-    r->last = j ? cJSON_Duplicate(j, 1) : NULL;
-    r->calls++;
-}
-
-static int rec_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
-{
-    struct rec *r = ud;
-    const char *s = aemp_self(node);
-    snprintf(r->self, sizeof r->self, "%s", s ? s : "(null)");
-    rec_set(r, msg);
-    if (r->fail) {
-        aemp_fail(node, "boom %d", 42);
-        return -1;
-    }
-    return 0;
-}
-
-static void rec_mon(aemp_node *node, const char *port, const cJSON *reason, void *ud)
-{
-    struct rec *r = ud;
-    snprintf(r->port, sizeof r->port, "%s", port);
-    rec_set(r, reason);
-}
-
-static void rec_free(struct rec *r)
-{
-    cJSON_Delete(r->last);
-    r->last = NULL;
-}
 
 /* ------------------------------------------------------------ the rows */
 
@@ -119,7 +20,7 @@ static void test_snd_reaches_default_callback_from_loop(void)
     CHECK_INT(aemp_rcv(n, p, NULL, rec_rcv, &r), 0);
     CHECK_INT(aemp_snd(n, p, json("[\"hello\",1,{\"a\":[2]}]")), 0);
     CHECK_INT(r.calls, 0); /* never inside snd */
-    CHECK(run_until(n, &r.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 1, 5));
     CHECK(json_is(r.last, "[\"hello\",1,{\"a\":[2]}]"));
     CHECK_STR(r.self, p);
     CHECK(aemp_self(n) == NULL); /* outside callbacks */
@@ -154,7 +55,7 @@ static void test_tagged_callback_and_default(void)
     aemp_snd(n, p, json("[\"ping\",1]"));
     aemp_snd(n, p, json("[\"pong\",2]"));
     aemp_snd(n, p, json("[3,\"ping\"]"));
-    run_until(n, &def.calls, 2, 5);
+    run_until(aemp_node_base(n), &def.calls, 2, 5);
     CHECK_INT(ping.calls, 1);
     CHECK(json_is(ping.last, "[\"ping\",1]"));
     CHECK_INT(def.calls, 2);
@@ -175,7 +76,7 @@ static void test_replace_and_remove_callbacks(void)
     aemp_rcv(n, p, "x", rec_rcv, &t);
     aemp_rcv(n, p, "x", NULL, NULL); /* removes the tagged one */
     aemp_snd(n, p, json("[\"x\"]"));
-    run_until(n, &b.calls, 1, 5);
+    run_until(aemp_node_base(n), &b.calls, 1, 5);
     CHECK_INT(a.calls, 0);
     CHECK_INT(t.calls, 0);
     CHECK_INT(b.calls, 1);
@@ -184,7 +85,7 @@ static void test_replace_and_remove_callbacks(void)
     aemp_rcv(n, p, NULL, NULL, NULL);
     aemp_mon(n, p, rec_mon, &m, NULL);
     aemp_snd(n, p, json("[\"y\"]"));
-    run_until(n, &m.calls, 1, 5);
+    run_until(aemp_node_base(n), &m.calls, 1, 5);
     CHECK(json_is(m.last, "[\"die\",\"received message on port without callback\"]"));
     CHECK_INT(b.calls, 1);
     rec_free(&a);
@@ -201,7 +102,7 @@ static void test_message_without_callback_kills_port(void)
     struct rec m = {0};
     CHECK_INT(aemp_mon(n, p, rec_mon, &m, NULL), 0);
     aemp_snd(n, p, json("[\"anything\"]"));
-    CHECK(run_until(n, &m.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &m.calls, 1, 5));
     CHECK(json_is(m.last, "[\"die\",\"received message on port without callback\"]"));
     CHECK_STR(m.port, p);
     rec_free(&m);
@@ -218,8 +119,8 @@ static void test_failing_callback_kills_its_port(void)
     aemp_mon(n, p, rec_mon, &m, NULL);
     aemp_snd(n, p, json("[1]"));
     aemp_snd(n, p, json("[2]")); /* arrives at a dead port: dropped */
-    CHECK(run_until(n, &m.calls, 1, 5));
-    run_until(n, NULL, 0, 0.05);
+    CHECK(run_until(aemp_node_base(n), &m.calls, 1, 5));
+    run_until(aemp_node_base(n), NULL, 0, 0.05);
     CHECK(json_is(m.last, "[\"die\",\"boom 42\"]"));
     CHECK_INT(r.calls, 1);
     rec_free(&r);
@@ -237,7 +138,7 @@ static void test_kil_normal_and_with_reason(void)
     aemp_mon(n, q, rec_mon, &mq, NULL);
     CHECK_INT(aemp_kil(n, p, NULL), 0);
     CHECK_INT(aemp_kil(n, q, json("[\"my_error\",\"it broke\",7]")), 0);
-    run_until(n, &mq.calls, 1, 1);
+    run_until(aemp_node_base(n), &mq.calls, 1, 1);
     CHECK(json_is(mp.last, "[]"));
     CHECK(json_is(mq.last, "[\"my_error\",\"it broke\",7]"));
     rec_free(&mp);
@@ -269,7 +170,7 @@ static void test_monitors_fire_exactly_once(void)
     aemp_mon(n, p, rec_mon, &m2, NULL);
     aemp_kil(n, p, json("[\"first\"]"));
     aemp_kil(n, p, json("[\"second\"]"));
-    run_until(n, NULL, 0, 0.05);
+    run_until(aemp_node_base(n), NULL, 0, 0.05);
     CHECK_INT(m1.calls, 1);
     CHECK_INT(m2.calls, 1);
     CHECK(json_is(m1.last, "[\"first\"]"));
@@ -291,7 +192,7 @@ static void test_guard_cancels_monitor(void)
     aemp_mon(n, p, rec_mon, &keep, NULL);
     aemp_guard_free(g);
     aemp_kil(n, p, json("[\"x\"]"));
-    run_until(n, NULL, 0, 0.05);
+    run_until(aemp_node_base(n), NULL, 0, 0.05);
     CHECK_INT(m.calls, 0);
     CHECK_INT(keep.calls, 1);
     rec_free(&m);
@@ -308,7 +209,7 @@ static void test_mon_nonexistent_port_fires_from_loop(void)
     struct rec m = {0};
     CHECK_INT(aemp_mon(n, id, rec_mon, &m, NULL), 0);
     CHECK_INT(m.calls, 0);
-    CHECK(run_until(n, &m.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &m.calls, 1, 5));
     snprintf(want, sizeof want, "[\"no_such_port\",\"cannot monitor nonexistent port\",\"%s\"]",
              id);
     CHECK(json_is(m.last, want));
@@ -327,7 +228,7 @@ static void test_mon_kil_only_on_abnormal(void)
     aemp_mon(n, d, rec_mon, &md, NULL);
     aemp_kil(n, a, json("[\"crash\",\"why\"]"));
     aemp_kil(n, c, NULL);
-    run_until(n, NULL, 0, 0.05);
+    run_until(aemp_node_base(n), NULL, 0, 0.05);
     CHECK_INT(mb.calls, 1);
     CHECK(json_is(mb.last, "[\"crash\",\"why\"]"));
     CHECK_INT(md.calls, 0);
@@ -358,7 +259,7 @@ static void test_mon_self_kills_current_port(void)
     aemp_rcv(n, b, NULL, link_self, a);
     aemp_mon(n, b, rec_mon, &mb, NULL);
     aemp_snd(n, b, json("[\"link\"]"));
-    run_until(n, NULL, 0, 0.05);
+    run_until(aemp_node_base(n), NULL, 0, 0.05);
     CHECK_INT(mb.calls, 0);
     aemp_kil(n, a, json("[\"gone\"]"));
     CHECK_INT(mb.calls, 1);
@@ -378,10 +279,10 @@ static void test_mon_snd_appends_reason(void)
     aemp_mon_snd(n, a, dest, json("[\"died\",\"a\"]"), NULL);
     aemp_mon_snd(n, c, dest, json("[\"died\",\"c\"]"), NULL);
     aemp_kil(n, a, json("[\"oops\",1]"));
-    CHECK(run_until(n, &r.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 1, 5));
     CHECK(json_is(r.last, "[\"died\",\"a\",\"oops\",1]"));
     aemp_kil(n, c, NULL); /* normal death is reported too, with no reason */
-    CHECK(run_until(n, &r.calls, 2, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 2, 5));
     CHECK(json_is(r.last, "[\"died\",\"c\"]"));
     rec_free(&r);
     free(a);
@@ -435,7 +336,7 @@ static void test_order_every_message(void)
         cJSON_AddItemToArray(m, cJSON_CreateNumber(i));
         aemp_snd(n, p, m);
     }
-    run_until(n, &next, 10000, 10);
+    run_until(aemp_node_base(n), &next, 10000, 10);
     CHECK_INT(next, 10000);
     free(p);
     aemp_node_free(n);
@@ -455,10 +356,10 @@ static void test_after_and_its_guard(void)
     CHECK_INT(aemp_after(n, 0.05, after_fired, &fired, NULL), 0);
     CHECK_INT(aemp_after(n, 0.01, after_fired, &cancelled, &g), 0);
     aemp_guard_free(g);
-    CHECK(run_until(n, &fired, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &fired, 1, 5));
     double dt = now() - t0;
     CHECK(dt >= 0.045);
-    run_until(n, NULL, 0, 0.03);
+    run_until(aemp_node_base(n), NULL, 0, 0.03);
     CHECK_INT(fired, 1);
     CHECK_INT(cancelled, 0);
     aemp_node_free(n);
@@ -482,20 +383,6 @@ static int ignore_all(aemp_node *node, const char *self, const cJSON *msg, void 
     return 0;
 }
 
-struct calres {
-    int calls;
-    cJSON *reply, *error;
-};
-
-static void cal_done(aemp_node *node, const cJSON *reply, const cJSON *error, void *ud)
-{
-    struct calres *c = ud;
-    c->calls++;
-    CHECK((reply == NULL) != (error == NULL));
-    if (reply) c->reply = cJSON_Duplicate(reply, 1);
-    if (error) c->error = cJSON_Duplicate(error, 1);
-}
-
 static void test_cal_reply_timeout_and_death(void)
 {
     aemp_node *n = aemp_node_new(NULL);
@@ -507,15 +394,15 @@ static void test_cal_reply_timeout_and_death(void)
     CHECK_INT(aemp_cal(n, srv, json("[\"add\",1,2]"), 5, cal_done, &a), 0);
     CHECK_INT(aemp_cal(n, mute, json("[\"x\"]"), 0.05, cal_done, &b), 0);
     CHECK_INT(aemp_cal(n, doomed, json("[\"x\"]"), 0, cal_done, &c), 0);
-    CHECK(run_until(n, &a.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &a.calls, 1, 5));
     CHECK(json_is(a.reply, "[\"re\",\"add\",1,2]"));
-    CHECK(run_until(n, &b.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &b.calls, 1, 5));
     CHECK(json_is(b.error, "[\"timeout\"]"));
     CHECK_INT(c.calls, 0);
     aemp_kil(n, doomed, json("[\"shot\"]"));
-    CHECK(run_until(n, &c.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &c.calls, 1, 5));
     CHECK(json_is(c.error, "[\"shot\"]"));
-    run_until(n, NULL, 0, 0.1);
+    run_until(aemp_node_base(n), NULL, 0, 0.1);
     CHECK_INT(a.calls + b.calls + c.calls, 3);
     cJSON_Delete(a.reply);
     cJSON_Delete(b.error);
@@ -561,7 +448,7 @@ static void test_spawn_local_from_loop(void)
     struct rec m = {0};
     aemp_mon(n, id, rec_mon, &m, NULL); /* the port does not exist yet: fine */
     aemp_snd(n, id, json("[\"work\"]"));
-    CHECK(run_until(n, &s.r.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &s.r.calls, 1, 5));
     CHECK_INT(s.runs, 1);
     CHECK_STR(s.self, id);
     CHECK(json_is(s.args, "[\"arg\",2]"));
@@ -585,8 +472,8 @@ static void test_spawn_failure_and_unknown_function(void)
     struct rec ma = {0}, mb = {0};
     aemp_mon(n, a, rec_mon, &ma, NULL);
     aemp_mon(n, b, rec_mon, &mb, NULL);
-    CHECK(run_until(n, &mb.calls, 1, 5));
-    CHECK(run_until(n, &ma.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &mb.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &ma.calls, 1, 5));
     CHECK(json_is(ma.last, "[\"die\",\"cannot start: no config\"]"));
     CHECK(cJSON_IsString(cJSON_GetArrayItem(mb.last, 0)) &&
           !strcmp(cJSON_GetArrayItem(mb.last, 0)->valuestring, "no_such_port"));
@@ -611,32 +498,32 @@ static void test_node_port_requests_locally(void)
     char req[600];
     snprintf(req, sizeof req, "[\"info\",\"%s\",\"info-tag\"]", rp);
     aemp_snd(n, me, json(req));
-    CHECK(run_until(n, &r.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 1, 5));
     snprintf(req, sizeof req, "[\"info-tag\",\"%s\"]", me);
     CHECK(json_is(r.last, req));
     snprintf(req, sizeof req, "[\"time\",\"%s\"]", rp);
     aemp_snd(n, me, json(req));
-    CHECK(run_until(n, &r.calls, 2, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 2, 5));
     CHECK(cJSON_IsNumber(cJSON_GetArrayItem(r.last, 0)) &&
           cJSON_GetArrayItem(r.last, 0)->valuedouble > 1.7e9);
     snprintf(req, sizeof req, "[\"snd\",\"%s\",\"relayed\",1]", rp);
     aemp_snd(n, me, json(req));
-    CHECK(run_until(n, &r.calls, 3, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 3, 5));
     CHECK(json_is(r.last, "[\"relayed\",1]"));
     snprintf(req, sizeof req, "[\"snd_multiple\",[\"%s\",\"m1\"],[\"%s\",\"m2\"]]", rp, rp);
     aemp_snd(n, me, json(req));
-    CHECK(run_until(n, &r.calls, 5, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 5, 5));
     CHECK(json_is(r.last, "[\"m2\"]"));
     snprintf(req, sizeof req, "[\"kil\",\"%s\",\"remote\",\"kill\"]", strchr(victim, '#') + 1);
     aemp_snd(n, me, json(req));
     aemp_snd(n, me, json("[\"No::such::function\",1]")); /* logged and dropped */
     aemp_snd(n, me, json("[\"devnull\",1]"));
     aemp_snd(n, me, json("[\"\"]"));
-    CHECK(run_until(n, &mv.calls, 1, 5));
+    CHECK(run_until(aemp_node_base(n), &mv.calls, 1, 5));
     CHECK(json_is(mv.last, "[\"remote\",\"kill\"]"));
     snprintf(req, sizeof req, "[\"eval\",\"6*7\",\"%s\"]", rp);
     aemp_snd(n, me, json(req));
-    CHECK(run_until(n, &r.calls, 6, 5));
+    CHECK(run_until(aemp_node_base(n), &r.calls, 6, 5));
     CHECK(json_is(r.last, "[\"eval is not supported\"]"));
     rec_free(&r);
     rec_free(&mv);
