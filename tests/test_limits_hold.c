@@ -185,4 +185,68 @@ static void test_reflection_bounded(void)
     event_base_free(base);
 }
 
-T_MAIN(T(test_output_high_water_mark), T(test_connecting_queue_bound), T(test_reflection_bounded))
+/* Accepts and holds every connection without a word (a peer whose
+ * handshake is slow). */
+struct holder {
+    int fd, n, held[256];
+};
+
+static void hold_accept(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct holder *h = arg;
+    int c;
+    while ((c = accept(fd, NULL, NULL)) >= 0) {
+        if (h->n < 256) h->held[h->n] = c;
+        else close(c);
+        h->n++;
+    }
+}
+
+/* Issue 15, dial storms: a dial still in its handshake is not repeated
+ * every connect_interval (under load that multiplied the handshakes until
+ * 300 nodes of one host collapsed), and at most ADMIT_DIALS_MAX dials to
+ * learned addresses are in flight at once (200 new nodes at an address
+ * that never greets: 100 dials at once before). */
+static void test_dials_in_flight_bounded(void)
+{
+    raise_fd_limit();
+    struct event_base *base = event_base_new();
+    aemp_node *a = mknode_small(base, "dif-a", NULL);
+    struct holder h = {socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), 0, {0}};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    CHECK_INT(bind(h.fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    listen(h.fd, 1024);
+    getsockname(h.fd, (struct sockaddr *)&sa, &sl);
+    struct event *ev = event_new(base, h.fd, EV_READ | EV_PERSIST, hold_accept, &h);
+    event_add(ev, NULL);
+    char addr[64], id[32], port[48];
+    snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", ntohs(sa.sin_port));
+    cJSON *addrs = json(addr);
+    transport_set_addrs(a->transport, "dif-slow", addrs);
+    aemp_snd(a, "dif-slow#p", json("[1]"));
+    run_until(base, NULL, 0, 1.5); /* 7 connect_intervals */
+    printf("# one slow node: %d dials in 1.5 s\n", h.n);
+    CHECK_INT(h.n, 1);
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof id, "dif-%d", i);
+        snprintf(port, sizeof port, "%s#p", id);
+        transport_set_addrs(a->transport, id, addrs);
+        aemp_snd(a, port, json("[1]"));
+    }
+    run_until(base, NULL, 0, 1.5);
+    printf("# 200 slow nodes: %d dials in flight after 1.5 s\n", h.n - 1);
+    CHECK(h.n - 1 <= ADMIT_DIALS_MAX);
+    CHECK(h.n - 1 >= ADMIT_DIALS_MAX / 2);
+    cJSON_Delete(addrs);
+    for (int i = 0; i < h.n && i < 256; i++) close(h.held[i]);
+    event_free(ev);
+    close(h.fd);
+    aemp_node_free(a);
+    event_base_free(base);
+}
+
+T_MAIN(T(test_output_high_water_mark), T(test_connecting_queue_bound), T(test_reflection_bounded),
+       T(test_dials_in_flight_bounded))

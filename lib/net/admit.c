@@ -91,6 +91,7 @@ int admit_log_ok(struct transport *t)
 int admit_dial_ok(struct transport *t)
 {
     struct admit *a = t->admit;
+    if (t->dials >= ADMIT_DIALS_MAX) return 0;
     return !a || bucket_take(&a->dial_tokens, &a->dial_at, DIAL_RATE, DIAL_BURST, now_of(t));
 }
 

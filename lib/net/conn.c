@@ -26,6 +26,7 @@
 void conn_free_in(struct transport *t, struct conn *c)
 {
     admit_done(c);
+    peer_dial_done(c);
     dirty_unlink(c);
     if (t->conns == c) t->conns = c->next; /* the head */
     else if (c->prev) c->prev->next = c->next;
@@ -75,6 +76,7 @@ void conn_close(struct conn *c, enum conn_cause cause, int level, const char *fm
         aemp_log_peer(level, "connection %s %s (%s) closed: %s", c->outgoing ? "to" : "from",
                  c->addr ? c->addr : "?", who, why);
     if (c->seed) c->seed->dialing = 0;
+    peer_dial_done(c);
     struct peer *p = c->peer;
     const char *pid = c->peer_id ? c->peer_id : c->want_id;
     struct peer *sp = p ? p : pid ? peer_get(c->t, pid, 0) : NULL;

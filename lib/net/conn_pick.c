@@ -145,6 +145,7 @@ void conn_announce(struct conn *c)
     t->stats.connects++;
     p->up_since = now_of(t);
     admit_done(c);
+    peer_dial_done(c);
     peer_stop_connecting(p);
     if (c->outgoing && c->addr) addrs_add_unique(p->addrs, c->addr);
     if (c->seed) {

@@ -7,6 +7,7 @@
 #include "framing.h"
 
 #include <event2/buffer.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,11 +110,59 @@ static void peer_tick(evutil_socket_t fd, short what, void *arg)
     peer_try(arg);
 }
 
+/* Dials in flight above which a new node's first dial waits a random
+ * DIAL_JITTER_MIN..DIAL_JITTER_MAX s (and a dial refused by admit.c is
+ * retried after such a delay, not a whole connect_interval later): when
+ * Global tells every node of a host about hundreds of nodes at once, the
+ * dials spread instead of all hitting the kernel's backlogs and the
+ * handshake timeouts in the same instant. */
+#define DIAL_CALM 16
+#define DIAL_JITTER_MIN 0.02
+#define DIAL_JITTER_MAX 0.5
+
+/* Run the tick once after a random short delay, then every
+ * connect_interval again (peer_try puts the period back). */
+static void peer_try_soon(struct peer *p)
+{
+    if (!p->tick) return;
+    double s = DIAL_JITTER_MIN + (DIAL_JITTER_MAX - DIAL_JITTER_MIN) *
+                                     (randombytes_uniform(1000) / 1000.0);
+    struct timeval tv = tv_of(s);
+    p->soon = 1;
+    event_add(p->tick, &tv);
+}
+
+static struct timeval tick_period(const struct transport *t)
+{
+    double iv = t->connect_interval;
+    if (iv > t->monitor_timeout) iv = t->monitor_timeout;
+    return tv_of(iv > 0.05 ? iv : 0.05);
+}
+
+void peer_dial_done(struct conn *c)
+{
+    if (!c->dial_counted) return;
+    c->dial_counted = 0;
+    c->t->dials--;
+    struct peer *p = c->want_id ? peer_get(c->t, c->want_id, 0) : NULL;
+    if (p && p->dial == c) p->dial = NULL;
+}
+
 /* One connection attempt to the next known address; gives up after
- * monitor_timeout without success. */
+ * monitor_timeout without success (counted from the first dial when our
+ * own bounds held every dial back, up to 3 x monitor_timeout). A dial
+ * still in its handshake is not repeated on top of itself: under load a
+ * handshake can take longer than connect_interval, and a new dial every
+ * interval then multiplies the handshakes that slow everything down (the
+ * collapse of 300 nodes on one host); the dial has its own timeouts. */
 void peer_try(struct peer *p)
 {
     struct transport *t = p->t;
+    if (p->soon && p->tick) {
+        struct timeval tv = tick_period(t);
+        p->soon = 0;
+        event_add(p->tick, &tv);
+    }
     if (p->conn) {
         peer_stop_connecting(p);
         return;
@@ -126,7 +175,8 @@ void peer_try(struct peer *p)
         peer_fail(t, p, why, 1);
         return;
     }
-    if (now_of(t) - p->connect_since >= t->monitor_timeout) {
+    double waited = now_of(t) - p->connect_since;
+    if (waited >= t->monitor_timeout && (p->dialed || waited >= 3 * t->monitor_timeout)) {
         char why[160];
         snprintf(why, sizeof why, "%s within %g s",
                  cJSON_GetArraySize(p->addrs) ? "no connection" : "no known address",
@@ -135,11 +185,21 @@ void peer_try(struct peer *p)
         return;
     }
     int n = cJSON_GetArraySize(p->addrs);
-    if (n > 0) {
-        const cJSON *a = cJSON_GetArrayItem(p->addrs, (int)(p->next_addr++ % (unsigned)n));
-        /* learned addresses are dialed at a bounded rate: a peer cannot
-         * make us flood a host of its choosing */
-        if (cJSON_IsString(a) && admit_dial_ok(t)) conn_dial(t, a->valuestring, p->id, NULL);
+    if (n <= 0 || p->dial) return;
+    /* learned addresses are dialed at a bounded rate, a bounded number at
+     * a time: a peer cannot make us flood a host of its choosing */
+    if (!admit_dial_ok(t)) {
+        peer_try_soon(p);
+        return;
+    }
+    const cJSON *a = cJSON_GetArrayItem(p->addrs, (int)(p->next_addr++ % (unsigned)n));
+    if (!cJSON_IsString(a)) return;
+    p->dialed = 1;
+    struct conn *c = conn_dial(t, a->valuestring, p->id, NULL);
+    if (c && !c->dead) {
+        c->dial_counted = 1;
+        t->dials++;
+        p->dial = c;
     }
 }
 
@@ -151,17 +211,21 @@ static int peer_connect_arm(struct peer *p)
     if (p->connecting || p->conn) return 0;
     p->connecting = 1;
     p->connect_since = now_of(t);
+    p->dialed = 0;
+    p->soon = 0;
     p->tick = event_new(t->base, -1, EV_PERSIST, peer_tick, p);
-    double iv = t->connect_interval;
-    if (iv > t->monitor_timeout) iv = t->monitor_timeout;
-    struct timeval tv = tv_of(iv > 0.05 ? iv : 0.05);
+    struct timeval tv = tick_period(t);
     if (p->tick) event_add(p->tick, &tv);
     return 1;
 }
 
+/* The first try at once, or after a random short delay while many dials
+ * are in flight (DIAL_CALM). */
 static void peer_connect_start(struct peer *p)
 {
-    if (peer_connect_arm(p)) peer_try(p);
+    if (!peer_connect_arm(p)) return;
+    if (p->t->dials >= DIAL_CALM && cJSON_GetArraySize(p->addrs)) peer_try_soon(p);
+    else peer_try(p);
 }
 
 /* ---------------------------------------------------------------- seeds */

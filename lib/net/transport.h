@@ -97,6 +97,8 @@ void transport_known_nodes(struct transport *t, cJSON *arr);
 
 /* At most this many addresses are kept per node. */
 #define TRANSPORT_MAX_ADDRS 16
+/* Dials to learned addresses in their handshake at once, at most (admit.c). */
+#define ADMIT_DIALS_MAX 64
 
 /* Remember `addrs` (borrowed array of "host:port") as ways to reach `nodeid`
  * (the first TRANSPORT_MAX_ADDRS). */

@@ -75,6 +75,7 @@ struct conn {
     int dup_warned;
     struct event *rev;           /* up, cleartext: our own read event (conn_in.c) */
     char auth_sent[32];          /* the auth method of the auth line we sent, or "" */
+    int dial_counted;            /* a peer's dial in flight, in t->dials (peer.c) */
 };
 
 struct peer {
@@ -95,6 +96,9 @@ struct peer {
     int overflow;            /* the queue hit the high-water mark: fail at the tick */
     struct qcharge *charges; /* who put the bytes of `queue` there (qbudget.c) */
     int waiting;             /* drain waiters wait for it (flow.c) */
+    struct conn *dial;       /* our dial to it still in its handshake, or NULL */
+    int dialed;              /* a dial started since connect_since */
+    int soon;                /* the tick runs early once (a deferred dial) */
 };
 
 struct seed {
@@ -146,6 +150,7 @@ struct transport {
     double handshake_timeout; /* min(10 s, monitor_timeout) */
     struct event *beat;       /* heartbeat: how late the loop runs (probe.c) */
     double beat_at, stalled;  /* when it is due; time the loop was late in all */
+    size_t dials;             /* dials to peers still in their handshake (peer.c) */
 };
 
 static inline double now_of(struct transport *t)
@@ -236,6 +241,8 @@ void peer_stop_connecting(struct peer *p);
 void peer_free(struct peer *p);
 void peer_maybe_forget(struct transport *t, struct peer *p);
 void peer_try(struct peer *p);
+/* `c` (a dial of peer_try) is up or closes: no longer in flight. */
+void peer_dial_done(struct conn *c);
 /* `c` closes (conn_close) for `why`: the node's side of it (a candidate
  * dropped; the node down when `c` was its connection). */
 void peer_conn_closed(struct conn *c, const char *why);
@@ -327,7 +334,8 @@ void admit_done(struct conn *c);
 void admit_listener_error(struct evconnlistener *l, void *arg);
 /* 1 when a line about an unauthenticated peer may be logged now. */
 int admit_log_ok(struct transport *t);
-/* 1 when a dial to a learned address may start now. */
+/* 1 when a dial to a learned address may start now: the token bucket has
+ * one and fewer than ADMIT_DIALS_MAX (transport.h) dials are in flight. */
 int admit_dial_ok(struct transport *t);
 /* Bytes of unwritten output (or of a queue while connecting) above which a
  * peer is dropped: a queue at once, a connection only when its socket takes
