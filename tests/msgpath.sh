@@ -34,17 +34,19 @@ fi
 # frames of one layer collapsed. Frames before the first lib/ frame (the
 # callback in the test program, libevent's write) are the leaf; the walk
 # ends at the event loop or the test program; other frames without a layer
-# (libevent calling back) are passed over.
+# (libevent calling back) are passed over. With the argument "files": the
+# files (LAYER/FILE) instead of the layers, joined by " > ".
 seq_of() {
-    local line layer started='' out=() f
+    local line layer file started='' out=() f sep=' '
+    [ "${1:-}" = files ] && sep=' > '
     while IFS= read -r line; do
         case $line in '#'*) ;; *) continue ;; esac
         layer=
-        if [[ $line =~ \ at\ (.*/)?lib/([a-z]+)/[^/]+\.[ch]:[0-9]+$ ]]; then
-            layer=${BASH_REMATCH[2]}
+        if [[ $line =~ \ at\ (.*/)?lib/([a-z]+)/([^/]+\.[ch]):[0-9]+$ ]]; then
+            layer=${BASH_REMATCH[2]} file=${BASH_REMATCH[2]}/${BASH_REMATCH[3]}
             case $layers in *" $layer "*) ;; *) layer= ;; esac
         elif [[ $line =~ \ at\ (.*/)?lib/builtins\.c:[0-9]+$ ]]; then
-            layer=builtins
+            layer=builtins file=builtins.c
         fi
         if [ -z "$layer" ]; then
             [ -n "$started" ] || continue
@@ -55,11 +57,12 @@ seq_of() {
             continue
         fi
         started=1
+        [ "${1:-}" = files ] && layer=$file
         [ "${#out[@]}" -gt 0 ] && [ "${out[-1]}" = "$layer" ] && continue
         out+=("$layer")
     done
     for ((f = ${#out[@]} - 1; f >= 0; f--)); do
-        printf '%s%s' "${out[$f]}" "$([ "$f" -gt 0 ] && echo ' ')"
+        printf '%s%s' "${out[$f]}" "$([ "$f" -gt 0 ] && echo "$sep")"
     done
     echo
 }
@@ -176,6 +179,7 @@ for mode in plain tls; do
         seq=$(stack "$mode" "$name" | seq_of)
         if why=$(check "$mode $name" "$want" "$seq"); then
             echo "ok $n - $mode $name: $seq"
+            echo "#   $(stack "$mode" "$name" | seq_of files)"
         else
             echo "not ok $n - $why"
             stack "$mode" "$name" | sed 's/^/# /'
