@@ -11,6 +11,7 @@ port=$(free_port)
     autorestart 1 >/dev/null
 st=$T_DIR/strace.out
 start_bg "$T_DIR/run.log" strace -f -qq -e trace=open,openat -o "$st" "$AEMP" run profile once
+S_PID=$BG_PID
 if wait_for 20 "$AEMP" cal --timeout 1 once info; then
     pass "the node runs under its watchdog"
 else
@@ -19,3 +20,16 @@ fi
 n=$(grep -c "\"$PERL_ANYEVENT_MP_RC\"" "$st")
 [ "$n" = 1 ] && pass "the configuration file is opened once (watchdog and node)" ||
     fail "the configuration file is opened once (watchdog and node)" "$n openings"
+# end the watchdog (strace's child; it stops its node) rather than strace:
+# a strace ended first lets its tracees go on running after the test
+W_PID=$(pgrep -P "$S_PID" | head -1)
+NODE_PID=${W_PID:+$(pgrep -P "$W_PID" | head -1)}
+[ -n "$W_PID" ] && kill -TERM "$W_PID" 2>/dev/null
+ended() { ! kill -0 "$S_PID" 2>/dev/null && { [ -z "$NODE_PID" ] || ! kill -0 "$NODE_PID" 2>/dev/null; }; }
+if [ -n "$W_PID" ] && wait_for 20 ended; then
+    pass "SIGTERM to the watchdog ends it and its node (and strace)"
+else
+    fail "SIGTERM to the watchdog ends it and its node" "watchdog ${W_PID:-?}, node ${NODE_PID:-?}: $(cat "$T_DIR/run.log")"
+    [ -n "$NODE_PID" ] && kill -KILL "$NODE_PID" 2>/dev/null
+fi
+finish
