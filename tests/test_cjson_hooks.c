@@ -70,8 +70,9 @@ static void test_messages_between_nodes(void)
 {
     long before = live;
     struct event_base *base = event_base_new();
-    aemp_node *a = mknode(base, "hooks-a", 1, NULL, "s3cret", NULL, 5);
-    aemp_node *b = mknode(base, "hooks-b", 0, addr_of(a), "s3cret", NULL, 5);
+    /* monitor_timeout 1: a silent link is probed after 0.5 s */
+    aemp_node *a = mknode(base, "hooks-a", 1, NULL, "s3cret", NULL, 1);
+    aemp_node *b = mknode(base, "hooks-b", 0, addr_of(a), "s3cret", NULL, 1);
     CHECK(a && b);
     aemp_trace_set(a, 1); /* traced messages are printed and freed */
     aemp_trace_set(b, 1);
@@ -87,6 +88,9 @@ static void test_messages_between_nodes(void)
     aemp_kil(a, pa, json("[\"done\",{\"why\":\"test\"}]"));
     CHECK(run_until(base, &mb.calls, 1, 10));
     CHECK(json_is(mb.last, "[\"done\",{\"why\":\"test\"}]"));
+    /* idle: probes go out (printed, freed) and are answered */
+    run_until(base, NULL, 0, 1.5);
+    CHECK(aemp_node_is_up(a, "hooks-b") && aemp_node_is_up(b, "hooks-a"));
     rec_free(&ra);
     rec_free(&mb);
     free(pa);

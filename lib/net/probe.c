@@ -163,7 +163,7 @@ static void send_probe(struct conn *c)
         conn_write(c, text, strlen(text));
         c->probe_sent = own_now(t);
     }
-    free(text);
+    cJSON_free(text);
     free(id);
     cJSON_Delete(m);
 }
