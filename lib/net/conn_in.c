@@ -17,7 +17,7 @@
 int conn_in_arrived(struct conn *c)
 {
     if (probe_stale(c)) {
-        conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
+        probe_timed_out(c);
         return 0;
     }
     probe_heard(c);

@@ -183,6 +183,11 @@ void probe_start(struct conn *c)
     arm(c, probe_after(c));
 }
 
+void probe_timed_out(struct conn *c)
+{
+    conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
+}
+
 void probe_tick(struct conn *c)
 {
     struct transport *t = c->t;
@@ -197,7 +202,7 @@ void probe_tick(struct conn *c)
      * probed at M/2, has closed by then anyway if the peer is gone). */
     double asked = c->probe_sent > c->last_heard ? own_now(t) - c->probe_sent : 0;
     if (idle >= m && asked >= m / 2) {
-        conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
+        probe_timed_out(c);
         return;
     }
     if (idle >= after && c->probe_sent <= c->last_heard) {

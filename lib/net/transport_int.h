@@ -283,6 +283,9 @@ void probe_heard(struct conn *c);
  * arriving now is not delivered (the peer has given up on us; the reader
  * closes, conn_in_arrived). */
 int probe_stale(struct conn *c);
+/* Close `c` as silent too long (CONN_TIMED_OUT): the one place for that
+ * cause, from the probe timer and from the reader (probe_stale). */
+void probe_timed_out(struct conn *c);
 /* 1 when `msg` is the answer to a probe (consumed by the caller). */
 int probe_is_answer(struct conn *c, const cJSON *msg);
 /* A second node called with the ID of `u`'s peer while `u` is up. */
