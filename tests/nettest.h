@@ -8,9 +8,13 @@
 #include "t.h"
 #include "transport.h"
 
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 static inline double now(void)
 {
@@ -168,6 +172,25 @@ static inline int wait_up(struct event_base *base, aemp_node *a, const char *id,
     double dl = now() + seconds;
     while (!aemp_node_is_up(a, id) && now() < dl) run_until(base, NULL, 0, 0.05);
     return aemp_node_is_up(a, id);
+}
+
+/* A socket (of `type`: SOCK_STREAM, maybe | SOCK_NONBLOCK) listening on an
+ * ephemeral port of 127.0.0.1 with `backlog`; its port in *port. The caller
+ * closes it; -1 when it cannot be made. */
+static inline int listen_local(int type, int backlog, int *port)
+{
+    int fd = socket(AF_INET, type, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, backlog) ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl)) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
 }
 
 /* The first listen address of `n` (static buffer). */

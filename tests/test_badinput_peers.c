@@ -46,14 +46,8 @@ static void test_kill9_peer_fires_monitor(void)
 static void test_silent_peer_probed_then_dropped(void)
 {
     setup();
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    CHECK(bind(ls, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(ls, 4) == 0 &&
-          getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
-    child_seed_port = ntohs(sa.sin_port);
+    int ls = listen_local(SOCK_STREAM, 4, &child_seed_port);
+    CHECK(ls >= 0);
     int dummy;
     pid_t pid = spawn_node("quiet", &dummy);
     child_seed_port = 0;

@@ -84,15 +84,10 @@ static void test_connecting_queue_bound(void)
     aemp_node *a = mknode_small(base, "q-a", NULL);
     /* an address where nothing answers the handshake: a listener that never
      * accepts */
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    CHECK_INT(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
-    listen(l, 1);
-    getsockname(l, (struct sockaddr *)&sa, &sl);
+    int lport = 0, l = listen_local(SOCK_STREAM, 1, &lport);
+    CHECK(l >= 0);
     char addr[64];
-    snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", ntohs(sa.sin_port));
+    snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", lport);
     cJSON *addrs = json(addr);
     transport_set_addrs(a->transport, "q-ghost", addrs);
     cJSON_Delete(addrs);
@@ -145,20 +140,16 @@ static void test_reflection_bounded(void)
     aemp_node *a = mknode(base, "refl-a", 1, NULL, "s3cret", NULL, 30);
     aemp_node *b = mknode(base, "refl-b", 0, addr_of(a), "s3cret", NULL, 30);
     wait_up(base, b, "refl-a", 5);
-    struct accepts ac = {socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), 0};
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    CHECK_INT(bind(ac.fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    listen(ac.fd, 1024);
-    getsockname(ac.fd, (struct sockaddr *)&sa, &sl);
+    int lport = 0;
+    struct accepts ac = {listen_local(SOCK_STREAM | SOCK_NONBLOCK, 1024, &lport), 0};
+    CHECK(ac.fd >= 0);
     struct event *ev = event_new(base, ac.fd, EV_READ | EV_PERSIST, count_accept, &ac);
     event_add(ev, NULL);
     /* b is allowed a rendezvous port on a as itself */
     char *rp = aemp_spawn(b, "refl-a", "AnyEvent::MP::Global::connect", json("[0,\"refl-b\"]"));
     cJSON *nodes = cJSON_CreateObject();
     char victim[64], id[32];
-    snprintf(victim, sizeof victim, "127.0.0.1:%d", ntohs(sa.sin_port));
+    snprintf(victim, sizeof victim, "127.0.0.1:%d", lport);
     for (int i = 0; i < 5000; i++) {
         snprintf(id, sizeof id, "ghost-%d", i);
         cJSON *v = cJSON_CreateArray();
@@ -213,17 +204,13 @@ static void test_dials_in_flight_bounded(void)
     raise_fd_limit();
     struct event_base *base = event_base_new();
     aemp_node *a = mknode_small(base, "dif-a", NULL);
-    struct holder h = {socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), 0, {0}};
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    CHECK_INT(bind(h.fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    listen(h.fd, 1024);
-    getsockname(h.fd, (struct sockaddr *)&sa, &sl);
+    int lport = 0;
+    struct holder h = {listen_local(SOCK_STREAM | SOCK_NONBLOCK, 1024, &lport), 0, {0}};
+    CHECK(h.fd >= 0);
     struct event *ev = event_new(base, h.fd, EV_READ | EV_PERSIST, hold_accept, &h);
     event_add(ev, NULL);
     char addr[64], id[32], port[48];
-    snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", ntohs(sa.sin_port));
+    snprintf(addr, sizeof addr, "[\"127.0.0.1:%d\"]", lport);
     cJSON *addrs = json(addr);
     transport_set_addrs(a->transport, "dif-slow", addrs);
     aemp_snd(a, "dif-slow#p", json("[1]"));
