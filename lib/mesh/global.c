@@ -25,6 +25,18 @@
  * messages): a master of a big mesh lists every node once; more is an
  * attempt to make us dial the world. */
 #define MAX_INTRODUCED 1024
+/* Our address table goes to every node that comes up, as 1.30 does, while
+ * it holds at most this many nodes. A larger one goes only to seeds: when
+ * hundreds of nodes start at once, a table on every connection is N tables
+ * of N entries per node (N^3 in all), and each node's master already gives
+ * it its table (seedme1) and every node that connects later. Instead, what
+ * we know that our master did not tell us goes to the master (report_due),
+ * which passes it on to all its subscribers. */
+#define FULL_TABLE_MAX 16
+/* The report waits this long plus up to 1 s: the master forwards a node to
+ * us 1-3 s after that node told it its addresses, and what it told us by
+ * then needs no report. */
+#define REPORT_DELAY 3.0
 
 const cJSON *global_node_addrs(aemp_node *node, const char *nodeid)
 {
@@ -53,6 +65,50 @@ static cJSON *addr_object(struct global *g)
 
 /* ------------------------------------------------------------ the mesh */
 
+/* Is our table small enough to go to every node that comes up? */
+static int table_small(const struct global *g)
+{
+    return g->addr.len <= FULL_TABLE_MAX;
+}
+
+/* The nodes whose addresses we know that our master did not tell us of go
+ * to it in one `nodes` message (it dials those it does not know and passes
+ * them on to its subscribers once they connected to it): what a node
+ * learned outside its master (a node that dialed it, another mesh through a
+ * second seed) reaches the whole mesh without full tables on every
+ * connection. */
+static void report_due(aemp_node *node, void *ud)
+{
+    struct global *g = ud;
+    aemp_guard_free(g->report); /* inert: it fired */
+    g->report = NULL;
+    if (!g->master || !aemp_node_is_up(node, g->master)) return;
+    cJSON *o = NULL;
+    int n = 0;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&g->addr, &it, &k, &v)) {
+        if (!strcmp(k, g->master) || strmap_get(&g->told, k) || !cJSON_GetArraySize(v)) continue;
+        if (!o && !(o = cJSON_CreateObject())) return;
+        cJSON_AddItemToObject(o, k, cJSON_Duplicate(v, 1));
+        strmap_put(&g->told, k, g, NULL);
+        n++;
+    }
+    if (!o) return;
+    aemp_log(8, "global: telling master %s of %d nodes it did not tell us of", g->master, n);
+    send_to(g, g->master, mk("nodes", o));
+}
+
+/* Report to the master in REPORT_DELAY s unless a report is pending; only
+ * while our table is too large to go to every node (else it does that). */
+static void report_arm(struct global *g)
+{
+    if (g->report || table_small(g) || !g->master) return;
+    aemp_after(g->node, REPORT_DELAY + randombytes_uniform(1000) / 1000.0, report_due, g,
+               &g->report);
+}
+
 static void portmon_fired(aemp_node *node, const char *port, const cJSON *reason, void *ud);
 
 /* Spawn our rendezvous port on `nodeid` and tell it what we know. */
@@ -70,7 +126,8 @@ static void start_node(struct global *g, const char *nodeid)
     aemp_mon(node, p, portmon_fired, g, &mg);
     strmap_put(&g->portmon, nodeid, mg, NULL);
     aemp_snd(node, p, mk("addr", transport_listen_addrs(node->transport)));
-    if (g->addr.len) aemp_snd(node, p, mk("nodes", addr_object(g)));
+    if (g->addr.len && (table_small(g) || transport_node_is_seed(node->transport, nodeid)))
+        aemp_snd(node, p, mk("nodes", addr_object(g)));
     cJSON *l = groups_local_object(g);
     if (l) aemp_snd(node, p, mk("set", l));
     aemp_snd(node, p, mk("setup", NULL));
@@ -97,9 +154,11 @@ static void set_master(struct global *g, const char *m)
         send_to(g, g->master, mk("seedme0", NULL));
     free(g->master);
     g->master = m ? strdup(m) : NULL;
+    strmap_free(&g->told); /* what the old master told us, the new one may not know */
     if (g->master) {
         send_to(g, g->master, mk("seedme1", NULL));
         aemp_log(7, "selected new master: %s", g->master);
+        report_arm(g);
     } else {
         aemp_log(7, "no contact to any other node, cannot seed");
     }
@@ -173,6 +232,7 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
         g->nodecnt--;
         groups_unreg_node(g, nodeid);
         cJSON_Delete(strmap_del(&g->addr, nodeid));
+        strmap_del(&g->told, nodeid);
         if (g->master) {
             aemp_log(8, "asking master %s to find %s", g->master, nodeid);
             send_to(g, g->master, mk("find", cJSON_CreateString(nodeid)));
@@ -237,6 +297,7 @@ static void on_addr(struct global *g, const char *from, const cJSON *addrs_in)
     strmap_put(&g->addr, from, cJSON_Duplicate(addrs, 1), (void **)&old);
     cJSON_Delete(old);
     if (cJSON_GetArraySize(addrs)) transport_set_addrs(g->node->transport, from, addrs);
+    if (g->master && strcmp(from, g->master) && !strmap_get(&g->told, from)) report_arm(g);
     struct fwd *f = calloc(1, sizeof *f);
     if (!f) {
         cJSON_Delete(addrs);
@@ -254,7 +315,8 @@ static void on_addr(struct global *g, const char *from, const cJSON *addrs_in)
 static void on_nodes(struct peerctx *pc, const cJSON *kv)
 {
     struct global *g = pc->g;
-    for (const cJSON *e = cJSON_IsObject(kv) ? kv->child : NULL; e; e = e->next) {
+    int from_master = g->master && !strcmp(pc->nodeid, g->master), n = 0;
+    for (const cJSON *e = cJSON_IsObject(kv) ? kv->child : NULL; e; e = e->next, n++) {
         if (!strcmp(e->string, g->node->id)) continue;
         int up = aemp_node_is_up(g->node, e->string);
         /* A node without listen addresses (an `aemp snd` node) cannot be
@@ -268,7 +330,9 @@ static void on_nodes(struct peerctx *pc, const cJSON *kv)
         }
         if (!up) transport_set_addrs(g->node->transport, e->string, e);
         start_node(g, e->string);
+        if (from_master) strmap_put(&g->told, e->string, g, NULL);
     }
+    aemp_log(9, "global: %s told us of %d nodes", pc->nodeid, n);
 }
 
 static int connect_rcv(aemp_node *node, const char *self, const cJSON *msg, void *ud)
@@ -433,6 +497,9 @@ static void global_free(struct aemp_node *node)
     strmap_free(&g->portmon);
     strmap_free(&g->seedme);
     strmap_free(&g->up);
+    strmap_free(&g->told);
+    guard_detach(g->report);
+    aemp_guard_free(g->report);
     while (g->pcs) {
         struct peerctx *pc = g->pcs;
         guard_detach(pc->mon);

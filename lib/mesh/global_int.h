@@ -81,6 +81,9 @@ struct global {
     double connect_logged;          /* when one was last logged */
     strmap up;     /* node IDs that are up (value unused): picking a master
                     * costs the up nodes, not every node the transport knows */
+    strmap told;   /* node IDs our current master told us of, or we told it
+                    * of (value unused); emptied when the master changes */
+    aemp_guard *report; /* the pending report to the master (report_due) */
     aemp_guard *nodemon;
 };
 
