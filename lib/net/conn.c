@@ -49,6 +49,8 @@ void conn_free_in(struct transport *t, struct conn *c)
     free(c->R);
     free(c->peer_id);
     free(c->dataconn_id);
+    free(c->beat_key);
+    hostbeat_detach(c);
     free(c);
 }
 

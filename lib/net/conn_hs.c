@@ -27,6 +27,12 @@ void send_greeting(struct conn *c)
         free(c->l1);
         c->l1 = l1;
     }
+    const char *beat = c->l1 ? hostbeat_key(c) : NULL;
+    if (beat) {
+        char *l1 = hs_greeting_add(c->l1, "beat", beat);
+        free(c->l1);
+        c->l1 = l1;
+    }
     if (!c->l1) {
         conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
         return;
@@ -121,6 +127,7 @@ static void on_greeting(struct conn *c)
     } else {
         struct peer *p = c->dataconn_id ? NULL : peer_get(t, g.nodeid, 0);
         c->remote_c = g.provider && !strncmp(g.provider, "aemp-c-", 7);
+        if (c->remote_c && g.beat && !c->beat_key) c->beat_key = strdup(g.beat);
         if (p && pick_has_authed(p)) {
             if (c->seed) { /* the seed is up through another connection */
                 free(c->seed->nodeid);

@@ -93,6 +93,7 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
     struct transport *t = arg;
     double now = now_of(t), late = now - t->beat_at - 0.05; /* timer slack */
     if (late > 0) t->stalled += late;
+    hostbeat_publish(t);
     if (t->conns) beat_arm(t);
 }
 
@@ -180,17 +181,63 @@ void probe_start(struct conn *c)
     beat_arm(c->t);
     c->last_heard = own_now(c->t);
     c->probe_sent = 0;
-    arm(c, probe_after(c));
+    hostbeat_attach(c);
+    arm(c, c->hb ? c->t->monitor_timeout : probe_after(c));
 }
 
 void probe_timed_out(struct conn *c)
 {
-    conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
+    if (c->hb_why) conn_close(c, CONN_TIMED_OUT, 5, "peer timed out (%s)", c->hb_why);
+    else conn_close(c, CONN_TIMED_OUT, 5, "peer timed out");
+}
+
+/* A peer on this host (hostbeat.c): its loop beating since we looked last
+ * is hearing from it, at the time of that beat. */
+static void beat_heard(struct conn *c)
+{
+    double age = hostbeat_new(c);
+    if (age < 0) return;
+    double at = own_now(c->t) - age;
+    if (at > c->last_heard) c->last_heard = at;
+}
+
+/* Silent for M of our running time, and (a peer on this host) its
+ * process says it is dead, stopped, blocked or stuck, not just starved. */
+static int silent(struct conn *c, double idle)
+{
+    double m = c->t->monitor_timeout;
+    if (idle < m) return 0;
+    if (!c->hb) return 1;
+    c->hb_why = hostbeat_why_silent(c, m);
+    return c->hb_why != NULL;
+}
+
+/* The tick of a link to a peer on this host: no probes. */
+static void beat_tick(struct conn *c)
+{
+    struct transport *t = c->t;
+    double m = t->monitor_timeout;
+    beat_heard(c);
+    double idle = own_now(t) - c->last_heard;
+    if (idle >= m && bytes_waiting(c)) {
+        probe_heard(c); /* it sends: alive; the read event follows */
+        idle = 0;
+    }
+    if (silent(c, idle)) {
+        probe_timed_out(c);
+        return;
+    }
+    /* starved peers are looked at again at the next beat */
+    arm(c, idle < m ? m - idle : beat_period(t));
 }
 
 void probe_tick(struct conn *c)
 {
     struct transport *t = c->t;
+    if (c->hb && has_listeners(t)) {
+        beat_tick(c);
+        return;
+    }
     double m = t->monitor_timeout, now = now_of(t), after = probe_after(c);
     double idle = own_now(t) - c->last_heard;
     if (idle >= m && bytes_waiting(c)) {
@@ -230,7 +277,9 @@ void probe_heard(struct conn *c)
 
 int probe_stale(struct conn *c)
 {
-    return c->state == C_UP && own_now(c->t) - c->last_heard >= c->t->monitor_timeout;
+    if (c->state != C_UP) return 0;
+    beat_heard(c);
+    return silent(c, own_now(c->t) - c->last_heard);
 }
 
 int probe_is_answer(struct conn *c, const cJSON *msg)

@@ -67,6 +67,7 @@ int transport_start(struct transport **out, const struct transport_conf *conf, c
      * for this long, shorter than monitor_timeout. */
     t->handshake_timeout = t->monitor_timeout < 10 ? t->monitor_timeout : 10;
     if (admit_start(t) || flow_start(t) || probe_clock_start(t)) return AEMP_ENOMEM;
+    hostbeat_start(t);
     t->connect_interval = num_of(cfg, "connect_interval", 2);
     if (t->connect_interval <= 0) t->connect_interval = 2;
     double mm = num_of(cfg, "max_message_size", DEFAULT_MAX_MESSAGE);
@@ -120,6 +121,7 @@ void transport_free(struct transport *t)
     admit_free(t);
     flow_free(t);
     probe_clock_free(t);
+    hostbeat_free(t);
     size_t it = 0;
     const char *k;
     void *v;

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define DEFAULT_MAX_MESSAGE (64u * 1024 * 1024)
@@ -76,6 +77,10 @@ struct conn {
     struct event *rev;           /* up, cleartext: our own read event (conn_in.c) */
     char auth_sent[32];          /* the auth method of the auth line we sent, or "" */
     int dial_counted;            /* a peer's dial in flight, in t->dials (peer.c) */
+    char *beat_key;              /* the peer's beat= greeting value, or NULL (hostbeat.c) */
+    struct hb_page *hb;          /* up: the peer's heartbeat page, mapped, or NULL */
+    uint64_t hb_seen;            /* the last beat of it we saw */
+    const char *hb_why;          /* why its silence is death (a static text) */
 };
 
 struct peer {
@@ -151,6 +156,7 @@ struct transport {
     struct event *beat;       /* heartbeat: how late the loop runs (probe.c) */
     double beat_at, stalled;  /* when it is due; time the loop was late in all */
     size_t dials;             /* dials to peers still in their handshake (peer.c) */
+    struct hostbeat *hostbeat; /* our heartbeat page, or NULL (hostbeat.c) */
 };
 
 static inline double now_of(struct transport *t)
@@ -265,6 +271,30 @@ void pick_authed(struct conn *c);
 /* Announce `c` (authenticated, chosen) as the node's connection: queued
  * messages go out, the node is reported up. */
 void conn_announce(struct conn *c);
+
+/* ---- hostbeat.c: liveness of peers on this host from their heartbeat page ---- */
+
+/* Make our page (nothing when AEMP_HOSTBEAT=0 or no memfd: then peers on
+ * this host probe us as any other); free it. */
+void hostbeat_start(struct transport *t);
+void hostbeat_free(struct transport *t);
+/* Write the time of this heartbeat and our CPU time into our page. */
+void hostbeat_publish(struct transport *t);
+/* The beat= value for our greeting on `c` (borrowed), or NULL when its two
+ * ends are not on one host or we have no page. */
+const char *hostbeat_key(struct conn *c);
+/* `c` just came up: map the page its c->beat_key names when the peer is an
+ * aemp-c node on this host and the page checks out (else c->hb stays NULL
+ * and the link is probed). */
+void hostbeat_attach(struct conn *c);
+void hostbeat_detach(struct conn *c);
+/* The age in seconds of the peer's newest beat when it beat since the last
+ * call, else -1 (also without a page). */
+double hostbeat_new(struct conn *c);
+/* The peer has not beaten for `m` of our running time: why that is death (a
+ * static text), or NULL when it is only starved (runnable, and has not had
+ * `m` of CPU time since its last beat). */
+const char *hostbeat_why_silent(struct conn *c, double m);
 
 /* ---- probe.c: is the peer of an up connection still there? ---- */
 

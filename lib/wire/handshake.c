@@ -203,6 +203,9 @@ int hs_parse_greeting(const char *line, size_t len, struct hs_greeting *out, cha
         } else if (kl == 8 && !memcmp(f, "peeraddr", 8)) {
             free(out->peeraddr);
             out->peeraddr = v;
+        } else if (kl == 4 && !memcmp(f, "beat", 4)) {
+            free(out->beat);
+            out->beat = v;
         } else if (kl == 11 && !memcmp(f, "dataconn_id", 11)) {
             free(out->dataconn_id);
             out->dataconn_id = v;
@@ -230,6 +233,7 @@ void hs_greeting_clear(struct hs_greeting *g)
     free(g->provider);
     free(g->peeraddr);
     free(g->dataconn_id);
+    free(g->beat);
     memset(g, 0, sizeof *g);
 }
 
@@ -308,6 +312,23 @@ char *hs_build_greeting(const char *nodeid, const cJSON *auth_accept, const cJSO
         return NULL;
     }
     /* sb_add always leaves room for at least 4 more bytes. */
+    b.p[b.len] = 0;
+    return b.p;
+}
+
+/* Our greeting line 1 with one more key; see handshake.h. */
+char *hs_greeting_add(const char *l1, const char *key, const char *value)
+{
+    struct sbuf b = {0};
+    sb_str(&b, l1, 0);
+    sb_str(&b, ";", 0);
+    sb_str(&b, key, 0);
+    sb_str(&b, "=", 0);
+    sb_str(&b, value, 1);
+    if (b.oom || !b.p) {
+        free(b.p);
+        return NULL;
+    }
     b.p[b.len] = 0;
     return b.p;
 }

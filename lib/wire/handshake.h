@@ -27,6 +27,7 @@ struct hs_greeting {
     char *peeraddr; /* NULL when absent */
     long tls;       /* integer value of tls=, 0 when absent */
     char *dataconn_id; /* dataconn_id= of an aemp-dataconn greeting, NULL when absent */
+    char *beat;        /* beat= of an aemp-c node on our host (net/hostbeat.c), NULL when absent */
 };
 
 /* Parse greeting line 1 (`line` without its terminator, `len` bytes, may
@@ -43,6 +44,10 @@ void hs_greeting_clear(struct hs_greeting *g);
  * may be NULL (then omitted). */
 char *hs_build_greeting(const char *nodeid, const cJSON *auth_accept, const cJSON *framing,
                         const char *peeraddr, int have_cert);
+
+/* Greeting line 1 `l1` (borrowed) with ";KEY=VALUE" appended, VALUE
+ * escaped. New string, caller frees; NULL when out of memory. */
+char *hs_greeting_add(const char *l1, const char *key, const char *value);
 
 /* Our greeting line 1 `l1` (borrowed, from hs_build_greeting()) turned into
  * the one of an outgoing data connection: protocol "aemp-dataconn" and
