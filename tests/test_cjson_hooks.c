@@ -102,6 +102,9 @@ static void test_messages_between_nodes(void)
 
 int main(int argc, char **argv)
 {
+    /* the two nodes share a host: without this they would watch each
+     * other's heartbeat page (net/hostbeat.c) and never probe */
+    setenv("AEMP_HOSTBEAT", "0", 1);
     /* before anything allocates a cJSON node */
     cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};
     cJSON_InitHooks(&hooks);
