@@ -111,7 +111,34 @@ int conn_unread(struct conn *c)
 void conn_arm_timer(struct conn *c, double s)
 {
     struct timeval tv = tv_of(s);
+    c->timer_own = probe_own_now(c->t);
+    c->timer_len = s;
     evtimer_add(c->timer, &tv);
+}
+
+/* What a handshake that made no progress waited for. */
+static const char *hs_waiting_for(const struct conn *c)
+{
+    switch (c->state) {
+    case C_CONNECTING: return "the connection to be accepted";
+    case C_GREET: return "its greeting";
+    case C_TLS: return "the TLS handshake";
+    case C_AUTH: return "its auth line";
+    default: return "another connection to it";
+    }
+}
+
+/* The peer closed a connection in its handshake because it has another
+ * one to us (both ends dialed at once; conn_pick.c): routine. */
+static int lost_race(const struct conn *c)
+{
+    if (c->state == C_UP || !c->peer_id || c->dataconn_id) return 0;
+    const struct peer *p = c->cand;
+    if (!p) return 0;
+    if (p->conn) return 1;
+    for (const struct conn *o = p->cands; o; o = o->cnext)
+        if (o != c && !o->dead) return 1;
+    return 0;
 }
 
 /* What our handshake state tells of why the peer closed (handshake.c).
@@ -145,6 +172,10 @@ void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_close(c, CONN_REFUSED, 5,
                        "connection closed by the peer before its greeting: it refuses "
                        "connections now (too many in its handshake from this host?)");
+        else if (lost_race(c))
+            conn_close(c, CONN_PEER_CLOSED, 7,
+                       "connection closed by the peer, which keeps another connection to us "
+                       "(both dialed at once)");
         else
             conn_close(c, CONN_PEER_CLOSED, c->state == C_UP ? 6 : 5,
                        "connection closed by the peer%s", closed_cause(c));
@@ -183,9 +214,16 @@ void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         conn_arm_timer(c, t->handshake_timeout);
         return;
     }
+    double ran = probe_own_now(t) - c->timer_own;
+    if (c->state != C_UP && ran < c->timer_len - 0.01) {
+        /* the deadline counts our own running time: our loop was late */
+        struct timeval tv = tv_of(c->timer_len - ran);
+        evtimer_add(c->timer, &tv);
+        return;
+    }
     if (c->state != C_UP) {
-        conn_close(c, CONN_TIMED_OUT, 5, "handshake made no progress for %g s",
-                   c->state == C_CONNECTING ? t->monitor_timeout : t->handshake_timeout);
+        conn_close(c, CONN_TIMED_OUT, 5, "handshake made no progress for %g s (waiting for %s)",
+                   c->timer_len, hs_waiting_for(c));
         return;
     }
     c->busy++;

@@ -70,7 +70,7 @@ static double on_grid(struct transport *t, double s)
 
 /* Our own running time: wall-clock time less what the loop was late by
  * (past heartbeats, and the one overdue now). */
-static double own_now(struct transport *t)
+double probe_own_now(struct transport *t)
 {
     double now = now_of(t), late = now - t->beat_at - 0.05; /* as beat_cb */
     int beating = t->beat && evtimer_pending(t->beat, NULL);
@@ -162,7 +162,7 @@ static void send_probe(struct conn *c)
     }
     if (text) {
         conn_write(c, text, strlen(text));
-        c->probe_sent = own_now(t);
+        c->probe_sent = probe_own_now(t);
     }
     cJSON_free(text);
     free(id);
@@ -179,7 +179,7 @@ static void arm(struct conn *c, double s)
 void probe_start(struct conn *c)
 {
     beat_arm(c->t);
-    c->last_heard = own_now(c->t);
+    c->last_heard = probe_own_now(c->t);
     c->probe_sent = 0;
     hostbeat_attach(c);
     arm(c, c->hb ? c->t->monitor_timeout : probe_after(c));
@@ -197,7 +197,7 @@ static void beat_heard(struct conn *c)
 {
     double age = hostbeat_new(c);
     if (age < 0) return;
-    double at = own_now(c->t) - age;
+    double at = probe_own_now(c->t) - age;
     if (at > c->last_heard) c->last_heard = at;
 }
 
@@ -218,7 +218,7 @@ static void beat_tick(struct conn *c)
     struct transport *t = c->t;
     double m = t->monitor_timeout;
     beat_heard(c);
-    double idle = own_now(t) - c->last_heard;
+    double idle = probe_own_now(t) - c->last_heard;
     if (idle >= m && bytes_waiting(c)) {
         probe_heard(c); /* it sends: alive; the read event follows */
         idle = 0;
@@ -239,7 +239,7 @@ void probe_tick(struct conn *c)
         return;
     }
     double m = t->monitor_timeout, now = now_of(t), after = probe_after(c);
-    double idle = own_now(t) - c->last_heard;
+    double idle = probe_own_now(t) - c->last_heard;
     if (idle >= m && bytes_waiting(c)) {
         probe_heard(c); /* it sends: alive; the read event follows */
         idle = 0;
@@ -247,7 +247,7 @@ void probe_tick(struct conn *c)
     /* Down only when silent for M and our probe had M/2 to be answered
      * (the end that probes at 3M/4 waits until 5M/4; the other end, which
      * probed at M/2, has closed by then anyway if the peer is gone). */
-    double asked = c->probe_sent > c->last_heard ? own_now(t) - c->probe_sent : 0;
+    double asked = c->probe_sent > c->last_heard ? probe_own_now(t) - c->probe_sent : 0;
     if (idle >= m && asked >= m / 2) {
         probe_timed_out(c);
         return;
@@ -272,14 +272,14 @@ void probe_tick(struct conn *c)
 
 void probe_heard(struct conn *c)
 {
-    c->last_heard = own_now(c->t);
+    c->last_heard = probe_own_now(c->t);
 }
 
 int probe_stale(struct conn *c)
 {
     if (c->state != C_UP) return 0;
     beat_heard(c);
-    return silent(c, own_now(c->t) - c->last_heard);
+    return silent(c, probe_own_now(c->t) - c->last_heard);
 }
 
 int probe_is_answer(struct conn *c, const cJSON *msg)
@@ -301,6 +301,6 @@ void probe_duplicate(struct conn *u)
     struct transport *t = u->t;
     double grace = 2 * t->connect_interval > 5 ? 2 * t->connect_interval : 5;
     if (u->dup_warned || now_of(t) - u->peer->up_since < grace) return; /* a routine race */
-    if (!u->dup_at) u->dup_at = own_now(t);
+    if (!u->dup_at) u->dup_at = probe_own_now(t);
     if (u->probe_sent < u->dup_at) send_probe(u);
 }

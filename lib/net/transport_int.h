@@ -51,6 +51,7 @@ struct conn {
     struct event *flush_ev;
     struct framing_reader *reader;
     struct event *timer; /* handshake timeout, then keepalive */
+    double timer_own, timer_len; /* handshake: armed at our running time, for */
     double last_write;
     int busy, dead;
     struct conn *dnext, *dprev; /* in the transport's list of unflushed conns */
@@ -303,6 +304,9 @@ int probe_clock_start(struct transport *t);
 void probe_clock_free(struct transport *t);
 /* TCP_USER_TIMEOUT and keepalive timings from monitor_timeout on `fd`. */
 void probe_sockopts(const struct transport *t, int fd);
+/* Our own running time in seconds: wall-clock time less the time our loop
+ * was late (the machine saturated, the process stopped). */
+double probe_own_now(struct transport *t);
 /* `c` is announced: start watching it. */
 void probe_start(struct conn *c);
 /* The connection's timer fired while up: probe, time out, keep alive. */

@@ -2,7 +2,8 @@
 # mesh_form.sh - 40 `aemp run` nodes started at once through one seed form a
 # full mesh without a single node-down event or monitor firing (connections
 # that race while the mesh forms are resolved without reporting the node
-# down), and without the "do two nodes use the node ID" warning; then one
+# down), without the "do two nodes use the node ID" warning and without
+# logging the losers of those races as refused greetings; then one
 # node is killed and every other node sees exactly one node-down and one
 # monitor firing, for that node only. Every node runs the svc_watch service
 # (tests/e2e/svc_watch.c), which prints a line per node up/down and per
@@ -45,6 +46,12 @@ echo "# while meshing: $downs node-down events, $fires monitor firings, $warns n
     fail "no node-down while the mesh forms" "$(grep -h '^WATCH down ' "$T_DIR"/n*.log | head -5)"
 [ "$fires" = 0 ] && pass "no monitor fires while the mesh forms" ||
     fail "no monitor fires while the mesh forms" "$(grep -h '^WATCH fired ' "$T_DIR"/n*.log | head -5)"
+# the connections that lose a race are closed quietly (level 7), not as
+# greetings refused (level 5, the default level here)
+refused=$(count 'refused our greeting')
+[ "$refused" = 0 ] && pass "no connection lost in a race is logged as a refused greeting" ||
+    fail "no connection lost in a race is logged as a refused greeting" \
+        "$refused lines: $(grep -h 'refused our greeting' "$T_DIR"/n*.log | head -2)"
 [ "$warns" = 0 ] && pass "no duplicate-node-ID warning while the mesh forms" ||
     fail "no duplicate-node-ID warning while the mesh forms" \
         "$(grep -h 'do two nodes' "$T_DIR"/n*.log | head -3)"
