@@ -14,7 +14,11 @@
 # the idle window, per node and second. "a kill seen by all": from the kill
 # to the last survivor's node-down event for the last killed node. "memory
 # per connection": (mean RSS of the meshed nodes - RSS of a lone node) /
-# (N-1). Measures only; the tests do not run it.
+# (N-1). Also printed, as a comment line: the CPU time (user+system) all
+# nodes used from their start until the full mesh was seen, and the bytes
+# they wrote (wchar of /proc/PID/io: sockets, and their logs at
+# AEMP_WARNLEVEL 5), counts that a loaded machine does not distort the way
+# it distorts wall time. Measures only; the tests do not run it.
 #
 # Usage: bash bench/mesh_scale.sh [N] [MONITOR_TIMEOUT]
 # Environment: IDLE (s, default 20), CPUS (a taskset CPU list every node is
@@ -80,6 +84,23 @@ for i in $(seq 0 $((N - 1))); do
 done
 t_last=$(now)
 
+# CPU ticks (user+system) and bytes written by all nodes so far
+cpu_ticks() {
+    local p sum=0 v
+    for p in "${PIDS[@]:1}"; do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + v))
+    done
+    echo "$sum"
+}
+written() {
+    local p sum=0 v
+    for p in "${PIDS[@]:1}"; do
+        v=$(awk '$1 == "wchar:" {print $2}' "/proc/$p/io" 2>/dev/null) && sum=$((sum + v))
+    done
+    echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+
 # distinct peers each node has seen come up; all meshed when each has N-1
 meshed() {
     awk -v n=$((N - 1)) '$1 == "WATCH" && $2 == "up" { s[FILENAME " " $3] = 1 }
@@ -95,6 +116,8 @@ while :; do
     fi
     sleep 0.5
 done
+form_cpu=$(echo "$(cpu_ticks) / $hz" | bc -l | xargs printf '%.1f')
+form_mb=$(echo "$(written) / 1000000" | bc -l | xargs printf '%.1f')
 # when each node saw its N-1th distinct peer: the latest of those
 mesh_at=$(awk -v n=$((N - 1)) '$1 == "WATCH" && $2 == "up" && !((FILENAME, $3) in s) {
         s[FILENAME, $3] = 1; c[FILENAME]++
@@ -107,18 +130,10 @@ else
 fi
 
 # idle: CPU of all nodes over IDLE seconds
-cpu_ticks() {
-    local p sum=0 v
-    for p in "${PIDS[@]:1}"; do
-        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + v))
-    done
-    echo "$sum"
-}
 sleep 2
 c0=$(cpu_ticks); t0=$(now)
 sleep "$IDLE"
 c1=$(cpu_ticks); t1=$(now)
-hz=$(getconf CLK_TCK)
 cpu=$(echo "($c1 - $c0) * 1000 / $hz / ($t1 - $t0) / $N" | bc -l | xargs printf '%.2f ms/s')
 rss_kb=$(for p in "${PIDS[@]:1}"; do awk '/^VmRSS/ {print $2}' "/proc/$p/status"; done |
     awk '{s += $1} END {printf "%d", s / NR}')
@@ -164,6 +179,7 @@ false_after=$(cat "${survivors[@]}" | grep '^WATCH \(down\|fired\) ' |
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# $N nodes, monitor_timeout $MT, idle window $IDLE s${CPUS:+, all on CPUs $CPUS}," \
     "$K killed; load average at the end: $load"
+echo "# until the full mesh was seen: $form_cpu CPU s in all nodes, $form_mb MB written"
 echo "# node downs + monitor fires for live nodes: $downs + $fires before the kill," \
     "$false_after in all (after the kill too)"
 echo "| nodes | full mesh after | node downs while idle (none died) | idle CPU per node |" \
