@@ -28,6 +28,9 @@
  *    delivered: the peer has given up on us by then, so the connection is
  *    closed the same way;
  *  - the sockets get TCP_USER_TIMEOUT = M and keepalive timings from M.
+ * A peer on this host whose heartbeat page we map (hostbeat.c) is never
+ * probed: its beats are what we hear from it, and /proc judges its
+ * silence (beat_tick).
  * Nothing new goes on the wire. A second node calling with the ID of a
  * connected one is only warned about when the connected one has been up for
  * a while and answers a probe sent after the call: two live processes. */
