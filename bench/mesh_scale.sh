@@ -18,7 +18,9 @@
 # nodes used from their start until the full mesh was seen, and the bytes
 # they wrote (wchar of /proc/PID/io: sockets, and their logs at
 # AEMP_WARNLEVEL 5), counts that a loaded machine does not distort the way
-# it distorts wall time. Measures only; the tests do not run it.
+# it distorts wall time, and the memory figures from the proportional set
+# size (PSS), which counts shared pages (the heartbeat pages of peers) once.
+# Measures only; the tests do not run it.
 #
 # Usage: bash bench/mesh_scale.sh [N] [MONITOR_TIMEOUT]
 # Environment: IDLE (s, default 20), CPUS (a taskset CPU list every node is
@@ -74,6 +76,7 @@ LONE=$!
 PIDS+=("$LONE")
 sleep 1
 lone_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$LONE/status")
+lone_pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$LONE/smaps_rollup")
 kill -KILL "$LONE"; wait "$LONE" 2>/dev/null
 
 for i in $(seq 0 $((N - 1))); do
@@ -84,18 +87,22 @@ for i in $(seq 0 $((N - 1))); do
 done
 t_last=$(now)
 
-# CPU ticks (user+system) and bytes written by all nodes so far
+# CPU ticks (user+system) and bytes written by all nodes so far (bash's
+# own read: a process per node would take minutes on a machine these nodes
+# saturate; the command name "aemp" holds no space)
 cpu_ticks() {
-    local p sum=0 v
+    local p sum=0 f
     for p in "${PIDS[@]:1}"; do
-        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + v))
+        read -ra f 2>/dev/null <"/proc/$p/stat" && sum=$((sum + f[13] + f[14]))
     done
     echo "$sum"
 }
 written() {
-    local p sum=0 v
+    local p sum=0 k v
     for p in "${PIDS[@]:1}"; do
-        v=$(awk '$1 == "wchar:" {print $2}' "/proc/$p/io" 2>/dev/null) && sum=$((sum + v))
+        while read -r k v; do
+            [ "$k" = wchar: ] && sum=$((sum + v)) && break
+        done 2>/dev/null <"/proc/$p/io"
     done
     echo "$sum"
 }
@@ -135,10 +142,18 @@ c0=$(cpu_ticks); t0=$(now)
 sleep "$IDLE"
 c1=$(cpu_ticks); t1=$(now)
 cpu=$(echo "($c1 - $c0) * 1000 / $hz / ($t1 - $t0) / $N" | bc -l | xargs printf '%.2f ms/s')
-rss_kb=$(for p in "${PIDS[@]:1}"; do awk '/^VmRSS/ {print $2}' "/proc/$p/status"; done |
-    awk '{s += $1} END {printf "%d", s / NR}')
+# mean of a "KEY: N kB" line over the nodes' /proc/PID/FILE, in one awk
+mean_kb() {
+    local p files=()
+    for p in "${PIDS[@]:1}"; do files+=("/proc/$p/$2"); done
+    awk -v k="$1:" '$1 == k {s += $2; n++} END {printf "%d", n ? s / n : 0}' "${files[@]}"
+}
+rss_kb=$(mean_kb VmRSS status)
+pss_kb=$(mean_kb Pss smaps_rollup)
 per_conn=$(echo "($rss_kb - $lone_kb) / ($N - 1)" | bc -l | xargs printf '%.1f KB')
 per_node=$(echo "$rss_kb / 1024" | bc -l | xargs printf '%.1f MB')
+pss_conn=$(echo "($pss_kb - $lone_pss) / ($N - 1)" | bc -l | xargs printf '%.1f KB')
+pss_node=$(echo "$pss_kb / 1024" | bc -l | xargs printf '%.1f MB')
 
 downs=$(cat "$D"/n*.log | grep -c '^WATCH down ')
 fires=$(cat "$D"/n*.log | grep -c '^WATCH fired ')
@@ -180,6 +195,9 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# $N nodes, monitor_timeout $MT, idle window $IDLE s${CPUS:+, all on CPUs $CPUS}," \
     "$K killed; load average at the end: $load"
 echo "# until the full mesh was seen: $form_cpu CPU s in all nodes, $form_mb MB written"
+echo "# proportional set size (PSS: a page mapped by k processes counts 1/k in each):" \
+    "$pss_conn per connection, $pss_node per node (RSS counts in full each peer's" \
+    "heartbeat page a node maps: 4 KB per connection to a node on this host)"
 echo "# node downs + monitor fires for live nodes: $downs + $fires before the kill," \
     "$false_after in all (after the kill too)"
 echo "| nodes | full mesh after | node downs while idle (none died) | idle CPU per node |" \
