@@ -69,15 +69,13 @@ SVC="[\"$SO:svc_watch_init\"]"
 PIN=()
 [ -n "${CPUS:-}" ] && PIN=(taskset -c "$CPUS")
 
-# a lone node (no seeds, nobody calls it) for the base RSS
+# a lone node (no seeds, nobody calls it) for the base RSS and PSS, measured
+# beside the meshed nodes (so shared pages are shared as widely)
 "${PIN[@]}" "$AEMP" run nodeid lone binds 127.0.0.1:0 seeds '[]' services "$SVC" \
     >"$D/lone.log" 2>&1 &
 LONE=$!
 PIDS+=("$LONE")
 sleep 1
-lone_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$LONE/status")
-lone_pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$LONE/smaps_rollup")
-kill -KILL "$LONE"; wait "$LONE" 2>/dev/null
 
 for i in $(seq 0 $((N - 1))); do
     bind=127.0.0.1:0
@@ -148,6 +146,8 @@ mean_kb() {
     for p in "${PIDS[@]:1}"; do files+=("/proc/$p/$2"); done
     awk -v k="$1:" '$1 == k {s += $2; n++} END {printf "%d", n ? s / n : 0}' "${files[@]}"
 }
+lone_kb=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$LONE/status")
+lone_pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$LONE/smaps_rollup")
 rss_kb=$(mean_kb VmRSS status)
 pss_kb=$(mean_kb Pss smaps_rollup)
 per_conn=$(echo "($rss_kb - $lone_kb) / ($N - 1)" | bc -l | xargs printf '%.1f KB')
