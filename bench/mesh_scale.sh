@@ -70,8 +70,11 @@ PIN=()
 [ -n "${CPUS:-}" ] && PIN=(taskset -c "$CPUS")
 
 # a lone node (no seeds, nobody calls it) for the base RSS and PSS, measured
-# beside the meshed nodes (so shared pages are shared as widely)
-"${PIN[@]}" "$AEMP" run nodeid lone binds 127.0.0.1:0 seeds '[]' services "$SVC" \
+# beside the meshed nodes (so shared pages are shared as widely); its seeds
+# come from a profile (the arguments of `aemp run` do not override the
+# file's seeds, as in 1.30)
+"$AEMP" profile lone setseeds '' >/dev/null || exit 1
+"${PIN[@]}" "$AEMP" run profile lone nodeid lone binds 127.0.0.1:0 services "$SVC" \
     >"$D/lone.log" 2>&1 &
 LONE=$!
 PIDS+=("$LONE")
