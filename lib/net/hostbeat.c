@@ -53,6 +53,7 @@
 struct hb_page {
     char magic[8];
     uint32_t pid, tid;          /* the process, and its loop's thread */
+    uint32_t period_ms;         /* how often it beats */
     unsigned char token[16];    /* random: names this page in the greeting */
     _Atomic uint64_t cpu_ns;    /* the loop thread's CPU time at the last beat */
     _Atomic uint64_t beat_ns;   /* CLOCK_MONOTONIC of the last beat */
@@ -93,7 +94,7 @@ void hostbeat_start(struct transport *t)
     sodium_bin2hex(hex, sizeof hex, h->page->token, sizeof h->page->token);
     snprintf(h->key, sizeof h->key, "%u/%d/%s", h->page->pid, h->fd, hex);
     t->hostbeat = h;
-    hostbeat_publish(t);
+    hostbeat_publish(t, 1);
     return;
 fail:
     aemp_log(7, "no heartbeat page (%s): peers on this host are probed", strerror(errno));
@@ -111,10 +112,11 @@ void hostbeat_free(struct transport *t)
     t->hostbeat = NULL;
 }
 
-void hostbeat_publish(struct transport *t)
+void hostbeat_publish(struct transport *t, double period)
 {
     struct hostbeat *h = t->hostbeat;
     if (!h) return;
+    h->page->period_ms = (uint32_t)(period * 1000);
     h->page->tid = (uint32_t)syscall(SYS_gettid); /* the loop's thread */
     atomic_store_explicit(&h->page->cpu_ns, clock_ns(CLOCK_THREAD_CPUTIME_ID),
                           memory_order_relaxed);
@@ -223,6 +225,11 @@ static int peer_task(const struct hb_page *p, char *state, double *cpu)
     long hz = sysconf(_SC_CLK_TCK);
     *cpu = (double)(ut + st) / (double)(hz > 0 ? hz : 100);
     return 0;
+}
+
+double hostbeat_period(const struct conn *c)
+{
+    return c->hb ? c->hb->period_ms / 1000.0 : 0;
 }
 
 const char *hostbeat_why_silent(struct conn *c, double m)

@@ -96,7 +96,7 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
     struct transport *t = arg;
     double now = now_of(t), late = now - t->beat_at - 0.05; /* timer slack */
     if (late > 0) t->stalled += late;
-    hostbeat_publish(t);
+    hostbeat_publish(t, beat_period(t));
     if (t->conns) beat_arm(t);
 }
 
@@ -204,11 +204,19 @@ static void beat_heard(struct conn *c)
     if (at > c->last_heard) c->last_heard = at;
 }
 
+/* M, or for a peer on this host that beats less often (its own
+ * monitor_timeout is longer), two of its beats. */
+static double silent_after(const struct conn *c)
+{
+    double m = c->t->monitor_timeout, p = 2 * hostbeat_period(c);
+    return p > m ? p : m;
+}
+
 /* Silent for M of our running time, and (a peer on this host) its
  * process says it is dead, stopped, blocked or stuck, not just starved. */
 static int silent(struct conn *c, double idle)
 {
-    double m = c->t->monitor_timeout;
+    double m = silent_after(c);
     if (idle < m) return 0;
     if (!c->hb) return 1;
     c->hb_why = hostbeat_why_silent(c, m);
@@ -219,7 +227,7 @@ static int silent(struct conn *c, double idle)
 static void beat_tick(struct conn *c)
 {
     struct transport *t = c->t;
-    double m = t->monitor_timeout;
+    double m = silent_after(c);
     beat_heard(c);
     double idle = probe_own_now(t) - c->last_heard;
     if (idle >= m && bytes_waiting(c)) {

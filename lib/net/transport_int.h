@@ -279,8 +279,11 @@ void conn_announce(struct conn *c);
  * this host probe us as any other); free it. */
 void hostbeat_start(struct transport *t);
 void hostbeat_free(struct transport *t);
-/* Write the time of this heartbeat and our CPU time into our page. */
-void hostbeat_publish(struct transport *t);
+/* Write the time of this heartbeat, our CPU time and the heartbeat's
+ * `period` (s) into our page. */
+void hostbeat_publish(struct transport *t, double period);
+/* How often the peer of `c` beats (s), 0 without its page. */
+double hostbeat_period(const struct conn *c);
 /* The beat= value for our greeting on `c` (borrowed), or NULL when its two
  * ends are not on one host or we have no page. */
 const char *hostbeat_key(struct conn *c);

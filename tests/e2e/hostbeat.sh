@@ -6,10 +6,12 @@
 #  2. idle for 3 M: not one byte crosses their link (ss counts the link's
 #     bytes); two nodes with AEMP_HOSTBEAT=0 exchange probes in the same
 #     time (so the count can see them);
-#  3. n1 stopped (SIGSTOP): n0 reports it down, "peer timed out (its
+#  3. a node with monitor_timeout 0.5 keeps a peer that beats once a
+#     second (monitor_timeout 30);
+#  4. n1 stopped (SIGSTOP): n0 reports it down, "peer timed out (its
 #     process is stopped or dead)", within 2 M; after SIGCONT it is back;
-#  4. a callback of n1 that spins for 3 M: down as "stuck in a callback";
-#  5. a callback of n1 that sleeps for 3 M: down as "blocked".
+#  5. a callback of n1 that spins for 3 M: down as "stuck in a callback";
+#  6. a callback of n1 that sleeps for 3 M: down as "blocked".
 T_LIMIT=150
 . "$(dirname "$0")/lib.sh"
 need_svc_watch
@@ -77,6 +79,28 @@ else
     fail "q0 and q1 connected" "no"
 fi
 
+# a peer with a longer monitor_timeout beats less often (once a second at
+# most): a node with monitor_timeout 0.5 waits for two of its beats
+F0=$(free_port)
+expect_status "profile fast: monitor_timeout 0.5" 0 "$AEMP" profile fast setmonitor_timeout 0.5 \
+    setseeds "127.0.0.1:$F0"
+expect_status "profile slow: monitor_timeout 30" 0 "$AEMP" profile slow setmonitor_timeout 30 \
+    setseeds "127.0.0.1:$F0"
+start_bg "$T_DIR/f0.log" "$AEMP" run profile fast nodeid f0 binds "127.0.0.1:$F0" \
+    services "[\"$SO:svc_watch_init\"]"
+start_bg "$T_DIR/f1.log" "$AEMP" run profile slow nodeid f1 binds 127.0.0.1:0
+if wait_for 20 grep -q "f1 is on this host" "$T_DIR/f0.log"; then
+    sleep 3 # the time the check spans: 6 of f0's monitor_timeouts
+    if grep -q '^WATCH down f1 ' "$T_DIR/f0.log"; then
+        fail "a peer that beats once a second is alive for monitor_timeout 0.5" \
+            "$(grep '^WATCH down f1 ' "$T_DIR/f0.log" | head -2)"
+    else
+        pass "a peer that beats once a second is alive for monitor_timeout 0.5"
+    fi
+else
+    fail "f0 maps f1's heartbeat page" "$(tail -3 "$T_DIR/f0.log")"
+fi
+
 # down_after SINCE TEXT: a "WATCH down n1" line with TEXT in n0's log after
 # its first SINCE lines
 down_after() {
@@ -85,7 +109,7 @@ down_after() {
 t_of() { date +%s.%N; }
 within() { echo "$1 <= $2" | bc -l | grep -q 1; }
 
-# 3. stopped
+# 4. stopped
 lines=$(wc -l <"$T_DIR/n0.log")
 up0=$(ups)
 t0=$(t_of)
@@ -102,7 +126,7 @@ if wait_for 20 more_ups "$up0"; then pass "after SIGCONT it is back"; else
     fail "after SIGCONT it is back" "no new up"; fi
 wait_for 20 mapped # the new link maps the page again
 
-# 4. and 5. a callback that does not return; one that blocks
+# 5. and 6. a callback that does not return; one that blocks
 for how in "spin:stuck in a callback" "sleep:its event loop is blocked"; do
     verb=${how%%:*} why=${how#*:}
     lines=$(wc -l <"$T_DIR/n0.log")
