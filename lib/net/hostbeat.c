@@ -126,7 +126,7 @@ void hostbeat_publish(struct transport *t, double period)
 /* 1 when both ends of the socket have the same IP address. */
 static int same_host(int fd)
 {
-    struct sockaddr_storage a, b;
+    struct sockaddr_storage a = {0}, b = {0}; /* zeroed: the analyzer cannot see the calls fill them */
     socklen_t la = sizeof a, lb = sizeof b;
     if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &la) ||
         getpeername(fd, (struct sockaddr *)&b, &lb) || a.ss_family != b.ss_family)
