@@ -36,8 +36,8 @@ expect_status "seeds" 0 "$AEMP" setseeds "127.0.0.1:$PS" setmonitor_timeout 60 \
 # seeds of the other nodes: profiles (the file's keys beat `aemp run`'s, as
 # in 1.30)
 expect_status "profiles" 0 "$AEMP" profile pa setseeds "127.0.0.1:$PS" \
-    profile pb setseeds "127.0.0.1:$PB" profile pp setseeds "127.0.0.1:$PP" \
-    profile joiner setseeds "127.0.0.1:$PB,127.0.0.1:$PJ" profile viaone setseeds "127.0.0.1:$P1"
+    profile pb setseeds "127.0.0.2:$PB" profile pp setseeds "127.0.0.1:$PP" \
+    profile joiner setseeds "127.0.0.2:$PB,127.0.0.1:$PJ" profile viaone setseeds "127.0.0.1:$P1"
 
 # node NAME BIND [PROFILE]: start an `aemp run` node logging to NAME.log
 node() {
@@ -143,11 +143,15 @@ else
     echo "# Perl AnyEvent::MP 1.30 not found: its parts skipped"
 fi
 
-# a second mesh, then a node with the seeds of both
+# a second mesh, then a node with the seeds of both. Its nodes listen on
+# 127.0.0.2: the first mesh keeps dialing the addresses of the nodes that
+# were stopped above (the 1.30 node, the C nodes of the 1.30 seed), and a
+# node of the second mesh that got such a port on 127.0.0.1 from the kernel
+# was reached by them (seen: the two meshes joined before the bridge)
 B=()
 for i in $(seq 0 $((M - 1))); do
-    bind=127.0.0.1:0
-    [ "$i" = 0 ] && bind=127.0.0.1:$PB
+    bind=127.0.0.2:0
+    [ "$i" = 0 ] && bind=127.0.0.2:$PB
     node "m$i" "$bind" pb
     B+=("m$i")
 done
