@@ -128,19 +128,6 @@ static const char *hs_waiting_for(const struct conn *c)
     }
 }
 
-/* The peer closed a connection in its handshake because it has another
- * one to us (both ends dialed at once; conn_pick.c): routine. */
-static int lost_race(const struct conn *c)
-{
-    if (c->state == C_UP || !c->peer_id || c->dataconn_id) return 0;
-    const struct peer *p = c->cand;
-    if (!p) return 0;
-    if (p->conn) return 1;
-    for (const struct conn *o = p->cands; o; o = o->cnext)
-        if (o != c && !o->dead) return 1;
-    return 0;
-}
-
 /* What our handshake state tells of why the peer closed (handshake.c).
  * Before the greetings only for our own dials: a client that goes away
  * early is routine. */
@@ -172,7 +159,7 @@ void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_close(c, CONN_REFUSED, 5,
                        "connection closed by the peer before its greeting: it refuses "
                        "connections now (too many in its handshake from this host?)");
-        else if (lost_race(c))
+        else if (pick_lost_race(c))
             conn_close(c, CONN_PEER_CLOSED, 7,
                        "connection closed by the peer, which keeps another connection to us "
                        "(both dialed at once)");

@@ -48,6 +48,16 @@ static void unlink_cand(struct conn *c)
     c->cand = NULL;
 }
 
+int pick_lost_race(const struct conn *c)
+{
+    const struct peer *p = c->cand;
+    if (!p || c->state == C_UP) return 0;
+    if (p->conn) return 1;
+    for (const struct conn *o = p->cands; o; o = o->cnext)
+        if (o != c && !o->dead) return 1;
+    return 0;
+}
+
 int pick_has_authed(const struct peer *p)
 {
     if (p->conn) return 1;

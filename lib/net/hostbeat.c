@@ -144,7 +144,8 @@ const char *hostbeat_key(struct conn *c)
 {
     struct hostbeat *h = c->t->hostbeat;
     if (!h || !c->bev || c->dataconn_id) return NULL;
-    return same_host(bufferevent_getfd(c->bev)) ? h->key : NULL;
+    c->on_host = same_host(bufferevent_getfd(c->bev));
+    return c->on_host ? h->key : NULL;
 }
 
 void hostbeat_attach(struct conn *c)
@@ -156,8 +157,7 @@ void hostbeat_attach(struct conn *c)
     char hex[33];
     unsigned char token[16];
     if (sscanf(key, "%u/%d/%32[0-9a-f]%n", &pid, &fd, hex, &n) != 3 || key[n] ||
-        sodium_hex2bin(token, sizeof token, hex, 32, NULL, NULL, NULL) || fd < 0 ||
-        !same_host(bufferevent_getfd(c->bev)))
+        sodium_hex2bin(token, sizeof token, hex, 32, NULL, NULL, NULL) || fd < 0 || !c->on_host)
         return;
     char path[64];
     snprintf(path, sizeof path, "/proc/%u/fd/%d", pid, fd);

@@ -223,17 +223,25 @@ static int silent(struct conn *c, double idle)
     return c->hb_why != NULL;
 }
 
+/* How long the peer of `c` has been silent in our running time, its beat
+ * and unread bytes counted (past `m`, a peer that sends is alive). */
+static double silence(struct conn *c, double m)
+{
+    beat_heard(c);
+    double idle = probe_own_now(c->t) - c->last_heard;
+    if (idle >= m && bytes_waiting(c)) {
+        probe_heard(c); /* it sends: alive; the read event follows */
+        idle = 0;
+    }
+    return idle;
+}
+
 /* The tick of a link to a peer on this host: no probes. */
 static void beat_tick(struct conn *c)
 {
     struct transport *t = c->t;
     double m = silent_after(c);
-    beat_heard(c);
-    double idle = probe_own_now(t) - c->last_heard;
-    if (idle >= m && bytes_waiting(c)) {
-        probe_heard(c); /* it sends: alive; the read event follows */
-        idle = 0;
-    }
+    double idle = silence(c, m);
     if (silent(c, idle)) {
         probe_timed_out(c);
         return;
@@ -250,11 +258,7 @@ void probe_tick(struct conn *c)
         return;
     }
     double m = t->monitor_timeout, now = now_of(t), after = probe_after(c);
-    double idle = probe_own_now(t) - c->last_heard;
-    if (idle >= m && bytes_waiting(c)) {
-        probe_heard(c); /* it sends: alive; the read event follows */
-        idle = 0;
-    }
+    double idle = silence(c, m);
     /* Down only when silent for M and our probe had M/2 to be answered
      * (the end that probes at 3M/4 waits until 5M/4; the other end, which
      * probed at M/2, has closed by then anyway if the peer is gone). */

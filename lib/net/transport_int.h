@@ -78,6 +78,7 @@ struct conn {
     struct event *rev;           /* up, cleartext: our own read event (conn_in.c) */
     char auth_sent[32];          /* the auth method of the auth line we sent, or "" */
     int dial_counted;            /* a peer's dial in flight, in t->dials (peer.c) */
+    int on_host;                 /* both ends have one IP address (hostbeat_key) */
     char *beat_key;              /* the peer's beat= greeting value, or NULL (hostbeat.c) */
     struct hb_page *hb;          /* up: the peer's heartbeat page, mapped, or NULL */
     uint64_t hb_seen;            /* the last beat of it we saw */
@@ -265,6 +266,10 @@ void pick_add(struct peer *p, struct conn *c);
 void pick_drop(struct conn *c);
 /* 1 when `p` has a connection that is up or authenticated (held). */
 int pick_has_authed(const struct peer *p);
+/* 1 when `c`, a candidate in its handshake, has a rival: its node is up
+ * through another connection or has another candidate (both ends dialed
+ * at once; the peer closing `c` is then routine). */
+int pick_lost_race(const struct conn *c);
 /* `c` is authenticated: hold it, or announce the winner when no candidate
  * of its node is still in its handshake. */
 void pick_authed(struct conn *c);
