@@ -216,6 +216,102 @@ static void test_failures_reach_the_callback(void)
     event_base_free(base);
 }
 
+/* A raw socket's next line (without LF) into out[outlen], running the loop
+ * meanwhile; 1, or 0 after `secs` without one. */
+static int sock_line(struct event_base *base, int fd, char *buf, size_t *len, char *out,
+                     size_t outlen, double secs)
+{
+    double end = now() + secs;
+    int never = 0;
+    for (;;) {
+        if (buf_line(buf, len, out, outlen) == 1) return 1;
+        ssize_t n = recv(fd, buf + *len, 4095 - *len, MSG_DONTWAIT);
+        if (n > 0) {
+            *len += (size_t)n;
+            continue;
+        }
+        if (now() > end) return 0;
+        run_until(base, &never, 1, 0.01);
+    }
+}
+
+/* The connecting side writes its auth line and its first bytes in one
+ * segment (a busy receiver reads them in one go): the function still gets
+ * those bytes. Before the fix they stayed in the socket's buffer, below
+ * the filter, and a transfer waited until it timed out. */
+static void test_bytes_behind_the_auth_line_reach_the_function(void)
+{
+    struct event_base *base = event_base_new();
+    aemp_node *b = mknode(base, "dc-b", 1, NULL, "s3cret", NULL, 5);
+    aemp_node *a = mknode(base, "dc-a", 1, addr_of(b), "s3cret", NULL, 5);
+    struct echo e = {0};
+    CHECK_INT(aemp_dataconn_register(b, "test::echo", echo_start, &e), 0);
+    CHECK(wait_up(base, a, "dc-b", 10));
+    /* what aemp_dataconn_connect() asks first: b expects our ID */
+    const char *id = "seg.1@dc-a";
+    char *p = aemp_port(a);
+    cJSON *m = cJSON_CreateArray();
+    cJSON_AddItemToArray(m, cJSON_CreateString("AnyEvent::MP::DataConn::_expect"));
+    cJSON_AddItemToArray(m, cJSON_CreateString(id));
+    cJSON_AddItemToArray(m, cJSON_CreateString(p));
+    cJSON_AddItemToArray(m, cJSON_CreateNumber(10));
+    cJSON_AddItemToArray(m, cJSON_CreateString("test::echo"));
+    aemp_snd(a, "dc-b", m);
+    struct calres sync = {0}; /* answered after the _expect: same link */
+    aemp_cal(a, "dc-b", json("[\"time\"]"), 10, cal_done, &sync);
+    CHECK(run_until(base, &sync.calls, 1, 10));
+    /* then the data connection, by hand, as node dc-a */
+    int port = atoi(strrchr(addr_of(b), ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *acc[] = {"hmac_md6_64_256"}, *fr[] = {"json"};
+    cJSON *ja = cJSON_CreateStringArray(acc, 1), *jf = cJSON_CreateStringArray(fr, 1);
+    char *l1 = hs_build_greeting("dc-a", ja, jf, NULL, 0);
+    char *dl1 = hs_dataconn_greeting(l1, id);
+    char nonce[HS_NONCE_LEN + 1], L[2 * HS_MAX_LINE], R[2 * HS_MAX_LINE];
+    hs_nonce(nonce);
+    snprintf(L, sizeof L, "%s\n%s\n", dl1, nonce);
+    CHECK(send(fd, L, strlen(L), 0) == (ssize_t)strlen(L));
+    char buf[4096], r1[HS_MAX_LINE + 1] = "", r2[HS_MAX_LINE + 1] = "", line[HS_MAX_LINE + 1];
+    size_t len = 0;
+    CHECK(sock_line(base, fd, buf, &len, r1, sizeof r1, 5));
+    CHECK(sock_line(base, fd, buf, &len, r2, sizeof r2, 5));
+    snprintf(R, sizeof R, "%s\n%s\n", r1, r2);
+    struct hs_greeting g;
+    char err[256], tok[65] = "";
+    const char *method = NULL, *framing = NULL;
+    CHECK_INT(hs_parse_greeting(r1, strlen(r1), &g, err, sizeof err), 0);
+    CHECK_INT(hs_choose(&g, ja, jf, 0, &method, &framing, err, sizeof err), 0);
+    CHECK_INT(hs_token(method, "s3cret", L, R, tok, sizeof tok), 0);
+    char out[HS_MAX_LINE + 16];
+    int n = snprintf(out, sizeof out, "%s;%s;%s\nping\n", method, tok, framing);
+    CHECK(send(fd, out, (size_t)n, 0) == n); /* one write, one segment */
+    hs_greeting_clear(&g);
+    CHECK(sock_line(base, fd, buf, &len, line, sizeof line, 5)); /* b's auth line */
+    CHECK(!strncmp(line, "hmac_md6_64_256;", 16));
+    CHECK(sock_line(base, fd, buf, &len, line, sizeof line, 5));
+    CHECK_STR(line, "hello");
+    line[0] = 0;
+    CHECK(sock_line(base, fd, buf, &len, line, sizeof line, 3));
+    CHECK_STR(line, "PING");
+    CHECK_INT(e.calls, 1);
+    close(fd);
+    free(l1);
+    free(dl1);
+    free(p);
+    cJSON_Delete(ja);
+    cJSON_Delete(jf);
+    cJSON_Delete(sync.reply);
+    cJSON_Delete(sync.error);
+    cJSON_Delete(e.args);
+    if (e.bev) bufferevent_free(e.bev);
+    aemp_node_free(a);
+    aemp_node_free(b);
+    event_base_free(base);
+}
+
 static void test_dataconn_greeting(void)
 {
     char *l1 = hs_dataconn_greeting("aemp;1;n1;hmac_md6_64_256;json;provider=x", "a.b@n1");
@@ -236,4 +332,4 @@ static void test_dataconn_greeting(void)
 T_MAIN(T(test_between_two_nodes_with_a_secret), T(test_between_two_nodes_with_tls),
        T(test_receiver_dials_back_when_the_target_has_no_listeners),
        T(test_on_one_node_a_socketpair), T(test_failures_reach_the_callback),
-       T(test_dataconn_greeting))
+       T(test_bytes_behind_the_auth_line_reach_the_function), T(test_dataconn_greeting))

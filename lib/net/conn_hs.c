@@ -216,13 +216,24 @@ static void on_auth(struct conn *c, const char *line)
 /* ------------------------------------------------------------- up */
 
 /* An authenticated data connection leaves the transport: dataconn.c takes
- * the socket, the TLS session and what was read past the auth line. */
+ * the socket, the TLS session and what was read past the auth line
+ * (decrypted, or the raw bytes behind it without TLS). */
 static void dataconn_handoff(struct conn *c)
 {
     char err[256];
     if (c->tls && tls_write(c->tls, c->plain_out, err, sizeof err)) {
         conn_close(c, CONN_TLS, 5, "%s", err);
         return;
+    }
+    struct evbuffer *raw = bufferevent_get_input(c->bev);
+    if (!c->tls && evbuffer_get_length(raw)) {
+        /* Bytes the peer sent right behind its auth line came in the same
+         * read; no read event would tell the filter above of them. */
+        c->plain_in = evbuffer_new();
+        if (!c->plain_in || evbuffer_add_buffer(c->plain_in, raw)) {
+            conn_close(c, CONN_NO_MEMORY, 3, "out of memory");
+            return;
+        }
     }
     dirty_unlink(c);
     evbuffer_remove_cb(bufferevent_get_output(c->bev), out_cb, c);
