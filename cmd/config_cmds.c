@@ -311,39 +311,13 @@ int cmd_cfg_delprofile(struct cmd_ctx *ctx, const char *key, int argc, char **ar
     return EXIT_OK;
 }
 
-/* Write `v` to `out` in the Perl tool's JSON::XS pretty style (3-space
- * indent, `"key" : value`), the style of the file itself; 0 or -1. */
-static int write_pretty(FILE *out, const cJSON *v, int depth)
-{
-    int obj = cJSON_IsObject(v);
-    if ((!obj && !cJSON_IsArray(v)) || !v->child) {
-        char *s = cJSON_PrintUnformatted(v);
-        if (!s) return -1;
-        fputs(s, out);
-        cJSON_free(s);
-        return 0;
-    }
-    fputs(obj ? "{\n" : "[\n", out);
-    for (const cJSON *c = v->child; c; c = c->next) {
-        fprintf(out, "%*s", 3 * (depth + 1), "");
-        if (obj) {
-            cJSON *key = cJSON_CreateString(c->string);
-            int bad = !key || write_pretty(out, key, 0);
-            cJSON_Delete(key);
-            if (bad) return -1;
-            fputs(" : ", out);
-        }
-        if (write_pretty(out, c, depth + 1)) return -1;
-        fputs(c->next ? ",\n" : "\n", out);
-    }
-    fprintf(out, "%*s%s", 3 * depth, "", obj ? "}" : "]");
-    return 0;
-}
-
+/* `v` as the file holds it (config_pretty). */
 static int print_json(struct cmd_ctx *ctx, const cJSON *v)
 {
-    if (write_pretty(stdout, v, 0)) return fail(ctx, EXIT_FAIL, "%s", "out of memory");
-    putchar('\n');
+    char *s = config_pretty(v);
+    if (!s) return fail(ctx, EXIT_FAIL, "%s", "out of memory");
+    puts(s);
+    free(s);
     return EXIT_OK;
 }
 
@@ -415,9 +389,10 @@ int cmd_cfg_showseeds(struct cmd_ctx *ctx, const char *key, int argc, char **arg
     if (rc) return rc;
     const cJSON *it;
     if (argc) {
-        char *s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(eff, "seeds"));
+        const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(eff, "seeds");
+        char *s = seeds ? aemp_json_print(seeds) : NULL;
         printf("%s\n", s ? s : "[]");
-        cJSON_free(s);
+        free(s);
         cJSON_Delete(eff);
         return EXIT_OK;
     }
@@ -426,9 +401,9 @@ int cmd_cfg_showseeds(struct cmd_ctx *ctx, const char *key, int argc, char **arg
         if (cJSON_IsString(it)) {
             printf("%s\n", it->valuestring);
         } else {
-            char *s = cJSON_PrintUnformatted(it);
+            char *s = aemp_json_print(it);
             if (s) printf("%s\n", s);
-            cJSON_free(s);
+            free(s);
         }
     }
     cJSON_Delete(eff);

@@ -5,6 +5,7 @@
  * table. */
 #include "cmds.h"
 
+#include "aemp.h"
 #include "config_check.h"
 
 #include <errno.h>
@@ -23,8 +24,11 @@ cJSON *cmd_arg_json(const char *arg, char *err, size_t errlen)
         if (!s) snprintf(err, errlen, "out of memory");
         return s;
     }
+    /* ours keeps big integers and \u0000 exactly; cJSON says where a bad
+     * argument goes wrong (and reads what ours refuses: invalid UTF-8) */
+    cJSON *v = aemp_json_parse(arg);
     const char *end = NULL;
-    cJSON *v = cJSON_ParseWithOpts(arg, &end, 1);
+    if (!v) v = cJSON_ParseWithOpts(arg, &end, 1);
     if (!v)
         snprintf(err, errlen, "invalid JSON argument '%s' (near offset %d)", arg,
                  end ? (int)(end - arg) : 0);

@@ -7,7 +7,7 @@
 # a checker that can no longer fail fails too.
 set -u
 src=${AEMP_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-layers=(util config wire net core mesh services observe)
+layers=(util wire config net core mesh services observe)
 
 # check DIR: print each upward include under DIR/lib; status 1 if any
 check() {

@@ -22,7 +22,7 @@
 # Skips (77) without gdb or when gdb cannot trace (no ptrace here).
 set -u
 prog=${1:?usage: msgpath.sh PATH/TO/build/tests/msgpath}
-layers=" util config wire net core mesh services observe builtins "
+layers=" util wire config net core mesh services observe builtins "
 
 if ! command -v gdb >/dev/null; then
     echo "1..0 # SKIP gdb is not installed (bash tools/deps.sh --tests)"

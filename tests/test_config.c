@@ -300,6 +300,8 @@ static void test_perl_file_roundtrip(void)
                                   "   },\n"
                                   "   \"secret\" : \"s3cr3t\",\n"
                                   "   \"unknown_top\" : 42,\n"
+                                  "   \"x_exact\" : [9007199254740993, -9223372036854775808, "
+                                  "18446744073709551615, \"a\\u0000b\"],\n"
                                   "   \"version\" : 1\n"
                                   "}\n";
     char path[300], err[256] = "";
@@ -316,9 +318,12 @@ static void test_perl_file_roundtrip(void)
 
     CHECK_INT(config_save(path, cfg, err, sizeof err), 0);
     char *text = read_all(path);
-    cJSON *back = text ? cJSON_Parse(text) : NULL;
+    cJSON *back = text ? aemp_json_parse(text) : NULL;
     CHECK(cJSON_Compare(back, cfg, 1));
     CHECK(text && strstr(text, "\n   \"unknown_top\" : 42"));
+    /* written back as they were: every digit, U+0000 as \u0000 */
+    CHECK(text && strstr(text, "      9007199254740993,\n      -9223372036854775808,\n"
+                               "      18446744073709551615,\n      \"a\\u0000b\"\n"));
     CHECK(text && strstr(text, "\"x_future\""));
     struct stat st;
     CHECK_INT(stat(path, &st), 0);

@@ -7,6 +7,7 @@
 #include "aemp.h"
 #include "aemp_build.h"
 #include "config_check.h"
+#include "framing.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -118,8 +119,12 @@ int config_load(const char *path, cJSON **out, char *err, size_t errlen)
     char *strict = config_relaxed_to_strict(text, len, &slen);
     free(text);
     if (!strict) return AEMP_ENOMEM;
+    /* Our reader keeps what the file says exactly (integers past 2^53,
+     * \u0000), so a save writes it back unchanged; cJSON finds where a bad
+     * file goes wrong, and reads what ours refuses (invalid UTF-8). */
     const char *end = NULL;
-    cJSON *cfg = cJSON_ParseWithOpts(strict, &end, 1);
+    cJSON *cfg = framing_parse(strict, slen);
+    if (!cfg) cfg = cJSON_ParseWithOpts(strict, &end, 1);
     if (!cfg) {
         size_t off = end ? (size_t)(end - strict) : slen;
         snprintf(err, errlen,
@@ -463,16 +468,17 @@ static void sb_indent(struct sbuf *b, int depth)
         sb_add(b, "   ", 3);
 }
 
-/* The item as compact JSON (scalars, and keys through a string item). */
+/* The item as compact JSON (scalars, and keys through a string item), by
+ * our writer: the digits of a big integer, U+0000 as \u0000. */
 static void sb_scalar(struct sbuf *b, const cJSON *it)
 {
-    char *s = cJSON_PrintUnformatted(it);
+    char *s = framing_encode(it, NULL);
     if (!s) {
         b->oom = 1;
         return;
     }
     sb_str(b, s);
-    cJSON_free(s);
+    free(s);
 }
 
 /* JSON::XS ->pretty style: 3-space indent, `"key" : value`, empty
@@ -507,17 +513,22 @@ static void sb_pretty(struct sbuf *b, const cJSON *it, int depth)
     sb_str(b, obj ? "}" : "]");
 }
 
-/* Pretty JSON text of `cfg` with a final newline; new string, caller frees. */
-static char *config_text(const cJSON *cfg)
+/* Pretty JSON text of `v` followed by `tail`; new string, caller frees. */
+static char *pretty(const cJSON *v, const char *tail)
 {
     struct sbuf b = {0};
-    sb_pretty(&b, cfg, 0);
-    sb_str(&b, "\n");
+    sb_pretty(&b, v, 0);
+    sb_str(&b, tail);
     if (b.oom) {
         free(b.p);
         return NULL;
     }
     return b.p;
+}
+
+char *config_pretty(const cJSON *v)
+{
+    return pretty(v, "");
 }
 
 /* Write `text` to a new file `tmp` with mode 0600 (it holds secrets). */
@@ -554,7 +565,7 @@ static int write_new(const char *tmp, const char *text, char *err, size_t errlen
 
 int config_save(const char *path, const cJSON *cfg, char *err, size_t errlen)
 {
-    char *text = config_text(cfg);
+    char *text = pretty(cfg, "\n");
     if (!text) {
         snprintf(err, errlen, "%s: out of memory formatting the configuration", path);
         return AEMP_ENOMEM;

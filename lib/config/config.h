@@ -49,6 +49,11 @@ int config_load_effective(const char *profile, const cJSON *kv, cJSON **out, cha
  * PATH~, rename over PATH. AEMP_EIO with a message on failure. */
 int config_save(const char *path, const cJSON *cfg, char *err, size_t errlen);
 
+/* `v` (borrowed) as the file holds it: JSON::XS's ->pretty style (3-space
+ * indent, `"key" : value`), big integers with all their digits, U+0000 as
+ * \u0000; no final newline. New string, caller frees; NULL on ENOMEM. */
+char *config_pretty(const cJSON *v);
+
 /* The host's node name (uname -n) into buf. */
 void config_nodename(char *buf, size_t len);
 

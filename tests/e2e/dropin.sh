@@ -27,7 +27,8 @@ else fail "run other ... profile seed2: the later profile wins" "$(head -5 "$T_D
 stop_pid "$R"
 
 # --- a file with # comments and trailing commas (1.30 reads it with JSON::XS
-# relaxed) is read; written back it keeps every key and value
+# relaxed) is read; written back it keeps every key and value, exactly
+# (integers past 2^53 digit for digit, \u0000)
 RX="$T_DIR/relaxed.rc"
 cat >"$RX" <<'RC'
 # written by hand, as 1.30 allows
@@ -38,6 +39,7 @@ cat >"$RX" <<'RC'
       "seed" : { "binds" : [ "127.0.0.1:4040", ], "nodeid" : "rx", },
    },
    "x_mine" : [ 1, { "k" : "a	b" }, ],
+   "x_exact" : [ 9007199254740993, 18446744073709551615, "a\u0000b", ],
 }
 RC
 cp "$RX" "$T_DIR/relaxed.orig"
@@ -45,7 +47,7 @@ expect_status "relaxed file: showconfig" 0 env PERL_ANYEVENT_MP_RC="$RX" "$AEMP"
 if python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["nodeid"] == "rx" and j["binds"] == ["127.0.0.1:4040"] and j["secret"] == "s3cret"))' "$T_DIR/last.out"
 then pass "relaxed file: the profile's values"; else fail "relaxed file: the profile's values" "$(cat "$T_DIR/last.out")"; fi
 expect_status "relaxed file: a set rewrites it" 0 env PERL_ANYEVENT_MP_RC="$RX" "$AEMP" setmonitor_timeout 9
-want='{"monitor_timeout":9,"profile":{"seed":{"binds":["127.0.0.1:4040"],"nodeid":"rx"}},"secret":"s3cret","version":1,"x_mine":[1,{"k":"a\tb"}]}'
+want='{"monitor_timeout":9,"profile":{"seed":{"binds":["127.0.0.1:4040"],"nodeid":"rx"}},"secret":"s3cret","version":1,"x_exact":[9007199254740993,18446744073709551615,"a\u0000b"],"x_mine":[1,{"k":"a\tb"}]}'
 got=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), sort_keys=True, separators=(",", ":")))' "$RX")
 if [ "$got" = "$want" ]; then pass "relaxed file: every key and value kept"; else
     fail "relaxed file: every key and value kept" "$got"; fi
