@@ -72,9 +72,14 @@ static uint64_t clock_ns(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* AEMP_HOSTBEAT=0 switches the pages off; 1 or unset leaves them on, and
+ * so does anything else, with a word in the log. */
 static int disabled(void)
 {
     const char *e = getenv("AEMP_HOSTBEAT");
+    if (e && *e && strcmp(e, "0") && strcmp(e, "1"))
+        aemp_log(4, "AEMP_HOSTBEAT=%.40s is neither 0 nor 1: heartbeat pages stay on "
+                    "(AEMP_HOSTBEAT=0 switches them off)", e);
     return e && !strcmp(e, "0");
 }
 

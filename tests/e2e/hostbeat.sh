@@ -89,8 +89,11 @@ expect_status "profile slow: monitor_timeout 30" 0 "$AEMP" profile slow setmonit
     setseeds "127.0.0.1:$F0"
 start_bg "$T_DIR/f0.log" "$AEMP" run profile fast nodeid f0 binds "127.0.0.1:$F0" \
     services "[\"$SO:svc_watch_init\"]"
-start_bg "$T_DIR/f1.log" "$AEMP" run profile slow nodeid f1 binds 127.0.0.1:0
+# (f1 also shows that a value other than 0 or 1 leaves the page on, with a word)
+AEMP_HOSTBEAT=yes start_bg "$T_DIR/f1.log" "$AEMP" run profile slow nodeid f1 binds 127.0.0.1:0
 if wait_for 20 grep -q "f1 is on this host" "$T_DIR/f0.log"; then
+    check "AEMP_HOSTBEAT=yes: the page stays on, and the log says why" \
+        grep -q "AEMP_HOSTBEAT=yes is neither 0 nor 1: heartbeat pages stay on" "$T_DIR/f1.log"
     sleep 3 # the time the check spans: 6 of f0's monitor_timeouts
     if grep -q '^WATCH down f1 ' "$T_DIR/f0.log"; then
         fail "a peer that beats once a second is alive for monitor_timeout 0.5" \
