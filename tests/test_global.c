@@ -61,6 +61,54 @@ static void test_five_nodes_one_seed_full_mesh(void)
     event_base_free(base);
 }
 
+/* What the seed's trace shows it sent: "nodes" messages, and the node
+ * entries in them. */
+struct sent {
+    int msgs, entries;
+};
+
+static void count_nodes_sent(int level, const char *text, void *ud)
+{
+    struct sent *c = ud;
+    const char *m = strstr(text, ",\"nodes\",{");
+    if (level != 9 || strncmp(text, "snd to ", 7) || !m) return;
+    c->msgs++;
+    for (const char *p = m; (p = strstr(p, "\":[")); p++)
+        c->entries++;
+}
+
+/* 24 nodes start at once through one seed: the seed passes each node's
+ * addresses on to every other (the mesh forms), but in a few messages per
+ * node, not one per node and node (576 before batching). */
+static void test_the_seed_batches_what_it_passes_on(void)
+{
+    enum { N = 25 };
+    raise_fd_limit();
+    struct event_base *base = event_base_new();
+    aemp_node *v[N];
+    char id[16], seed[128];
+    v[0] = mknode(base, "seed", 1, NULL, "s3cret", NULL, 5);
+    snprintf(seed, sizeof seed, "%s", addr_of(v[0]));
+    struct sent c = {0};
+    aemp_trace_set(v[0], 1);
+    CHECK_INT(aemp_log_set_handler(count_nodes_sent, &c, 9), 0);
+    for (int i = 1; i < N; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        v[i] = mknode(base, id, 1, seed, "s3cret", NULL, 5);
+    }
+    CHECK(wait_mesh(base, v, N, 30));
+    /* the last forwards are due 1-3 s after the last node's addresses */
+    int never = 0;
+    run_until(base, &never, 1, 3.5);
+    aemp_log_set_handler(NULL, NULL, 0);
+    printf("# the seed sent %d \"nodes\" messages with %d entries\n", c.msgs, c.entries);
+    CHECK(c.entries >= (N - 2) * (N - 1)); /* everyone learned of everyone */
+    CHECK(c.msgs <= 6 * (N - 1)); /* a table each, a few batches each */
+    for (int i = N - 1; i >= 0; i--)
+        aemp_node_free(v[i]);
+    event_base_free(base);
+}
+
 struct grec {
     int calls;
     cJSON *members, *added, *removed;
@@ -192,4 +240,5 @@ static void test_groups_across_the_mesh(void)
     event_base_free(base);
 }
 
-T_MAIN(T(test_five_nodes_one_seed_full_mesh), T(test_groups_across_the_mesh))
+T_MAIN(T(test_five_nodes_one_seed_full_mesh), T(test_the_seed_batches_what_it_passes_on),
+       T(test_groups_across_the_mesh))

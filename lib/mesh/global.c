@@ -242,38 +242,52 @@ static void node_changed(aemp_node *node, const char *nodeid, int up, const cJSO
 
 /* --------------------------------------- the rendezvous port we serve */
 
-/* Take `f` out of the list of `g` (its owner's) and free it. */
-static void fwd_free_in(struct global *g, struct fwd *f)
+/* At most this many nodes in one forwarded "nodes" message. */
+#define FWD_BATCH_MAX 256
+
+/* {NODE: [ADDRS]...} `batch` (taken) to every node that asked us to seed it. */
+static void fwd_send(struct global *g, cJSON *batch)
 {
-    if (g->fwds == f) g->fwds = f->next; /* the head */
-    else if (f->prev) f->prev->next = f->next;
-    if (f->next) f->next->prev = f->prev;
-    free(f->nodeid);
-    cJSON_Delete(f->addrs);
-    free(f);
+    size_t it = 0;
+    const char *k;
+    void *unused;
+    while (strmap_next(&g->seedme, &it, &k, &unused))
+        send_to(g, k, mk("nodes", cJSON_Duplicate(batch, 1)));
+    cJSON_Delete(batch);
 }
 
-static void fwd_free(struct fwd *f)
-{
-    fwd_free_in(f->g, f);
-}
-
-/* 1-3 s after a node told us its addresses: pass them on to every node that
- * asked us to seed it. */
+/* 1-3 s after a node told us its addresses: pass them on, with those of
+ * every node that told us since, to every node that asked us to seed it.
+ * When hundreds of nodes start at once, each of them gets a few messages
+ * from its seed instead of one per node (a 1.30 seed sends one per node; a
+ * "nodes" message has always been able to carry many). */
 static void fwd_due(aemp_node *node, void *ud)
 {
-    struct fwd *f = ud;
-    struct global *g = f->g;
-    aemp_guard_free(f->timer);
+    (void)node;
+    struct global *g = ud;
+    aemp_guard_free(g->fwd_timer);
+    g->fwd_timer = NULL;
+    strmap due = g->fwd; /* what arrives while we send waits for the next */
+    g->fwd = (strmap)STRMAP_INIT;
     size_t it = 0;
     const char *k;
     void *v;
-    while (strmap_next(&g->seedme, &it, &k, &v)) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, f->nodeid, cJSON_Duplicate(f->addrs, 1));
-        send_to(g, k, mk("nodes", o));
+    cJSON *batch = NULL;
+    int n = 0;
+    while (strmap_next(&due, &it, &k, &v)) {
+        if (!batch && !(batch = cJSON_CreateObject())) {
+            cJSON_Delete(v);
+            continue;
+        }
+        cJSON_AddItemToObject(batch, k, v); /* takes the addresses */
+        if (++n == FWD_BATCH_MAX) {
+            fwd_send(g, batch);
+            batch = NULL;
+            n = 0;
+        }
     }
-    fwd_free(f);
+    if (batch) fwd_send(g, batch);
+    strmap_free(&due);
 }
 
 /* The first TRANSPORT_MAX_ADDRS strings of `addrs` (new array). */
@@ -298,18 +312,14 @@ static void on_addr(struct global *g, const char *from, const cJSON *addrs_in)
     cJSON_Delete(old);
     if (cJSON_GetArraySize(addrs)) transport_set_addrs(g->node->transport, from, addrs);
     if (g->master && strcmp(from, g->master) && !strmap_get(&g->told, from)) report_arm(g);
-    struct fwd *f = calloc(1, sizeof *f);
-    if (!f) {
+    old = NULL; /* a node that tells us twice is passed on once, as it is now */
+    if (strmap_put(&g->fwd, from, addrs, (void **)&old)) {
         cJSON_Delete(addrs);
         return;
     }
-    f->g = g;
-    f->nodeid = strdup(from);
-    f->addrs = addrs;
-    f->next = g->fwds;
-    if (f->next) f->next->prev = f;
-    g->fwds = f;
-    aemp_after(g->node, 1 + randombytes_uniform(2000) / 1000.0, fwd_due, f, &f->timer);
+    cJSON_Delete(old);
+    if (!g->fwd_timer)
+        aemp_after(g->node, 1 + randombytes_uniform(2000) / 1000.0, fwd_due, g, &g->fwd_timer);
 }
 
 static void on_nodes(struct peerctx *pc, const cJSON *kv)
@@ -506,12 +516,12 @@ static void global_free(struct aemp_node *node)
         peerctx_free_in(g, pc);
     }
     groups_free(g);
-    while (g->fwds) {
-        struct fwd *f = g->fwds;
-        guard_detach(f->timer);
-        aemp_guard_free(f->timer);
-        fwd_free_in(g, f);
-    }
+    guard_detach(g->fwd_timer);
+    aemp_guard_free(g->fwd_timer);
+    it = 0;
+    while (strmap_next(&g->fwd, &it, &k, &v))
+        cJSON_Delete(v);
+    strmap_free(&g->fwd);
     guard_detach(g->nodemon);
     aemp_guard_free(g->nodemon);
     free(g->master);

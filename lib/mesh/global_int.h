@@ -54,15 +54,6 @@ struct peerctx {
     int introduced;  /* unknown nodes it told us of (MAX_INTRODUCED) */
 };
 
-/* An addr forward due 1-3 s after the addresses arrived. */
-struct fwd {
-    struct fwd *next, *prev;
-    struct global *g;
-    char *nodeid;
-    cJSON *addrs;
-    aemp_guard *timer;
-};
-
 struct global {
     aemp_node *node;
     strmap addr;   /* node ID -> cJSON array of its listen addresses */
@@ -71,7 +62,9 @@ struct global {
     strmap seedme; /* node IDs that asked us to seed them (value unused) */
     strmap groups; /* group -> struct group */
     struct reg *regs;
-    struct fwd *fwds;
+    strmap fwd;    /* node ID -> cJSON addresses it told us, not yet passed
+                    * on to the nodes we seed (fwd_due) */
+    aemp_guard *fwd_timer;
     struct peerctx *pcs;
     char *master;
     int nodecnt;
