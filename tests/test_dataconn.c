@@ -5,6 +5,7 @@
  * are in tests/e2e/dataconn.sh. */
 #include "aemp.h"
 #include "certgen.h"
+#include "dataconn.h"
 #include "handshake.h"
 #include "nettest.h"
 
@@ -237,7 +238,7 @@ static int sock_line(struct event_base *base, int fd, char *buf, size_t *len, ch
 
 /* The connecting side writes its auth line and its first bytes in one
  * segment (a busy receiver reads them in one go): the function still gets
- * those bytes. Before the fix they stayed in the socket's buffer, below
+ * those bytes, and the metrics count them. Before the fix they stayed in the socket's buffer, below
  * the filter, and a transfer waited until it timed out. */
 static void test_bytes_behind_the_auth_line_reach_the_function(void)
 {
@@ -297,6 +298,9 @@ static void test_bytes_behind_the_auth_line_reach_the_function(void)
     CHECK(sock_line(base, fd, buf, &len, line, sizeof line, 3));
     CHECK_STR(line, "PING");
     CHECK_INT(e.calls, 1);
+    unsigned long long n_open, n_opened, n_in, n_out; /* and it counts as received */
+    dataconn_figures(b, &n_open, &n_opened, &n_in, &n_out);
+    CHECK_INT((int)n_in, 5);
     close(fd);
     free(l1);
     free(dl1);

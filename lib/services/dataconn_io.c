@@ -162,7 +162,8 @@ struct bufferevent *dcio_user_bev(struct dcio_set *s, const char *peer, int coun
     if (l->next) l->next->prev = l;
     s->live = l;
     bufferevent_enable(u, EV_READ | EV_WRITE);
-    if (plain) {
+    if (plain) { /* what came with the handshake counts as received too */
+        s->bytes_in += evbuffer_get_length(plain);
         evbuffer_add_buffer(bufferevent_get_input(u), plain);
         evbuffer_free(plain);
     }
