@@ -311,10 +311,15 @@ __attribute__((constructor)) static void setup(void)
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
 }
 
-/* A free TCP port on 127.0.0.1 (bound once, then released), picked at random
- * below the kernel's ephemeral range: a port from that range can be taken by
- * any outgoing connection before the kid binds it (as in tests/e2e/lib.sh). */
-static int free_port(void)
+/* The socket of a port the test keeps bound for a later kid (hold_port). */
+static int port_held = -1;
+
+/* A free TCP port on 127.0.0.1, picked at random below the kernel's
+ * ephemeral range (a port from that range can be taken by any outgoing
+ * connection before the kid binds it, as in tests/e2e/lib.sh). With
+ * `keep`, the socket bound to it stays open in port_held (kids close it);
+ * without, it is released at once. */
+static int hold_port(int keep)
 {
     int low = 32768;
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
@@ -331,10 +336,17 @@ static int free_port(void)
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         socklen_t l = sizeof a;
         int ok = !bind(s, (struct sockaddr *)&a, sizeof a) && !getsockname(s, (struct sockaddr *)&a, &l);
-        close(s);
+        if (ok && keep) port_held = s;
+        else close(s);
         if (ok) return ntohs(a.sin_port);
     }
     return 0;
+}
+
+/* A free port, released at once. */
+static int free_port(void)
+{
+    return hold_port(0);
 }
 
 /* Next line from kid `k` within `seconds`; 0 on timeout / EOF. */
@@ -397,6 +409,7 @@ static int start_kid(int i, const char *id, int port, const char *seeds)
     pid_t pid = fork();
     if (pid < 0) return 0;
     if (pid == 0) {
+        if (port_held >= 0) close(port_held);
         for (int j = 0; j < MAXK; j++)
             if (kids[j].pid > 0) {
                 close(kids[j].ctl);
@@ -572,7 +585,10 @@ static void test_groups_across_processes(void)
 
 static void test_dead_seed_then_alive(void)
 {
-    int pa = free_port(), pd = free_port(); /* pd: nobody listens there yet */
+    /* pd: nobody listens there yet. The port stays bound (not listening:
+     * dials to it are refused) until d-late takes it, so that no node of a
+     * test running beside this one can take it meanwhile. */
+    int pa = free_port(), pd = hold_port(1);
     snprintf(seed_list, sizeof seed_list, "%s,", addr(pa));
     size_t l = strlen(seed_list);
     snprintf(seed_list + l, sizeof seed_list - l, "%s", addr(pd));
@@ -587,6 +603,8 @@ static void test_dead_seed_then_alive(void)
     if (ok) printf("# mesh of 3 with one dead seed in %.0f ms\n", (now() - t0) * 1000);
     /* the dead seed's address comes alive: a node with no seeds of its own,
      * so it can only join through the others dialing its address */
+    close(port_held);
+    port_held = -1;
     CHECK(start_kid(3, "d-late", pd, ""));
     int four[4] = {0, 1, 2, 3};
     t0 = now();

@@ -38,7 +38,17 @@ t_cleanup() {
     for p in "${T_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
     done
-    sleep 0.2
+    # Let them end (up to 5 s in all): under ASan a node's leak check at exit
+    # takes a while on a busy machine, and a SIGKILL in the middle of it
+    # leaves a report of its own ("Unable to get registers from thread").
+    local until=$((SECONDS + 5)) st3
+    for p in "${T_PIDS[@]:-}"; do
+        while [ -n "$p" ] && [ "$SECONDS" -lt "$until" ]; do
+            read -r _ _ st3 _ 2>/dev/null <"/proc/$p/stat" || break # gone
+            [ "$st3" = Z ] && break                                # ended, not reaped
+            sleep 0.05
+        done
+    done
     for p in "${T_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -KILL "$p" 2>/dev/null
         [ -n "$p" ] && wait "$p" 2>/dev/null
